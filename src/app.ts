@@ -1,0 +1,58 @@
+import { OpenAPIHono } from '@hono/zod-openapi'
+import { bodyLimit } from 'hono/body-limit'
+import { requestId } from 'hono/request-id'
+import type { Deps } from './deps'
+import { MqError } from './domain/errors'
+import type { AppEnv } from './http/env'
+import { createErrorHandler, notFoundHandler } from './http/errors'
+import { authenticate } from './http/middleware/auth'
+import { createHealthHandler, createHealthRouter } from './http/routes/health'
+import { createQueuesRouter } from './http/routes/queues'
+
+export const API_BASE = '/api/v1/mq'
+
+/** Paths under the API base that answer without credentials. */
+const PUBLIC_PATHS = new Set([`${API_BASE}/health`, `${API_BASE}/health/ping`])
+
+/**
+ * Builds the HTTP app. No side effects: it connects and listens to nothing, so tests build it
+ * around their own dependencies and call `app.request()`.
+ */
+export function createApp(
+  deps: Pick<Deps, 'config' | 'logger' | 'auth' | 'queueDeps' | 'health' | 'statusDeps'>
+) {
+  const app = new OpenAPIHono<AppEnv>()
+  const auth = authenticate(deps.auth)
+
+  app.use(
+    '*',
+    requestId({ headerName: 'X-Request-Id' }),
+    // Checked before any handler, for declared and chunked bodies alike.
+    bodyLimit({
+      maxSize: deps.config.MAX_REQUEST_SIZE,
+      onError: () => {
+        throw new MqError(
+          'MQ_MESSAGE_TOO_LARGE',
+          `request body is over ${deps.config.MAX_REQUEST_SIZE} bytes`,
+          { limit: deps.config.MAX_REQUEST_SIZE }
+        )
+      },
+    })
+  )
+  app.use(`${API_BASE}/*`, (c, next) => (PUBLIC_PATHS.has(c.req.path) ? next() : auth(c, next)))
+
+  app.route('/', createHealthHandler(deps.health))
+  app.route(API_BASE, createHealthRouter(deps.health, deps.statusDeps))
+  app.route(`${API_BASE}/queues`, createQueuesRouter(deps.queueDeps))
+
+  app.doc31('/openapi.json', {
+    openapi: '3.1.0',
+    info: { title: 'Message queue service', version: '1.0.0' },
+  })
+
+  app.onError(createErrorHandler(deps.logger))
+  app.notFound(notFoundHandler)
+  return app
+}
+
+export type App = ReturnType<typeof createApp>

@@ -1,0 +1,82 @@
+import { existsSync, mkdirSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import { PGlite } from '@electric-sql/pglite'
+import { sql } from 'drizzle-orm'
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core'
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
+import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator'
+import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
+import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator'
+import postgres from 'postgres'
+import * as schema from './schema'
+
+/** The drizzle database, whichever driver is behind it. */
+export type Db = PgDatabase<PgQueryResultHKT, typeof schema>
+
+/** An open metadata database: PostgreSQL over postgres.js, or embedded PGlite. */
+export interface Database {
+  kind: 'postgres' | 'pglite'
+  db: Db
+  /** Applies the drizzle-kit migrations in `folder`; already applied ones are skipped. */
+  migrate(folder: string): Promise<void>
+  ping(): Promise<void>
+  close(): Promise<void>
+}
+
+/**
+ * Opens PostgreSQL when `url` is set, otherwise PGlite with its files in `pgliteDir`
+ * (`memory://` keeps it in memory, for tests).
+ */
+export function openDatabase(opts: {
+  url?: string
+  pgliteDir: string
+  poolSize: number
+}): Database {
+  if (opts.url) {
+    const client = postgres(opts.url, {
+      max: opts.poolSize,
+      onnotice: () => {},
+      connect_timeout: 5,
+      // Metadata queries are small and short; a hung connection should fail the request.
+      idle_timeout: 30,
+    })
+    const db = drizzlePostgres(client, { schema })
+    return {
+      kind: 'postgres',
+      db: db as unknown as Db,
+      migrate: (folder) => migratePostgres(db, { migrationsFolder: folder }),
+      ping: async () => {
+        await db.execute(sql`select 1`)
+      },
+      close: () => client.end({ timeout: 5 }),
+    }
+  }
+  if (!opts.pgliteDir.startsWith('memory://')) mkdirSync(opts.pgliteDir, { recursive: true })
+  const client = new PGlite(opts.pgliteDir)
+  const db = drizzlePglite(client, { schema })
+  return {
+    kind: 'pglite',
+    db: db as unknown as Db,
+    migrate: (folder) => migratePglite(db, { migrationsFolder: folder }),
+    ping: async () => {
+      await db.execute(sql`select 1`)
+    },
+    close: () => client.close(),
+  }
+}
+
+/**
+ * Where the migrations are: `MIGRATIONS_DIR`, else `drizzle/` beside the compiled binary
+ * (the Dockerfile ships it there), else the repository's own `drizzle/`.
+ */
+export function resolveMigrationsDir(configured?: string): string {
+  if (configured) return resolve(configured)
+  const candidates = [
+    join(dirname(process.execPath), 'drizzle'),
+    resolve(import.meta.dir, '../../drizzle'),
+    resolve('drizzle'),
+  ]
+  const found = candidates.find((dir) => existsSync(join(dir, 'meta', '_journal.json')))
+  if (!found) throw new Error(`no drizzle migrations found in ${candidates.join(', ')}`)
+  return found
+}

@@ -1,0 +1,142 @@
+import { and, asc, count, eq, gt, sql } from 'drizzle-orm'
+import { MqError } from '../domain/errors'
+import type { QueueStore } from '../domain/ports'
+import type { Queue, QueueListQuery, QueuePatch, QueueSettings } from '../domain/queues'
+import type { Db } from './client'
+import { messageTopics, type NewTopicRow, type TopicRow } from './schema'
+
+/** PostgreSQL's unique_violation, as postgres.js and PGlite report it (drizzle may wrap it). */
+export function isUniqueViolation(err: unknown): boolean {
+  for (let e = err; e instanceof Error; e = (e as { cause?: unknown }).cause) {
+    if ((e as { code?: unknown }).code === '23505') return true
+  }
+  return false
+}
+
+function toQueue(row: TopicRow): Queue {
+  return {
+    id: row.id,
+    tenantId: row.tenantId,
+    name: row.name,
+    displayName: row.displayName ?? row.name,
+    description: row.description ?? '',
+    type: 'redis_stream',
+    partitionCount: row.partitionCount,
+    replicationFactor: row.replicationFactor,
+    retentionMs: row.retentionMs,
+    maxLength: row.maxLength,
+    overflow: row.overflow as Queue['overflow'],
+    messageFormat: 'json',
+    schema: (row.schemaDefinition as Queue['schema']) ?? null,
+    compression: 'none',
+    encrypted: row.encrypted,
+    isPublic: row.isPublic,
+    allowedProducers: row.allowedProducers,
+    allowedConsumers: row.allowedConsumers,
+    status: row.status as Queue['status'],
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
+  }
+}
+
+function toRow(settings: QueuePatch): Partial<NewTopicRow> {
+  const { schema, compression, ...rest } = settings
+  return {
+    ...rest,
+    ...(schema !== undefined ? { schemaDefinition: schema } : {}),
+    ...(compression !== undefined ? { compressionType: compression } : {}),
+  }
+}
+
+/** Cursor over queue names; opaque to callers. */
+const encodeCursor = (name: string) => Buffer.from(name).toString('base64url')
+const decodeCursor = (cursor: string) => Buffer.from(cursor, 'base64url').toString('utf8')
+
+/** Queue metadata in `message_topics`; every query filters on the tenant. */
+export class QueueRepository implements QueueStore {
+  constructor(private readonly db: Db) {}
+
+  async create(tenantId: string, settings: QueueSettings): Promise<Queue> {
+    try {
+      const [row] = await this.db
+        .insert(messageTopics)
+        .values({ ...(toRow(settings) as NewTopicRow), name: settings.name, tenantId })
+        .returning()
+      return toQueue(row!)
+    } catch (err) {
+      if (isUniqueViolation(err)) {
+        throw new MqError('MQ_QUEUE_EXISTS', `queue '${settings.name}' already exists`)
+      }
+      throw err
+    }
+  }
+
+  async get(tenantId: string, name: string): Promise<Queue | null> {
+    const [row] = await this.db
+      .select()
+      .from(messageTopics)
+      .where(and(eq(messageTopics.tenantId, tenantId), eq(messageTopics.name, name)))
+    return row ? toQueue(row) : null
+  }
+
+  async list(tenantId: string, query: QueueListQuery) {
+    const rows = await this.db
+      .select()
+      .from(messageTopics)
+      .where(
+        and(
+          eq(messageTopics.tenantId, tenantId),
+          query.status ? eq(messageTopics.status, query.status) : undefined,
+          query.prefix ? sql`starts_with(${messageTopics.name}, ${query.prefix})` : undefined,
+          query.cursor ? gt(messageTopics.name, decodeCursor(query.cursor)) : undefined
+        )
+      )
+      .orderBy(asc(messageTopics.name))
+      .limit(query.limit + 1)
+    const items = rows.slice(0, query.limit).map(toQueue)
+    const last = items.at(-1)
+    return { items, nextCursor: rows.length > query.limit && last ? encodeCursor(last.name) : null }
+  }
+
+  async update(tenantId: string, name: string, patch: QueuePatch): Promise<Queue | null> {
+    const [row] = await this.db
+      .update(messageTopics)
+      .set({ ...toRow(patch), updatedAt: new Date() })
+      .where(and(eq(messageTopics.tenantId, tenantId), eq(messageTopics.name, name)))
+      .returning()
+    return row ? toQueue(row) : null
+  }
+
+  async remove(tenantId: string, name: string): Promise<Queue | null> {
+    const [row] = await this.db
+      .delete(messageTopics)
+      .where(and(eq(messageTopics.tenantId, tenantId), eq(messageTopics.name, name)))
+      .returning()
+    return row ? toQueue(row) : null
+  }
+
+  async count(tenantId: string): Promise<number> {
+    const [row] = await this.db
+      .select({ n: count() })
+      .from(messageTopics)
+      .where(eq(messageTopics.tenantId, tenantId))
+    return row?.n ?? 0
+  }
+
+  /** Queues of every tenant, for the operators' views. */
+  async countAll(): Promise<number> {
+    const [row] = await this.db.select({ n: count() }).from(messageTopics)
+    return row?.n ?? 0
+  }
+
+  /** The first `limit` queues by name, of one tenant or (no tenant) of all. */
+  async listAny(tenantId: string | undefined, limit: number): Promise<Queue[]> {
+    const rows = await this.db
+      .select()
+      .from(messageTopics)
+      .where(tenantId ? eq(messageTopics.tenantId, tenantId) : undefined)
+      .orderBy(asc(messageTopics.name))
+      .limit(limit)
+    return rows.map(toQueue)
+  }
+}

@@ -1,0 +1,135 @@
+import { join } from 'node:path'
+import pkg from '../package.json' with { type: 'json' }
+import type { Config } from './config'
+import { type Database, openDatabase, resolveMigrationsDir } from './db/client'
+import { CachedQueueStore } from './db/metadata-cache'
+import { QueueRepository } from './db/queue-repository'
+import type { QueueDeps } from './domain/queues'
+import { type Authenticator, createAuthenticator } from './http/middleware/auth'
+import { type PrivateRedis, startPrivateRedis } from './local/redis-server'
+import { localSecret } from './local/secrets'
+import { HealthService } from './observability/health'
+import type { Logger } from './observability/logger'
+import type { StatusDeps } from './observability/status'
+import { Keys } from './streams/keys'
+import { createRedis, type RedisClient, type RedisTarget } from './streams/redis'
+import { StreamsRepository } from './streams/repository'
+import { defineScripts } from './streams/scripts'
+
+/** Everything the roles share, built once at start-up and closed once at shutdown. */
+export interface Deps {
+  config: Config
+  logger: Logger
+  database: Database
+  redisTarget: RedisTarget
+  /** Fail-fast connection for request handlers. */
+  redis: RedisClient
+  keys: Keys
+  auth: Authenticator
+  queueDeps: QueueDeps
+  health: HealthService
+  statusDeps: StatusDeps
+  close(): Promise<void>
+}
+
+/** The JWT secret: configured, or (with neither JWT_SECRET nor JWKS_URL) the local one. */
+export function resolveJwtSecret(config: Config): string | undefined {
+  if (config.JWT_SECRET) return config.JWT_SECRET
+  return config.JWKS_URL ? undefined : localSecret(config.DATA_DIR, 'jwt-secret')
+}
+
+/**
+ * Connects to Redis and PostgreSQL (starting the private redis-server and PGlite for a
+ * zero-set-up run), applies migrations and wires the repositories.
+ */
+export async function buildDeps(config: Config, logger: Logger): Promise<Deps> {
+  const closers: Array<() => Promise<unknown>> = []
+  const close = async () => {
+    for (const fn of closers.reverse()) {
+      await fn().catch((err) => logger.warn({ err: (err as Error).message }, 'close failed'))
+    }
+  }
+  try {
+    let localRedis: PrivateRedis | undefined
+    let url = config.REDIS_URL
+    if (!url && config.REDIS_CLUSTER_NODES.length === 0) {
+      localRedis = await startPrivateRedis(join(config.DATA_DIR, 'redis'))
+      closers.push(() => localRedis!.stop())
+      url = localRedis.url
+      logger.info({ url, pid: localRedis.pid }, 'started private redis-server')
+    }
+    const redisTarget: RedisTarget = { url: url ?? '', clusterNodes: config.REDIS_CLUSTER_NODES }
+
+    const database = openDatabase({
+      url: config.DATABASE_URL,
+      pgliteDir: join(config.DATA_DIR, 'pg'),
+      poolSize: config.DATABASE_POOL_SIZE,
+    })
+    closers.push(() => database.close())
+    await database.migrate(resolveMigrationsDir(config.MIGRATIONS_DIR))
+
+    const redis = createRedis(redisTarget, 'command', logger)
+    closers.push(() => redis.quit())
+    defineScripts(redis)
+    const subscriber = createRedis(redisTarget, 'subscriber', logger)
+    closers.push(() => subscriber.quit())
+
+    const keys = new Keys(config.REDIS_KEY_PREFIX)
+    const repository = new QueueRepository(database.db)
+    const queues = new CachedQueueStore(
+      repository,
+      config.METADATA_CACHE_TTL_MS,
+      redis,
+      keys.metadataChannel,
+      logger
+    )
+    await queues.listen(subscriber)
+    const messages = new StreamsRepository(redis, keys)
+
+    return {
+      config,
+      logger,
+      database,
+      redisTarget,
+      redis,
+      keys,
+      auth: createAuthenticator({
+        jwtSecret: resolveJwtSecret(config),
+        jwksUrl: config.JWKS_URL,
+        issuer: config.JWT_ISSUER,
+        audience: config.JWT_AUDIENCE,
+        clockToleranceS: config.JWT_CLOCK_TOLERANCE_S,
+        serviceToken: config.INTERNAL_SERVICE_TOKEN,
+      }),
+      queueDeps: {
+        queues,
+        messages,
+        defaults: { retentionMs: config.DEFAULT_TTL * 1000, maxLength: config.MAX_QUEUE_LENGTH },
+        maxQueuesPerTenant: config.TENANT_MAX_QUEUES,
+      },
+      health: new HealthService({
+        redis,
+        database,
+        keys,
+        version: pkg.version,
+        dependencies: {
+          'auth-service': config.AUTH_SERVICE_URL,
+          'user-service': config.USER_SERVICE_URL,
+          'audit-service': config.AUDIT_SERVICE_URL,
+          'notification-service': config.NOTIFICATION_SERVICE_URL,
+        },
+        dependencyCacheMs: config.HEALTH_CHECK_INTERVAL * 1000,
+        countQueues: () => repository.countAll(),
+      }),
+      statusDeps: {
+        redis,
+        listQueues: (tenantId, limit) => repository.listAny(tenantId, limit),
+        queueStats: (queue) => messages.queueStats(queue),
+      },
+      close,
+    }
+  } catch (err) {
+    await close()
+    throw err
+  }
+}

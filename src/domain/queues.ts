@@ -1,0 +1,157 @@
+import type { DomainContext } from './context'
+import { MqError, notFound } from './errors'
+import type { MessageStore, QueueStore } from './ports'
+
+export type QueueStatus = 'active' | 'paused' | 'archived'
+export type Overflow = 'reject' | 'drop_oldest'
+
+/** What a caller may set on a queue (API.md "Queues"); `name` and `partitionCount` are fixed. */
+export interface QueueSettings {
+  name: string
+  displayName: string
+  description: string
+  partitionCount: number
+  replicationFactor: number
+  retentionMs: number
+  maxLength: number
+  overflow: Overflow
+  messageFormat: 'json'
+  schema: Record<string, unknown> | null
+  compression: 'none'
+  encrypted: boolean
+  isPublic: boolean
+  allowedProducers: string[]
+  allowedConsumers: string[]
+  status: QueueStatus
+}
+
+export type QueuePatch = Partial<Omit<QueueSettings, 'name' | 'partitionCount'>>
+
+/** A queue as stored. */
+export interface Queue extends QueueSettings {
+  id: string
+  tenantId: string
+  type: 'redis_stream'
+  createdAt: Date
+  updatedAt: Date
+}
+
+/** Live figures of a queue, summed over its partitions. */
+export interface QueueStats {
+  length: number
+  pending: number
+  scheduled: number
+  consumerGroups: number
+  lastMessageId: string | null
+}
+
+export interface QueueListQuery {
+  status?: QueueStatus
+  prefix?: string
+  limit: number
+  cursor?: string
+}
+
+/** What the queue verbs need, built once at start-up. */
+export interface QueueDeps {
+  queues: QueueStore
+  messages: MessageStore
+  /** Defaults for fields a creating request leaves out. */
+  defaults: { retentionMs: number; maxLength: number }
+  maxQueuesPerTenant: number
+}
+
+/**
+ * Creates a queue with defaults for what the request leaves out.
+ * @throws MqError MQ_QUEUE_EXISTS, or MQ_RATE_LIMITED past `TENANT_MAX_QUEUES`.
+ */
+export async function createQueue(
+  deps: QueueDeps,
+  ctx: DomainContext,
+  input: Partial<QueueSettings> & { name: string }
+): Promise<Queue> {
+  if ((await deps.queues.count(ctx.tenantId)) >= deps.maxQueuesPerTenant) {
+    throw new MqError(
+      'MQ_RATE_LIMITED',
+      `a tenant may have at most ${deps.maxQueuesPerTenant} queues`,
+      { limit: deps.maxQueuesPerTenant },
+      60
+    )
+  }
+  return deps.queues.create(ctx.tenantId, {
+    displayName: input.name,
+    description: '',
+    partitionCount: 1,
+    replicationFactor: 1,
+    retentionMs: deps.defaults.retentionMs,
+    maxLength: deps.defaults.maxLength,
+    overflow: 'reject',
+    messageFormat: 'json',
+    schema: null,
+    compression: 'none',
+    encrypted: false,
+    isPublic: false,
+    allowedProducers: [],
+    allowedConsumers: [],
+    status: 'active',
+    ...input,
+  })
+}
+
+/** @throws MqError MQ_QUEUE_NOT_FOUND, also for another tenant's queue. */
+export async function getQueue(deps: QueueDeps, ctx: DomainContext, name: string): Promise<Queue> {
+  const queue = await deps.queues.get(ctx.tenantId, name)
+  if (!queue) throw notFound('MQ_QUEUE_NOT_FOUND', 'queue', name)
+  return queue
+}
+
+/** A queue with its live figures from Redis. */
+export async function getQueueWithStats(
+  deps: QueueDeps,
+  ctx: DomainContext,
+  name: string
+): Promise<Queue & { stats: QueueStats }> {
+  const queue = await getQueue(deps, ctx, name)
+  return { ...queue, stats: await deps.messages.queueStats(queue) }
+}
+
+export function listQueues(deps: QueueDeps, ctx: DomainContext, query: QueueListQuery) {
+  return deps.queues.list(ctx.tenantId, query)
+}
+
+/** @throws MqError MQ_QUEUE_NOT_FOUND */
+export async function updateQueue(
+  deps: QueueDeps,
+  ctx: DomainContext,
+  name: string,
+  patch: QueuePatch
+): Promise<Queue> {
+  const queue = await deps.queues.update(ctx.tenantId, name, patch)
+  if (!queue) throw notFound('MQ_QUEUE_NOT_FOUND', 'queue', name)
+  return queue
+}
+
+/**
+ * Deletes the queue's metadata (subscriptions and schedules cascade) and then its Redis keys.
+ * Metadata goes first: once it is gone no publish can reach the queue, so no key is recreated
+ * behind the clean-up.
+ * @throws MqError MQ_QUEUE_NOT_FOUND
+ */
+export async function deleteQueue(
+  deps: QueueDeps,
+  ctx: DomainContext,
+  name: string
+): Promise<void> {
+  const queue = await deps.queues.remove(ctx.tenantId, name)
+  if (!queue) throw notFound('MQ_QUEUE_NOT_FOUND', 'queue', name)
+  await deps.messages.removeQueue(queue)
+}
+
+/** @returns how many messages were removed. @throws MqError MQ_QUEUE_NOT_FOUND */
+export async function purgeQueue(
+  deps: QueueDeps,
+  ctx: DomainContext,
+  name: string
+): Promise<number> {
+  return deps.messages.purge(await getQueue(deps, ctx, name))
+}

@@ -1,0 +1,105 @@
+import type { Context } from 'hono'
+import { HTTPException } from 'hono/http-exception'
+import { MqError, type MqErrorCode } from '../domain/errors'
+import type { Logger } from '../observability/logger'
+import type { AppEnv } from './env'
+
+/** The contract's error body (API.md "Errors"). */
+export interface ErrorBody {
+  code: MqErrorCode
+  message: string
+  details?: Record<string, unknown>
+  retryAfter?: number
+  requestId: string
+}
+
+/** Renders an MqError in the contract's flat shape, with `Retry-After` when it has a hint. */
+export function renderError(c: Context<AppEnv>, err: MqError): Response {
+  const body: ErrorBody = {
+    code: err.code,
+    message: err.message,
+    ...(err.details ? { details: err.details } : {}),
+    ...(err.retryAfter !== undefined ? { retryAfter: err.retryAfter } : {}),
+    requestId: c.get('requestId') ?? '',
+  }
+  if (err.retryAfter !== undefined) c.header('Retry-After', String(Math.ceil(err.retryAfter)))
+  return c.json(body, err.status)
+}
+
+const HTTP_EXCEPTION_CODES: Partial<Record<number, MqErrorCode>> = {
+  // Hono's JSON validator throws 400 only for a body it cannot parse.
+  400: 'MQ_INVALID_JSON',
+  401: 'MQ_UNAUTHORIZED',
+  403: 'MQ_FORBIDDEN',
+  404: 'MQ_NOT_FOUND',
+  413: 'MQ_MESSAGE_TOO_LARGE',
+  415: 'MQ_UNSUPPORTED_MEDIA_TYPE',
+  429: 'MQ_RATE_LIMITED',
+  503: 'MQ_UNAVAILABLE',
+}
+
+const HTTP_EXCEPTION_MESSAGES: Partial<Record<MqErrorCode, string>> = {
+  MQ_INVALID_JSON: 'request body is not valid JSON',
+  MQ_MESSAGE_TOO_LARGE: 'request body is too large',
+  MQ_UNSUPPORTED_MEDIA_TYPE: 'request body must be application/json',
+}
+
+/**
+ * Errors from a backing store that is down or unreachable, as ioredis, postgres.js and the
+ * OS report them. Such a failure is the service's, not the caller's: 503 with a retry hint.
+ */
+export function isStoreUnavailable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false
+  const code = (err as { code?: unknown }).code
+  if (
+    typeof code === 'string' &&
+    /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN|CONNECT_TIMEOUT|CONNECTION_(CLOSED|ENDED|DESTROYED)|57P0[123])$/.test(
+      code
+    )
+  ) {
+    return true
+  }
+  return (
+    err.name === 'MaxRetriesPerRequestError' ||
+    /enableOfflineQueue|Connection is closed|LOADING|Command timed out|ClusterAllFailedError/.test(
+      err.message
+    )
+  )
+}
+
+/**
+ * The root error handler, in four tiers: our own errors as they are; Hono's HTTP exceptions
+ * (bad JSON, body limit, media type) mapped to contract codes; store outages as 503; anything
+ * else logged with its stack and answered as a generic 500.
+ */
+export function createErrorHandler(logger: Logger) {
+  return (err: Error, c: Context<AppEnv>): Response => {
+    if (err instanceof MqError) return renderError(c, err)
+    if (err instanceof HTTPException) {
+      const code =
+        HTTP_EXCEPTION_CODES[err.status] ??
+        (err.status >= 500 ? 'MQ_INTERNAL' : 'MQ_VALIDATION_FAILED')
+      const message = HTTP_EXCEPTION_MESSAGES[code] ?? err.message
+      return renderError(c, new MqError(code, message))
+    }
+    const log = logger.child({
+      requestId: c.get('requestId'),
+      tenantId: c.get('tenant')?.tenantId,
+      route: c.req.routePath,
+    })
+    if (isStoreUnavailable(err)) {
+      log.warn({ err: err.message }, 'backing store unavailable')
+      return renderError(
+        c,
+        new MqError('MQ_UNAVAILABLE', 'a backing store is unavailable, retry later', undefined, 1)
+      )
+    }
+    log.error({ err }, 'unhandled error')
+    return renderError(c, new MqError('MQ_INTERNAL', 'internal error'))
+  }
+}
+
+/** Unknown routes: the contract's 404 body rather than Hono's plain text. */
+export function notFoundHandler(c: Context<AppEnv>): Response {
+  return renderError(c, new MqError('MQ_NOT_FOUND', `no route for ${c.req.method} ${c.req.path}`))
+}

@@ -1,0 +1,67 @@
+import { createRoute } from '@hono/zod-openapi'
+import { unavailable } from '../../domain/errors'
+import type { HealthService } from '../../observability/health'
+import { type StatusDeps, statusReport } from '../../observability/status'
+import { requireScopeOrService } from '../middleware/auth'
+import { createRouter } from '../router'
+import { commonErrors, json } from '../schemas/common'
+import { HealthSchema, PingSchema, StatusSchema } from '../schemas/health'
+
+const tags = ['Health']
+
+const health = createRoute({
+  method: 'get',
+  path: '/health',
+  tags,
+  summary: 'Health of the service and each backing store',
+  security: [],
+  responses: {
+    200: json(HealthSchema, 'healthy or degraded'),
+    503: json(HealthSchema, 'unhealthy'),
+  },
+})
+
+const ping = createRoute({
+  method: 'get',
+  path: '/health/ping',
+  tags,
+  summary: 'Round trip to Redis',
+  security: [],
+  responses: { 200: json(PingSchema, 'pong'), 503: commonErrors[503] },
+})
+
+const status = createRoute({
+  method: 'get',
+  path: '/status',
+  tags,
+  summary: 'Service, Redis and queue status (mq:admin, or a service token for every tenant)',
+  middleware: [requireScopeOrService('mq:admin')] as const,
+  responses: { 200: json(StatusSchema, 'status'), ...commonErrors },
+})
+
+/** The public health answer, also mounted at `/health` outside the API base. */
+export function createHealthHandler(service: HealthService) {
+  return createRouter().openapi(health, async (c) => {
+    const report = await service.report()
+    return c.json(report, report.status === 'unhealthy' ? 503 : 200)
+  })
+}
+
+/** `/api/v1/mq/health`, `/health/ping`, `/status` */
+export function createHealthRouter(service: HealthService, statusDeps: StatusDeps) {
+  return createHealthHandler(service)
+    .openapi(ping, async (c) => {
+      let latency: number
+      try {
+        latency = await service.ping()
+      } catch {
+        throw unavailable('redis')
+      }
+      return c.json({ status: 'pong' as const, timestamp: new Date().toISOString(), latency }, 200)
+    })
+    .openapi(status, async (c) => {
+      const caller = c.get('caller')
+      const tenantId = caller.kind === 'tenant' ? caller.tenant.tenantId : undefined
+      return c.json(await statusReport(statusDeps, tenantId), 200)
+    })
+}

@@ -1,0 +1,126 @@
+import { createRoute } from '@hono/zod-openapi'
+import {
+  createQueue,
+  deleteQueue,
+  getQueueWithStats,
+  listQueues,
+  purgeQueue,
+  type Queue,
+  type QueueDeps,
+  type QueueStats,
+  updateQueue,
+} from '../../domain/queues'
+import { requireScope } from '../middleware/auth'
+import { createRouter, domainContext } from '../router'
+import { commonErrors, errorResponse, json, jsonBody } from '../schemas/common'
+import {
+  CreateQueueBody,
+  PurgeResultSchema,
+  QueueListQuery,
+  QueueListSchema,
+  QueueNameParam,
+  QueueSchema,
+  UpdateQueueBody,
+} from '../schemas/queues'
+
+/** A queue as the API shows it: no tenant id, times as ISO strings. */
+export function presentQueue(queue: Queue & { stats?: QueueStats }) {
+  const { tenantId: _tenantId, createdAt, updatedAt, ...rest } = queue
+  return { ...rest, createdAt: createdAt.toISOString(), updatedAt: updatedAt.toISOString() }
+}
+
+const tags = ['Queues']
+
+const create = createRoute({
+  method: 'post',
+  path: '/',
+  tags,
+  summary: 'Create a queue',
+  middleware: [requireScope('mq:admin')] as const,
+  request: { body: jsonBody(CreateQueueBody) },
+  responses: {
+    201: json(QueueSchema, 'the created queue'),
+    409: errorResponse('the tenant already has a queue of that name (MQ_QUEUE_EXISTS)'),
+    ...commonErrors,
+  },
+})
+
+const list = createRoute({
+  method: 'get',
+  path: '/',
+  tags,
+  summary: 'List queues',
+  middleware: [requireScope('mq:read')] as const,
+  request: { query: QueueListQuery },
+  responses: { 200: json(QueueListSchema, 'a page of queues, by name'), ...commonErrors },
+})
+
+const get = createRoute({
+  method: 'get',
+  path: '/{name}',
+  tags,
+  summary: 'Get a queue with live stats',
+  middleware: [requireScope('mq:read')] as const,
+  request: { params: QueueNameParam },
+  responses: { 200: json(QueueSchema, 'the queue with stats'), ...commonErrors },
+})
+
+const update = createRoute({
+  method: 'put',
+  path: '/{name}',
+  tags,
+  summary: 'Update a queue',
+  middleware: [requireScope('mq:admin')] as const,
+  request: { params: QueueNameParam, body: jsonBody(UpdateQueueBody) },
+  responses: { 200: json(QueueSchema, 'the updated queue'), ...commonErrors },
+})
+
+const remove = createRoute({
+  method: 'delete',
+  path: '/{name}',
+  tags,
+  summary: 'Delete a queue with its messages, subscriptions and schedules',
+  middleware: [requireScope('mq:admin')] as const,
+  request: { params: QueueNameParam },
+  responses: { 204: { description: 'deleted' }, ...commonErrors },
+})
+
+const purge = createRoute({
+  method: 'post',
+  path: '/{name}/purge',
+  tags,
+  summary: 'Remove every message of a queue; consumer groups stay',
+  middleware: [requireScope('mq:admin')] as const,
+  request: { params: QueueNameParam },
+  responses: { 200: json(PurgeResultSchema, 'how many messages were removed'), ...commonErrors },
+})
+
+/** `/api/v1/mq/queues` */
+export function createQueuesRouter(deps: QueueDeps) {
+  return createRouter()
+    .openapi(create, async (c) => {
+      const queue = await createQueue(deps, domainContext(c), c.req.valid('json'))
+      return c.json(presentQueue(queue), 201)
+    })
+    .openapi(list, async (c) => {
+      const page = await listQueues(deps, domainContext(c), c.req.valid('query'))
+      return c.json({ items: page.items.map(presentQueue), nextCursor: page.nextCursor }, 200)
+    })
+    .openapi(get, async (c) => {
+      const queue = await getQueueWithStats(deps, domainContext(c), c.req.valid('param').name)
+      return c.json(presentQueue(queue), 200)
+    })
+    .openapi(update, async (c) => {
+      const { name } = c.req.valid('param')
+      const queue = await updateQueue(deps, domainContext(c), name, c.req.valid('json'))
+      return c.json(presentQueue(queue), 200)
+    })
+    .openapi(remove, async (c) => {
+      await deleteQueue(deps, domainContext(c), c.req.valid('param').name)
+      return c.body(null, 204)
+    })
+    .openapi(purge, async (c) => {
+      const purged = await purgeQueue(deps, domainContext(c), c.req.valid('param').name)
+      return c.json({ purged }, 200)
+    })
+}

@@ -1,0 +1,55 @@
+import { z } from '@hono/zod-openapi'
+import { MQ_ERROR_STATUS, type MqErrorCode } from '../../domain/errors'
+
+/** API.md: queue names are unique per tenant and safe inside Redis keys. */
+export const queueName = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/,
+    'letters, digits, ".", "_" or "-"; 1 to 200, not starting with a symbol'
+  )
+  .openapi({ example: 'orders' })
+
+export const isoDate = z.iso.datetime({ offset: true })
+
+/** The contract's error body. */
+export const ErrorSchema = z
+  .object({
+    code: z.enum(Object.keys(MQ_ERROR_STATUS) as [MqErrorCode, ...MqErrorCode[]]),
+    message: z.string(),
+    details: z.record(z.string(), z.unknown()).optional(),
+    retryAfter: z.number().optional(),
+    requestId: z.string(),
+  })
+  .openapi('Error')
+
+export const errorResponse = (description: string) => ({
+  description,
+  content: { 'application/json': { schema: ErrorSchema } },
+})
+
+/** The error answers every authenticated route can give, for the OpenAPI document. */
+export const commonErrors = {
+  400: errorResponse('invalid request (MQ_VALIDATION_FAILED, MQ_INVALID_JSON)'),
+  401: errorResponse('missing or invalid credentials'),
+  403: errorResponse('missing scope'),
+  404: errorResponse('no such object for this tenant'),
+  415: errorResponse('body is not application/json'),
+  429: errorResponse('rate limited or queue full'),
+  500: errorResponse('internal error'),
+  503: errorResponse('a backing store is unavailable'),
+} as const
+
+/** A JSON response of `schema`, for `createRoute`. */
+export const json = <T extends z.ZodType>(schema: T, description: string) => ({
+  description,
+  content: { 'application/json': { schema } },
+})
+
+/** A required JSON request body of `schema`, for `createRoute`. */
+export const jsonBody = <T extends z.ZodType>(schema: T) => ({
+  required: true,
+  content: { 'application/json': { schema } },
+})
+
+export const limitQuery = z.coerce.number().int().min(1).max(1000).default(100)

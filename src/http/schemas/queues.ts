@@ -1,0 +1,73 @@
+import { z } from '@hono/zod-openapi'
+import { isoDate, limitQuery, queueName } from './common'
+
+const status = z.enum(['active', 'paused', 'archived'])
+
+const mutable = {
+  displayName: z.string().max(200),
+  description: z.string().max(2000),
+  replicationFactor: z.number().int().min(1).max(5),
+  retentionMs: z
+    .number()
+    .int()
+    .min(60_000)
+    .max(365 * 86_400_000),
+  maxLength: z.number().int().min(1).max(100_000_000),
+  overflow: z.enum(['reject', 'drop_oldest']),
+  messageFormat: z.literal('json'),
+  schema: z.record(z.string(), z.unknown()).nullable(),
+  compression: z.literal('none'),
+  encrypted: z.boolean(),
+  isPublic: z.boolean(),
+  allowedProducers: z.array(z.string().min(1).max(200)).max(100),
+  allowedConsumers: z.array(z.string().min(1).max(200)).max(100),
+  status,
+}
+
+export const UpdateQueueBody = z.strictObject(mutable).partial().openapi('UpdateQueue')
+
+export const CreateQueueBody = UpdateQueueBody.extend({
+  name: queueName,
+  type: z.literal('redis_stream').optional(),
+  partitionCount: z.number().int().min(1).max(64).optional(),
+}).openapi('CreateQueue')
+
+export const QueueStatsSchema = z
+  .object({
+    length: z.number().int(),
+    pending: z.number().int(),
+    scheduled: z.number().int(),
+    consumerGroups: z.number().int(),
+    lastMessageId: z.string().nullable(),
+  })
+  .openapi('QueueStats')
+
+export const QueueSchema = z
+  .object({
+    id: z.uuid(),
+    name: z.string(),
+    type: z.literal('redis_stream'),
+    partitionCount: z.number().int(),
+    ...mutable,
+    createdAt: isoDate,
+    updatedAt: isoDate,
+    stats: QueueStatsSchema.optional(),
+  })
+  .openapi('Queue')
+
+export const QueueListSchema = z
+  .object({ items: z.array(QueueSchema), nextCursor: z.string().nullable() })
+  .openapi('QueueList')
+
+export const QueueListQuery = z.object({
+  status: status.optional(),
+  prefix: z.string().max(200).optional(),
+  limit: limitQuery,
+  cursor: z.string().max(400).optional(),
+})
+
+export const QueueNameParam = z.object({
+  name: queueName.openapi({ param: { name: 'name', in: 'path' } }),
+})
+
+export const PurgeResultSchema = z.object({ purged: z.number().int() }).openapi('PurgeResult')

@@ -1,0 +1,52 @@
+/**
+ * The only place Redis keys are built. Every key of one queue partition shares the hash tag
+ * `{<tenantId>:<queue>:<partition>}`, so one Lua script may touch all of them, on a single
+ * Redis or on a cluster. Queue names cannot contain `:`, `{` or `}` (API.md), and tenant ids
+ * are UUIDs, so two different (tenant, queue, partition) triples never share a tag.
+ */
+export const PARTITION_PARTS = {
+  /** The partition's stream of messages. */
+  stream: 'stream',
+  /** Sorted set of delayed messages by due time (ms). */
+  delayed: 'delayed',
+  /** Hash of delayed messages' bodies by message id. */
+  delayedBodies: 'delayed:bodies',
+} as const
+
+export type PartitionPart = keyof typeof PARTITION_PARTS
+
+/** Key builder bound to one `REDIS_KEY_PREFIX`. */
+export class Keys {
+  constructor(readonly prefix: string) {}
+
+  /** The hash tag shared by every key of one queue partition. */
+  partitionTag(tenantId: string, queue: string, partition: number): string {
+    return `{${tenantId}:${queue}:${partition}}`
+  }
+
+  /** One of the fixed per-partition keys. */
+  partition(tenantId: string, queue: string, partition: number, part: PartitionPart): string {
+    return `${this.prefix}:${this.partitionTag(tenantId, queue, partition)}:${PARTITION_PARTS[part]}`
+  }
+
+  /** The dedup marker of one message id, in the partition the message is routed to. */
+  dedup(tenantId: string, queue: string, partition: number, messageId: string): string {
+    return `${this.prefix}:${this.partitionTag(tenantId, queue, partition)}:dedup:${messageId}`
+  }
+
+  /** SCAN pattern matching every key of one partition (Redis glob: `[` is escaped). */
+  partitionPattern(tenantId: string, queue: string, partition: number): string {
+    const tag = this.partitionTag(tenantId, queue, partition).replace(/[[\]*?\\]/g, '\\$&')
+    return `${this.prefix}:${tag}:*`
+  }
+
+  /** Scratch stream the health check writes, reads and deletes; one per process. */
+  healthStream(pid: number): string {
+    return `${this.prefix}:health:${pid}`
+  }
+
+  /** Pub/sub channel on which metadata changes are announced to every process. */
+  get metadataChannel(): string {
+    return `${this.prefix}:metadata-changed`
+  }
+}

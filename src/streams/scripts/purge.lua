@@ -1,0 +1,42 @@
+--[[
+  Empties one queue partition: its stream and its delayed messages. Consumer groups stay,
+  with empty pending lists, reading from the (now empty) stream's end.
+
+  Deleting the stream and recreating each group at `$` is the only way to empty the pending
+  lists in one step (XTRIM leaves pending ids pointing at deleted entries).
+
+  KEYS[1] stream
+  KEYS[2] delayed (sorted set of due times)
+  KEYS[3] delayed bodies (hash)
+
+  Returns: the number of messages removed (stream entries plus delayed messages).
+]]
+local rcall = redis.call
+local streamKey = KEYS[1]
+local delayedKey = KEYS[2]
+local delayedBodiesKey = KEYS[3]
+
+local removed = rcall('ZCARD', delayedKey)
+if rcall('EXISTS', streamKey) == 1 then
+  removed = removed + rcall('XLEN', streamKey)
+  local groups = rcall('XINFO', 'GROUPS', streamKey)
+  local info = rcall('XINFO', 'STREAM', streamKey)
+  local lastGenerated = '0-0'
+  for i = 1, #info, 2 do
+    if info[i] == 'last-generated-id' then lastGenerated = info[i + 1] end
+  end
+  rcall('UNLINK', streamKey)
+  for _, group in ipairs(groups) do
+    for i = 1, #group, 2 do
+      if group[i] == 'name' then
+        rcall('XGROUP', 'CREATE', streamKey, group[i + 1], '$', 'MKSTREAM')
+      end
+    end
+  end
+  -- Keep ids monotonic for anyone still holding a receipt of a purged message.
+  if #groups > 0 and lastGenerated ~= '0-0' then
+    rcall('XSETID', streamKey, lastGenerated)
+  end
+end
+rcall('UNLINK', delayedKey, delayedBodiesKey)
+return removed
