@@ -84,29 +84,34 @@ export const configSchema = z
     AUDIT_SERVICE_URL: optionalUrl,
     NOTIFICATION_SERVICE_URL: optionalUrl,
   })
-  .superRefine((c, ctx) => {
-    if (c.JWT_SECRET && c.JWKS_URL) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['JWKS_URL'],
-        message: 'set JWT_SECRET or JWKS_URL, not both',
-      })
-    }
-    if (c.NODE_ENV === 'production') {
-      for (const name of ['DATABASE_URL', 'REDIS_URL', 'MQ_MASTER_KEY'] as const) {
-        if (!c[name] && !(name === 'REDIS_URL' && c.REDIS_CLUSTER_NODES.length > 0)) {
-          ctx.addIssue({ code: 'custom', path: [name], message: 'required in production' })
-        }
-      }
-      if (!c.JWT_SECRET && !c.JWKS_URL) {
+  .superRefine(
+    (c, ctx) => {
+      if (c.JWT_SECRET && c.JWKS_URL) {
         ctx.addIssue({
           code: 'custom',
-          path: ['JWT_SECRET'],
-          message: 'JWT_SECRET or JWKS_URL is required in production',
+          path: ['JWKS_URL'],
+          message: 'set JWT_SECRET or JWKS_URL, not both',
         })
       }
-    }
-  })
+      if (c.NODE_ENV === 'production') {
+        for (const name of ['DATABASE_URL', 'REDIS_URL', 'MQ_MASTER_KEY'] as const) {
+          if (!c[name] && !(name === 'REDIS_URL' && c.REDIS_CLUSTER_NODES.length > 0)) {
+            ctx.addIssue({ code: 'custom', path: [name], message: 'required in production' })
+          }
+        }
+        if (!c.JWT_SECRET && !c.JWKS_URL) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['JWT_SECRET'],
+            message: 'JWT_SECRET or JWKS_URL is required in production',
+          })
+        }
+      }
+    },
+    // These checks look only at which variables are present, so they also run when another
+    // value is wrong (zod skips refinements then by default) and every problem is listed at once.
+    { when: (payload) => typeof payload.value === 'object' && payload.value !== null }
+  )
 
 export type Config = z.infer<typeof configSchema>
 

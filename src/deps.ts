@@ -1,3 +1,4 @@
+import { hkdfSync } from 'node:crypto'
 import { join } from 'node:path'
 import pkg from '../package.json' with { type: 'json' }
 import type { Config } from './config'
@@ -11,6 +12,8 @@ import { localSecret } from './local/secrets'
 import { HealthService } from './observability/health'
 import type { Logger } from './observability/logger'
 import type { StatusDeps } from './observability/status'
+import { ReceiptCodec } from './streams/codec'
+import { PayloadCipher } from './streams/crypto'
 import { Keys } from './streams/keys'
 import { createRedis, type RedisClient, type RedisTarget } from './streams/redis'
 import { StreamsRepository } from './streams/repository'
@@ -27,6 +30,11 @@ export interface Deps {
   keys: Keys
   auth: Authenticator
   queueDeps: QueueDeps
+  /** Messages in Redis Streams (also `queueDeps.messages`). */
+  messages: StreamsRepository
+  /** Encrypts payloads of encrypted queues and webhook signing secrets at rest. */
+  cipher: PayloadCipher
+  receipts: ReceiptCodec
   health: HealthService
   statusDeps: StatusDeps
   close(): Promise<void>
@@ -36,6 +44,11 @@ export interface Deps {
 export function resolveJwtSecret(config: Config): string | undefined {
   if (config.JWT_SECRET) return config.JWT_SECRET
   return config.JWKS_URL ? undefined : localSecret(config.DATA_DIR, 'jwt-secret')
+}
+
+/** The master key: configured, or the local one of a zero-set-up run. */
+export function resolveMasterKey(config: Config): string {
+  return config.MQ_MASTER_KEY ?? localSecret(config.DATA_DIR, 'master-key')
 }
 
 /**
@@ -85,6 +98,10 @@ export async function buildDeps(config: Config, logger: Logger): Promise<Deps> {
     )
     await queues.listen(subscriber)
     const messages = new StreamsRepository(redis, keys)
+    const masterKey = resolveMasterKey(config)
+    const receiptKey = Buffer.from(
+      hkdfSync('sha256', Buffer.from(masterKey, 'base64'), '', 'mq-receipts-v1', 32)
+    )
 
     return {
       config,
@@ -101,6 +118,9 @@ export async function buildDeps(config: Config, logger: Logger): Promise<Deps> {
         clockToleranceS: config.JWT_CLOCK_TOLERANCE_S,
         serviceToken: config.INTERNAL_SERVICE_TOKEN,
       }),
+      messages,
+      cipher: new PayloadCipher([masterKey]),
+      receipts: new ReceiptCodec(receiptKey),
       queueDeps: {
         queues,
         messages,

@@ -1,4 +1,12 @@
+import type {
+  GroupPosition,
+  PartitionPull,
+  PartitionWrite,
+  StoredDelivery,
+  WriteResult,
+} from './messages'
 import type { Queue, QueueListQuery, QueuePatch, QueueSettings, QueueStats } from './queues'
+import type { Subscription, SubscriptionCounters } from './subscriptions'
 
 /** Queue metadata (PostgreSQL). Every method is scoped by `tenantId`, its first argument. */
 export interface QueueStore {
@@ -21,4 +29,50 @@ export interface MessageStore {
   purge(queue: Queue): Promise<number>
   /** Removes every key of the queue: streams, groups, delayed messages, dedup markers. */
   removeQueue(queue: Queue): Promise<void>
+
+  /** Writes messages routed to one partition, atomically per message (dedup, capacity, XADD). */
+  write(
+    queue: Queue,
+    partition: number,
+    writes: PartitionWrite[],
+    opts: { now: number; maxLength: number; dedupWindowMs: number }
+  ): Promise<WriteResult[]>
+
+  /** Creates the consumer group on every partition; an existing group is left as it is. */
+  ensureGroup(queue: Queue, group: string, start: GroupPosition): Promise<void>
+  /** Destroys the group on every partition, with its pending deliveries. */
+  removeGroup(queue: Queue, group: string): Promise<void>
+  /** Deletes a consumer only when it holds no pending delivery. @returns whether it did. */
+  removeConsumer(queue: Queue, group: string, consumer: string): Promise<boolean>
+  /** Moves the group's read position on every partition. @returns the stream id set. */
+  seek(queue: Queue, group: string, position: GroupPosition): Promise<string>
+  /** Unread entries (lag) and deliveries awaiting ack (pending) of a group. */
+  groupStats(queue: Queue, group: string): Promise<{ lag: number; pending: number }>
+
+  /** Delivery outcome counters of a subscription. */
+  counters(sub: Subscription): Promise<SubscriptionCounters>
+  countOutcome(sub: Subscription, outcome: keyof SubscriptionCounters, n: number): Promise<void>
+  clearCounters(sub: Subscription): Promise<void>
+
+  pull(
+    queue: Queue,
+    partition: number,
+    opts: {
+      group: string
+      consumer: string
+      max: number
+      now: number
+      visibilityMs: number
+      maxDeliveries: number
+      deadHoldMs: number
+    }
+  ): Promise<PartitionPull>
+  settle(
+    queue: Queue,
+    partition: number,
+    group: string,
+    mode: 'ack' | 'nack',
+    items: Array<{ streamId: string; deliveryCount: number; delayMs: number }>,
+    opts: { now: number; maxDeliveries: number; deadHoldMs: number }
+  ): Promise<{ settled: number; dead: StoredDelivery[] }>
 }

@@ -11,6 +11,8 @@ export const PARTITION_PARTS = {
   delayed: 'delayed',
   /** Hash of delayed messages' bodies by message id. */
   delayedBodies: 'delayed:bodies',
+  /** Hash of message id -> stream id, for finding a message by its id. */
+  index: 'index',
 } as const
 
 export type PartitionPart = keyof typeof PARTITION_PARTS
@@ -32,6 +34,16 @@ export class Keys {
   /** The dedup marker of one message id, in the partition the message is routed to. */
   dedup(tenantId: string, queue: string, partition: number, messageId: string): string {
     return `${this.prefix}:${this.partitionTag(tenantId, queue, partition)}:dedup:${messageId}`
+  }
+
+  /** In-flight deliveries of one consumer group (sorted set by visibility deadline). */
+  inflight(tenantId: string, queue: string, partition: number, group: string): string {
+    return `${this.prefix}:${this.partitionTag(tenantId, queue, partition)}:inflight:${group}`
+  }
+
+  /** Delivery outcome counters of one subscription (hash). Subscription ids are UUIDs. */
+  subscriptionCounters(tenantId: string, subscriptionId: string): string {
+    return `${this.prefix}:{${tenantId}:${subscriptionId}}:counters`
   }
 
   /** SCAN pattern matching every key of one partition (Redis glob: `[` is escaped). */

@@ -1,6 +1,15 @@
+import type {
+  GroupPosition,
+  PartitionPull,
+  PartitionWrite,
+  StoredDelivery,
+  WriteResult,
+} from '../domain/messages'
 import type { MessageStore } from '../domain/ports'
 import type { Queue, QueueStats } from '../domain/queues'
-import type { Keys } from './keys'
+import type { Subscription, SubscriptionCounters } from '../domain/subscriptions'
+import { decodeFields, encodeFields } from './codec'
+import type { Keys, PartitionPart } from './keys'
 import type { RedisClient } from './redis'
 
 type Reply = [Error | null, unknown]
@@ -29,8 +38,12 @@ export class StreamsRepository implements MessageStore {
     private readonly keys: Keys
   ) {}
 
-  private key(queue: Queue, partition: number, part: 'stream' | 'delayed' | 'delayedBodies') {
+  private key(queue: Queue, partition: number, part: PartitionPart) {
     return this.keys.partition(queue.tenantId, queue.name, partition, part)
+  }
+
+  private inflight(queue: Queue, partition: number, group: string) {
+    return this.keys.inflight(queue.tenantId, queue.name, partition, group)
   }
 
   async queueStats(queue: Queue): Promise<QueueStats> {
@@ -76,7 +89,8 @@ export class StreamsRepository implements MessageStore {
       removed += await this.redis.purge(
         this.key(queue, p, 'stream'),
         this.key(queue, p, 'delayed'),
-        this.key(queue, p, 'delayedBodies')
+        this.key(queue, p, 'delayedBodies'),
+        this.key(queue, p, 'index')
       )
     }
     return removed
@@ -93,4 +107,250 @@ export class StreamsRepository implements MessageStore {
       } while (cursor !== '0')
     }
   }
+
+  async write(
+    queue: Queue,
+    partition: number,
+    writes: PartitionWrite[],
+    opts: { now: number; maxLength: number; dedupWindowMs: number }
+  ): Promise<WriteResult[]> {
+    const keys = [
+      this.key(queue, partition, 'stream'),
+      this.key(queue, partition, 'delayed'),
+      this.key(queue, partition, 'delayedBodies'),
+      this.key(queue, partition, 'index'),
+    ]
+    const args: Array<string | number> = [
+      opts.now,
+      opts.maxLength,
+      queue.overflow,
+      opts.dedupWindowMs,
+      writes.length,
+    ]
+    for (const w of writes) {
+      let dedupIndex = 0
+      if (w.dedup) {
+        keys.push(this.keys.dedup(queue.tenantId, queue.name, partition, w.message.messageId))
+        dedupIndex = keys.length
+      }
+      const fields = encodeFields(w.message)
+      args.push(dedupIndex, w.deliverAt, w.message.messageId, fields.length / 2, ...fields)
+    }
+    const reply = (await this.redis.publishMessages(keys.length, ...keys, ...args)) as Array<
+      string | number
+    >
+    return writes.map((_, i) => {
+      const status = Number(reply[i * 4])
+      return {
+        status: status === 1 ? 'published' : status === 2 ? 'scheduled' : 'full',
+        streamId: reply[i * 4 + 1] ? String(reply[i * 4 + 1]) : null,
+        publishedAt: Number(reply[i * 4 + 2]),
+        duplicate: Number(reply[i * 4 + 3]) === 1,
+      }
+    })
+  }
+
+  async ensureGroup(queue: Queue, group: string, start: GroupPosition): Promise<void> {
+    const id = start === 'earliest' ? '0' : start === 'latest' ? '$' : positionId(start)
+    for (const p of partitions(queue)) {
+      try {
+        await this.redis.xgroup('CREATE', this.key(queue, p, 'stream'), group, id, 'MKSTREAM')
+      } catch (err) {
+        // Another subscription of the same group created it first.
+        if (!(err instanceof Error && err.message.startsWith('BUSYGROUP'))) throw err
+      }
+    }
+  }
+
+  async removeGroup(queue: Queue, group: string): Promise<void> {
+    for (const p of partitions(queue)) {
+      await this.redis.xgroup('DESTROY', this.key(queue, p, 'stream'), group)
+      await this.redis.unlink(this.inflight(queue, p, group))
+    }
+  }
+
+  async removeConsumer(queue: Queue, group: string, consumer: string): Promise<boolean> {
+    const pending = await this.consumerPending(queue, group, consumer)
+    if (pending > 0) return false
+    for (const p of partitions(queue)) {
+      await this.redis.xgroup('DELCONSUMER', this.key(queue, p, 'stream'), group, consumer)
+    }
+    return true
+  }
+
+  private async consumerPending(queue: Queue, group: string, consumer: string): Promise<number> {
+    let total = 0
+    for (const p of partitions(queue)) {
+      const summary = (await this.redis.xpending(this.key(queue, p, 'stream'), group)) as [
+        number,
+        string | null,
+        string | null,
+        Array<[string, string]> | null,
+      ]
+      for (const [name, count] of summary[3] ?? []) if (name === consumer) total += Number(count)
+    }
+    return total
+  }
+
+  async seek(queue: Queue, group: string, position: GroupPosition): Promise<string> {
+    const id = position === 'earliest' ? '0' : position === 'latest' ? '$' : positionId(position)
+    for (const p of partitions(queue)) {
+      await this.redis.xgroup('SETID', this.key(queue, p, 'stream'), group, id)
+    }
+    return id
+  }
+
+  async groupStats(queue: Queue, group: string): Promise<{ lag: number; pending: number }> {
+    let lag = 0
+    let pending = 0
+    for (const p of partitions(queue)) {
+      const groups = (
+        (await this.redis.xinfo('GROUPS', this.key(queue, p, 'stream'))) as unknown[]
+      ).map(fields)
+      const g = groups.find((x) => x.name === group)
+      if (!g) continue
+      pending += Number(g.pending ?? 0)
+      // Redis reports no lag when it cannot tell (after deletions); count the unread entries.
+      lag +=
+        g.lag === null || g.lag === undefined
+          ? await this.unread(queue, p, String(g['last-delivered-id']))
+          : Number(g.lag)
+    }
+    return { lag, pending }
+  }
+
+  private async unread(queue: Queue, partition: number, lastDelivered: string): Promise<number> {
+    const entries = await this.redis.xrange(
+      this.key(queue, partition, 'stream'),
+      `(${lastDelivered}`,
+      '+',
+      'COUNT',
+      10_000
+    )
+    return entries.length
+  }
+
+  async counters(sub: Subscription): Promise<SubscriptionCounters> {
+    const raw = await this.redis.hgetall(this.keys.subscriptionCounters(sub.tenantId, sub.id))
+    return {
+      delivered: Number(raw.delivered ?? 0),
+      acked: Number(raw.acked ?? 0),
+      failed: Number(raw.failed ?? 0),
+      deadLettered: Number(raw.deadLettered ?? 0),
+    }
+  }
+
+  async countOutcome(
+    sub: Subscription,
+    outcome: keyof SubscriptionCounters,
+    n: number
+  ): Promise<void> {
+    if (n > 0)
+      await this.redis.hincrby(this.keys.subscriptionCounters(sub.tenantId, sub.id), outcome, n)
+  }
+
+  async clearCounters(sub: Subscription): Promise<void> {
+    await this.redis.unlink(this.keys.subscriptionCounters(sub.tenantId, sub.id))
+  }
+
+  async pull(
+    queue: Queue,
+    partition: number,
+    opts: {
+      group: string
+      consumer: string
+      max: number
+      now: number
+      visibilityMs: number
+      maxDeliveries: number
+      deadHoldMs: number
+    }
+  ): Promise<PartitionPull> {
+    const [delivered, dead, gone, expired, next] = (await this.redis.pull(
+      this.key(queue, partition, 'stream'),
+      this.inflight(queue, partition, opts.group),
+      opts.group,
+      opts.consumer,
+      opts.max,
+      opts.now,
+      opts.visibilityMs,
+      opts.maxDeliveries,
+      opts.deadHoldMs
+    )) as [RawDelivery[], RawDelivery[], number, number, number]
+    return {
+      delivered: delivered.map((d) => toDelivery(partition, d)),
+      dead: dead.map((d) => toDelivery(partition, d)),
+      gone: Number(gone),
+      expired: Number(expired),
+      nextDeadline: Number(next) >= 0 ? Number(next) : null,
+    }
+  }
+
+  async settle(
+    queue: Queue,
+    partition: number,
+    group: string,
+    mode: 'ack' | 'nack',
+    items: Array<{ streamId: string; deliveryCount: number; delayMs: number }>,
+    opts: { now: number; maxDeliveries: number; deadHoldMs: number }
+  ): Promise<{ settled: number; dead: StoredDelivery[] }> {
+    const args = items.flatMap((i) => [i.streamId, i.deliveryCount, i.delayMs])
+    const [settled, dead] = (await this.redis.settle(
+      this.key(queue, partition, 'stream'),
+      this.inflight(queue, partition, group),
+      group,
+      opts.now,
+      mode,
+      opts.maxDeliveries,
+      opts.deadHoldMs,
+      ...args
+    )) as [number, RawDelivery[]]
+    return { settled: Number(settled), dead: dead.map((d) => toDelivery(partition, d)) }
+  }
+
+  /**
+   * Waits on `client` (a blocking connection of the caller's) until an entry newer than
+   * `after` (stream id per partition) arrives in any partition, or `timeoutMs` passes.
+   */
+  async waitForEntries(
+    client: RedisClient,
+    queue: Queue,
+    after: string[],
+    timeoutMs: number
+  ): Promise<void> {
+    const streams = partitions(queue).map((p) => this.key(queue, p, 'stream'))
+    await client.xread(
+      'COUNT',
+      1,
+      'BLOCK',
+      Math.max(1, Math.round(timeoutMs)),
+      'STREAMS',
+      ...streams,
+      ...after
+    )
+  }
+
+  /** The newest entry id of each partition ('0-0' when empty), to wait for what comes after. */
+  async lastIds(queue: Queue): Promise<string[]> {
+    const pipeline = this.redis.pipeline()
+    for (const p of partitions(queue))
+      pipeline.xrevrange(this.key(queue, p, 'stream'), '+', '-', 'COUNT', 1)
+    const replies = ((await pipeline.exec()) ?? []) as Reply[]
+    return replies.map(([err, entries]) => {
+      if (err) throw err
+      const first = (entries as Array<[string, string[]]>)[0]
+      return first ? first[0] : '0-0'
+    })
+  }
+}
+
+type RawDelivery = [string, number, string[]]
+
+function toDelivery(partition: number, [streamId, count, raw]: RawDelivery): StoredDelivery {
+  return { partition, streamId, deliveryCount: Number(count), message: decodeFields(streamId, raw) }
+}
+
+/** The group position just before `time`: entries from that millisecond on are read next. */
+function positionId(time: Date): string {
+  return `${Math.max(0, time.getTime() - 1)}-18446744073709551615`
 }

@@ -8,6 +8,7 @@
   KEYS[1] stream
   KEYS[2] delayed (sorted set of due times)
   KEYS[3] delayed bodies (hash)
+  KEYS[4] message index (hash)
 
   Returns: the number of messages removed (stream entries plus delayed messages).
 ]]
@@ -15,6 +16,7 @@ local rcall = redis.call
 local streamKey = KEYS[1]
 local delayedKey = KEYS[2]
 local delayedBodiesKey = KEYS[3]
+local indexKey = KEYS[4]
 
 local removed = rcall('ZCARD', delayedKey)
 if rcall('EXISTS', streamKey) == 1 then
@@ -38,5 +40,5 @@ if rcall('EXISTS', streamKey) == 1 then
     rcall('XSETID', streamKey, lastGenerated)
   end
 end
-rcall('UNLINK', delayedKey, delayedBodiesKey)
+rcall('UNLINK', delayedKey, delayedBodiesKey, indexKey)
 return removed

@@ -1,0 +1,61 @@
+/**
+ * A message as the store keeps it. `payloadText` is the payload's JSON text, or the
+ * encryption envelope of it when `encrypted`.
+ */
+export interface StoredMessage {
+  messageId: string
+  payloadText: string
+  encrypted: boolean
+  headers: Record<string, string>
+  key: string | null
+  correlationId: string | null
+  traceId: string | null
+  /** Not delivered after this time (ms). */
+  expiresAt: number | null
+  /** Set when it differs from the store's own time of the entry (delayed, redriven). */
+  publishedAt: number | null
+}
+
+/** One message to write to a partition. */
+export interface PartitionWrite {
+  message: StoredMessage
+  /** Client-chosen ids are deduplicated within the window; generated ones need not be. */
+  dedup: boolean
+  /** Due time (ms); at or before `now` means publish at once. */
+  deliverAt: number
+}
+
+export type WriteStatus = 'published' | 'scheduled' | 'full'
+
+/** What happened to one write, in input order. */
+export interface WriteResult {
+  status: WriteStatus
+  /** The stream entry id when published. */
+  streamId: string | null
+  publishedAt: number
+  duplicate: boolean
+}
+
+/** A message handed to a consumer. */
+export interface StoredDelivery {
+  partition: number
+  streamId: string
+  deliveryCount: number
+  message: StoredMessage & { publishedAt: number }
+}
+
+/** What one pull from a partition produced. */
+export interface PartitionPull {
+  delivered: StoredDelivery[]
+  /** Deliveries that failed too often: to be moved to the dead-letter queue. */
+  dead: StoredDelivery[]
+  /** Entries deleted or trimmed while pending, acknowledged and dropped. */
+  gone: number
+  /** Entries past their TTL, acknowledged without delivery. */
+  expired: number
+  /** The earliest visibility deadline still open (ms), or null. */
+  nextDeadline: number | null
+}
+
+/** Where a consumer group starts reading or is moved to. */
+export type GroupPosition = 'earliest' | 'latest' | Date
