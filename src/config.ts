@@ -34,14 +34,14 @@ export const configSchema = z
     /** Where the zero-set-up run keeps PGlite, the private redis-server and local secrets. */
     DATA_DIR: z.string().min(1).default('./.data'),
     DATABASE_URL: z
-      .url()
+      .url({ abort: true })
       .refine((u) => /^postgres(ql)?:\/\//.test(u), 'must be a postgres:// or postgresql:// URL')
       .optional(),
     DATABASE_POOL_SIZE: int(1).max(100).default(10),
     /** Folder of drizzle-kit migrations; by default `drizzle/` beside the sources or the binary. */
     MIGRATIONS_DIR: z.string().min(1).optional(),
     REDIS_URL: z
-      .url()
+      .url({ abort: true })
       .refine((u) => /^rediss?:\/\//.test(u), 'must be a redis:// or rediss:// URL')
       .optional(),
     REDIS_CLUSTER_NODES: list,
