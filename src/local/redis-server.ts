@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { Redis } from 'ioredis'
 
@@ -27,9 +27,16 @@ export function freePort(): number {
   return port
 }
 
-function isRedisProcess(pid: number): boolean {
+/**
+ * Whether `pid` is a redis-server serving `dataDir`. redis-server changes into its `--dir`,
+ * so its working directory tells it apart from another one that took over a stale pid.
+ */
+function isRedisServing(pid: number, dataDir: string): boolean {
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('redis-server')
+    return (
+      readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('redis-server') &&
+      realpathSync(`/proc/${pid}/cwd`) === realpathSync(dataDir)
+    )
   } catch {
     return false
   }
@@ -39,12 +46,12 @@ function isRedisProcess(pid: number): boolean {
  * An earlier run killed with SIGKILL leaves its redis-server behind, holding the append-only
  * file; stop it before starting ours on the same directory.
  */
-async function stopLeftover(pidFile: string): Promise<void> {
+async function stopLeftover(pidFile: string, dataDir: string): Promise<void> {
   if (!existsSync(pidFile)) return
   const pid = Number(readFileSync(pidFile, 'utf8').trim())
-  if (Number.isInteger(pid) && pid > 0 && isRedisProcess(pid)) {
+  if (Number.isInteger(pid) && pid > 0 && isRedisServing(pid, dataDir)) {
     process.kill(pid, 'SIGTERM')
-    for (let i = 0; i < 100 && isRedisProcess(pid); i++) await Bun.sleep(50)
+    for (let i = 0; i < 100 && isRedisServing(pid, dataDir); i++) await Bun.sleep(50)
   }
   rmSync(pidFile, { force: true })
 }
@@ -95,7 +102,7 @@ export async function startPrivateRedis(
   const dataDir = resolve(dir)
   mkdirSync(dataDir, { recursive: true })
   const pidFile = join(dataDir, 'redis.pid')
-  await stopLeftover(pidFile)
+  await stopLeftover(pidFile, dataDir)
   const port = freePort()
   const proc = Bun.spawn(
     [
