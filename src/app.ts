@@ -7,6 +7,7 @@ import type { AppEnv } from './http/env'
 import { createErrorHandler, notFoundHandler } from './http/errors'
 import { authenticate } from './http/middleware/auth'
 import { createHealthHandler, createHealthRouter } from './http/routes/health'
+import { createPublishRouter } from './http/routes/publish'
 import { createQueuesRouter } from './http/routes/queues'
 
 export const API_BASE = '/api/v1/mq'
@@ -19,7 +20,10 @@ const PUBLIC_PATHS = new Set([`${API_BASE}/health`, `${API_BASE}/health/ping`])
  * around their own dependencies and call `app.request()`.
  */
 export function createApp(
-  deps: Pick<Deps, 'config' | 'logger' | 'auth' | 'queueDeps' | 'health' | 'statusDeps'>
+  deps: Pick<
+    Deps,
+    'config' | 'logger' | 'auth' | 'queueDeps' | 'publishDeps' | 'health' | 'statusDeps'
+  >
 ) {
   const app = new OpenAPIHono<AppEnv>()
   const auth = authenticate(deps.auth)
@@ -53,6 +57,10 @@ export function createApp(
   app.route('/', createHealthHandler(deps.health))
   app.route(API_BASE, createHealthRouter(deps.health, deps.statusDeps))
   app.route(`${API_BASE}/queues`, createQueuesRouter(deps.queueDeps))
+  app.route(
+    API_BASE,
+    createPublishRouter(deps.publishDeps, { maxBatchSize: deps.config.MAX_BATCH_SIZE })
+  )
 
   app.doc31('/openapi.json', {
     openapi: '3.1.0',

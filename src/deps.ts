@@ -5,6 +5,8 @@ import type { Config } from './config'
 import { type Database, openDatabase, resolveMigrationsDir } from './db/client'
 import { CachedQueueStore } from './db/metadata-cache'
 import { QueueRepository } from './db/queue-repository'
+import { JsonSchemas } from './domain/json-schema'
+import type { PublishDeps } from './domain/publish'
 import type { QueueDeps } from './domain/queues'
 import { type Authenticator, createAuthenticator } from './http/middleware/auth'
 import { type PrivateRedis, startPrivateRedis } from './local/redis-server'
@@ -30,6 +32,7 @@ export interface Deps {
   keys: Keys
   auth: Authenticator
   queueDeps: QueueDeps
+  publishDeps: PublishDeps
   /** Messages in Redis Streams (also `queueDeps.messages`). */
   messages: StreamsRepository
   /** Encrypts payloads of encrypted queues and webhook signing secrets at rest. */
@@ -98,7 +101,9 @@ export async function buildDeps(config: Config, logger: Logger): Promise<Deps> {
     )
     await queues.listen(subscriber)
     const messages = new StreamsRepository(redis, keys)
+    const schemas = new JsonSchemas()
     const masterKey = resolveMasterKey(config)
+    const cipher = new PayloadCipher([masterKey])
     const receiptKey = Buffer.from(
       hkdfSync('sha256', Buffer.from(masterKey, 'base64'), '', 'mq-receipts-v1', 32)
     )
@@ -119,13 +124,21 @@ export async function buildDeps(config: Config, logger: Logger): Promise<Deps> {
         serviceToken: config.INTERNAL_SERVICE_TOKEN,
       }),
       messages,
-      cipher: new PayloadCipher([masterKey]),
+      cipher,
       receipts: new ReceiptCodec(receiptKey),
+      publishDeps: {
+        queues,
+        messages,
+        cipher,
+        checkSchema: schemas.check,
+        limits: { maxMessageSize: config.MAX_MESSAGE_SIZE, dedupWindowMs: config.DEDUP_WINDOW_MS },
+      },
       queueDeps: {
         queues,
         messages,
         defaults: { retentionMs: config.DEFAULT_TTL * 1000, maxLength: config.MAX_QUEUE_LENGTH },
         maxQueuesPerTenant: config.TENANT_MAX_QUEUES,
+        assertUsableSchema: (schema) => schemas.assertUsable(schema),
       },
       health: new HealthService({
         redis,

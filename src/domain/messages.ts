@@ -19,8 +19,12 @@ export interface StoredMessage {
 /** One message to write to a partition. */
 export interface PartitionWrite {
   message: StoredMessage
-  /** Client-chosen ids are deduplicated within the window; generated ones need not be. */
-  dedup: boolean
+  /**
+   * What a repeat of this write would carry, to store it only once within the dedup window:
+   * a client-chosen message id, or the identity of an internal move (dead-lettering,
+   * redrive). Null for generated ids, which nobody can repeat.
+   */
+  dedupId: string | null
   /** Due time (ms); at or before `now` means publish at once. */
   deliverAt: number
 }

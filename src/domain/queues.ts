@@ -59,6 +59,8 @@ export interface QueueDeps {
   /** Defaults for fields a creating request leaves out. */
   defaults: { retentionMs: number; maxLength: number }
   maxQueuesPerTenant: number
+  /** Refuses a `schema` that is not a usable JSON Schema. */
+  assertUsableSchema: (schema: Record<string, unknown>) => void
 }
 
 /**
@@ -78,6 +80,7 @@ export async function createQueue(
       60
     )
   }
+  if (input.schema) deps.assertUsableSchema(input.schema)
   return deps.queues.create(ctx.tenantId, {
     displayName: input.name,
     description: '',
@@ -126,6 +129,7 @@ export async function updateQueue(
   name: string,
   patch: QueuePatch
 ): Promise<Queue> {
+  if (patch.schema) deps.assertUsableSchema(patch.schema)
   const queue = await deps.queues.update(ctx.tenantId, name, patch)
   if (!queue) throw notFound('MQ_QUEUE_NOT_FOUND', 'queue', name)
   return queue

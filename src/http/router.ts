@@ -19,10 +19,12 @@ export function createRouter() {
           message: i.message,
         }))
         const first = issues[0]
+        // A batch names the first failing message by its index, as API.md asks.
+        const [field, index] = result.error.issues[0]?.path ?? []
         throw new MqError(
           'MQ_VALIDATION_FAILED',
           first ? `${first.path || 'request'}: ${first.message}` : 'invalid request',
-          { issues }
+          field === 'messages' && typeof index === 'number' ? { index, issues } : { issues }
         )
       }
     },

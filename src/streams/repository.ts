@@ -129,8 +129,8 @@ export class StreamsRepository implements MessageStore {
     ]
     for (const w of writes) {
       let dedupIndex = 0
-      if (w.dedup) {
-        keys.push(this.keys.dedup(queue.tenantId, queue.name, partition, w.message.messageId))
+      if (w.dedupId !== null) {
+        keys.push(this.keys.dedup(queue.tenantId, queue.name, partition, w.dedupId))
         dedupIndex = keys.length
       }
       const fields = encodeFields(w.message)

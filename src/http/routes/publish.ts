@@ -1,0 +1,126 @@
+import { createRoute, type z } from '@hono/zod-openapi'
+import {
+  type PublishDeps,
+  type PublishInput,
+  type PublishOutcome,
+  publishBatch,
+  publishMessage,
+} from '../../domain/publish'
+import { requireScope } from '../middleware/auth'
+import { createRouter, domainContext } from '../router'
+import { commonErrors, errorResponse, json, jsonBody } from '../schemas/common'
+import {
+  BatchResultSchema,
+  batchBody,
+  MessageBody,
+  PublishBody,
+  PublishResultSchema,
+  TopicParam,
+} from '../schemas/publish'
+
+const tags = ['Publishing']
+
+const publishErrors = {
+  ...commonErrors,
+  409: errorResponse('the queue is paused or archived (MQ_QUEUE_PAUSED)'),
+  413: errorResponse('payload over MAX_MESSAGE_SIZE (MQ_MESSAGE_TOO_LARGE)'),
+}
+
+const singleResponses = {
+  201: json(PublishResultSchema, 'stored'),
+  200: json(PublishResultSchema, 'a duplicate of a message published within the dedup window'),
+  ...publishErrors,
+}
+
+/** The request's message in domain terms; `Idempotency-Key` stands in for a missing id. */
+function toInput(body: z.infer<typeof MessageBody>, idempotencyKey?: string): PublishInput {
+  const { deliverAt, messageId, ...rest } = body
+  const id = messageId ?? idempotencyKey
+  return {
+    ...rest,
+    ...(id !== undefined ? { messageId: id } : {}),
+    ...(deliverAt !== undefined ? { deliverAt: new Date(deliverAt) } : {}),
+  }
+}
+
+/** An outcome as the API shows it. */
+export function presentOutcome(o: PublishOutcome & { queue: string }) {
+  return {
+    messageId: o.messageId,
+    queue: o.queue,
+    partition: o.partition,
+    status: o.status,
+    publishedAt: o.publishedAt.toISOString(),
+    ...(o.deliverAt ? { deliverAt: o.deliverAt.toISOString() } : {}),
+    ...(o.duplicate ? { duplicate: true } : {}),
+  }
+}
+
+const idempotencyKey = (header: string | undefined) =>
+  header !== undefined && /^[\x21-\x7e]{1,200}$/.test(header) ? header : undefined
+
+/** `/api/v1/mq/publish*` and `/api/v1/mq/topics/{name}/publish` */
+export function createPublishRouter(deps: PublishDeps, opts: { maxBatchSize: number }) {
+  const BatchBody = batchBody(opts.maxBatchSize)
+  const single = createRoute({
+    method: 'post',
+    path: '/publish',
+    tags,
+    summary: 'Publish one message',
+    middleware: [requireScope('mq:publish')] as const,
+    request: { body: jsonBody(PublishBody) },
+    responses: singleResponses,
+  })
+  const batch = createRoute({
+    method: 'post',
+    path: '/publish/batch',
+    tags,
+    summary: 'Publish up to MAX_BATCH_SIZE messages to one queue; all or nothing on validation',
+    middleware: [requireScope('mq:publish')] as const,
+    request: { body: jsonBody(BatchBody) },
+    responses: { 201: json(BatchResultSchema, 'stored, in input order'), ...publishErrors },
+  })
+  const topic = createRoute({
+    method: 'post',
+    path: '/topics/{name}/publish',
+    tags,
+    summary: 'Publish one message to the named topic (queue)',
+    middleware: [requireScope('mq:publish')] as const,
+    request: { params: TopicParam, body: jsonBody(MessageBody) },
+    responses: singleResponses,
+  })
+
+  return createRouter()
+    .openapi(single, async (c) => {
+      const { queue, ...message } = c.req.valid('json')
+      const input = toInput(message, idempotencyKey(c.req.header('idempotency-key')))
+      const outcome = await publishMessage(deps, domainContext(c), queue, input)
+      return c.json(presentOutcome(outcome), outcome.duplicate ? 200 : 201)
+    })
+    .openapi(batch, async (c) => {
+      const { queue, messages } = c.req.valid('json')
+      const result = await publishBatch(
+        deps,
+        domainContext(c),
+        queue,
+        messages.map((m) => toInput(m))
+      )
+      return c.json(
+        {
+          ...result,
+          results: result.results.map((r) => ({
+            messageId: r.messageId,
+            partition: r.partition,
+            status: r.status,
+            ...(r.duplicate ? { duplicate: true } : {}),
+          })),
+        },
+        201
+      )
+    })
+    .openapi(topic, async (c) => {
+      const input = toInput(c.req.valid('json'), idempotencyKey(c.req.header('idempotency-key')))
+      const outcome = await publishMessage(deps, domainContext(c), c.req.valid('param').name, input)
+      return c.json(presentOutcome(outcome), outcome.duplicate ? 200 : 201)
+    })
+}

@@ -1,0 +1,100 @@
+import { z } from '@hono/zod-openapi'
+import { isoDate, queueName } from './common'
+
+const DAY_MS = 86_400_000
+
+/** Printable ASCII without spaces: ids travel in headers and Redis keys. */
+const idString = (max: number) =>
+  z
+    .string()
+    .min(1)
+    .max(max)
+    .regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces')
+
+const headers = z
+  .record(z.string().min(1).max(200), z.string().max(8192))
+  .refine((h) => Object.keys(h).length <= 64, 'at most 64 headers')
+
+const messageObject = z.strictObject({
+  payload: z.unknown().refine((v) => v !== undefined, 'payload is required'),
+  headers: headers.optional(),
+  key: z.string().min(1).max(500).optional(),
+  messageId: idString(200).optional(),
+  correlationId: idString(200).optional(),
+  traceId: idString(100).optional(),
+  ttlMs: z
+    .number()
+    .int()
+    .min(1)
+    .max(365 * DAY_MS)
+    .optional(),
+  delayMs: z
+    .number()
+    .int()
+    .min(0)
+    .max(90 * DAY_MS)
+    .optional(),
+  deliverAt: isoDate.optional(),
+})
+
+type Timed = { delayMs?: number; deliverAt?: string }
+
+/** Rules across fields: one way to delay, at most 90 days ahead. */
+const withTiming = <T extends z.ZodType<Timed>>(schema: T) =>
+  schema
+    .refine((m) => m.delayMs === undefined || m.deliverAt === undefined, {
+      message: 'give delayMs or deliverAt, not both',
+      path: ['deliverAt'],
+    })
+    .refine(
+      (m) => m.deliverAt === undefined || Date.parse(m.deliverAt) <= Date.now() + 90 * DAY_MS,
+      {
+        message: 'deliverAt is more than 90 days ahead',
+        path: ['deliverAt'],
+      }
+    )
+
+/** One message as a producer sends it, without the queue (API.md "Publishing"). */
+export const MessageBody = withTiming(messageObject).openapi('Message')
+
+export const PublishBody = withTiming(messageObject.extend({ queue: queueName })).openapi(
+  'PublishMessage'
+)
+
+/** The batch body; the size bound is the service's MAX_BATCH_SIZE. */
+export const batchBody = (maxBatchSize: number) =>
+  z
+    .strictObject({ queue: queueName, messages: z.array(MessageBody).min(1).max(maxBatchSize) })
+    .openapi('PublishBatch')
+
+export const PublishResultSchema = z
+  .object({
+    messageId: z.string(),
+    queue: z.string(),
+    partition: z.number().int(),
+    status: z.enum(['published', 'scheduled']),
+    publishedAt: isoDate,
+    deliverAt: isoDate.optional(),
+    duplicate: z.boolean().optional(),
+  })
+  .openapi('PublishResult')
+
+export const BatchResultSchema = z
+  .object({
+    queue: z.string(),
+    published: z.number().int(),
+    duplicates: z.number().int(),
+    results: z.array(
+      z.object({
+        messageId: z.string(),
+        partition: z.number().int(),
+        status: z.enum(['published', 'scheduled']),
+        duplicate: z.boolean().optional(),
+      })
+    ),
+  })
+  .openapi('PublishBatchResult')
+
+export const TopicParam = z.object({
+  name: queueName.openapi({ param: { name: 'name', in: 'path' } }),
+})
