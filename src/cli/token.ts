@@ -3,6 +3,29 @@ import { SignJWT } from 'jose'
 import { SCOPES } from '../domain/context'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+const USAGE =
+  'usage: token --tenant <uuid> [--scope "mq:admin mq:publish"] [--sub alice] [--ttl seconds]'
+
+const usageError = (problem: string) => new Error(`${problem}\n${USAGE}`)
+
+function parseTokenArgs(args: string[]) {
+  try {
+    return parseArgs({
+      // `bun run token -- --tenant …` passes the separator through.
+      args: args.filter((a) => a !== '--'),
+      options: {
+        tenant: { type: 'string' },
+        scope: { type: 'string', default: 'mq:admin' },
+        sub: { type: 'string', default: 'local-user' },
+        ttl: { type: 'string', default: '86400' },
+      },
+      strict: true,
+    }).values
+  } catch (err) {
+    // parseArgs names the bad option but not what the good ones are.
+    throw usageError((err as Error).message)
+  }
+}
 
 /**
  * `token --tenant <uuid> [--scope "mq:admin"] [--sub alice] [--ttl 86400]`: mints an HS256
@@ -11,27 +34,15 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
  * @throws Error with a usage line when the arguments are wrong.
  */
 export async function mintToken(args: string[], secret: string | undefined): Promise<string> {
-  const { values } = parseArgs({
-    args: args.filter((a) => a !== '--'),
-    options: {
-      tenant: { type: 'string' },
-      scope: { type: 'string', default: 'mq:admin' },
-      sub: { type: 'string', default: 'local-user' },
-      ttl: { type: 'string', default: '86400' },
-    },
-    strict: true,
-  })
-  const usage =
-    'usage: token --tenant <uuid> [--scope "mq:admin mq:publish"] [--sub alice] [--ttl seconds]'
-  if (!values.tenant || !UUID.test(values.tenant))
-    throw new Error(`--tenant must be a UUID\n${usage}`)
+  const values = parseTokenArgs(args)
+  if (!values.tenant || !UUID.test(values.tenant)) throw usageError('--tenant must be a UUID')
   const scopes = values.scope.split(/\s+/).filter(Boolean)
   const unknown = scopes.filter((s) => !(SCOPES as readonly string[]).includes(s))
-  if (unknown.length > 0)
-    throw new Error(`unknown scope ${unknown.join(', ')}; one of ${SCOPES.join(', ')}`)
+  if (unknown.length > 0) {
+    throw usageError(`unknown scope ${unknown.join(', ')}; one of ${SCOPES.join(', ')}`)
+  }
   const ttl = Number(values.ttl)
-  if (!Number.isInteger(ttl) || ttl < 1)
-    throw new Error(`--ttl must be a whole number of seconds\n${usage}`)
+  if (!Number.isInteger(ttl) || ttl < 1) throw usageError('--ttl must be a whole number of seconds')
   if (!secret)
     throw new Error(
       'tokens can be minted only with JWT_SECRET (this service verifies with JWKS_URL)'
