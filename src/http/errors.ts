@@ -44,12 +44,7 @@ const HTTP_EXCEPTION_MESSAGES: Partial<Record<MqErrorCode, string>> = {
   MQ_UNSUPPORTED_MEDIA_TYPE: 'request body must be application/json',
 }
 
-/**
- * Errors from a backing store that is down or unreachable, as ioredis, postgres.js and the
- * OS report them. Such a failure is the service's, not the caller's: 503 with a retry hint.
- */
-export function isStoreUnavailable(err: unknown): boolean {
-  if (!(err instanceof Error)) return false
+function isOutage(err: Error): boolean {
   const code = (err as { code?: unknown }).code
   if (
     typeof code === 'string' &&
@@ -65,6 +60,18 @@ export function isStoreUnavailable(err: unknown): boolean {
       err.message
     )
   )
+}
+
+/**
+ * Errors from a backing store that is down or unreachable, as ioredis, postgres.js and the
+ * OS report them. Such a failure is the service's, not the caller's: 503 with a retry hint.
+ * drizzle wraps driver errors in a DrizzleQueryError, so the cause chain is searched too.
+ */
+export function isStoreUnavailable(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (isOutage(e)) return true
+  }
+  return false
 }
 
 /**
