@@ -1,7 +1,10 @@
 import { afterEach, describe, expect, test } from 'bun:test'
 import { connect } from 'node:net'
 import { createApp } from '../../../src/app'
+import { openDatabase } from '../../../src/db/client'
+import { QueueRepository } from '../../../src/db/queue-repository'
 import { ErrorSchema } from '../../../src/http/schemas/common'
+import { freePort } from '../../../src/local/redis-server'
 import { call, newTenant, sharedDeps, testApp, token } from '../../helpers/harness'
 import { type OutageDeps, startOutageDeps, timed } from '../../helpers/outage'
 
@@ -260,6 +263,30 @@ describe('errors', () => {
       expectEnvelope(res, 500, 'MQ_INTERNAL')
       expect(JSON.stringify(res.body)).not.toContain('not an Error')
     })
+  })
+
+  test('an unreachable PostgreSQL answers 503 MQ_UNAVAILABLE, not 500', async () => {
+    const deps = await sharedDeps()
+    // A real postgres.js client aimed at a loopback port nothing listens on.
+    const database = openDatabase({
+      url: `postgres://postgres@127.0.0.1:${freePort()}/mq`,
+      pgliteDir: 'memory://',
+      poolSize: 1,
+    })
+    try {
+      const queues = new QueueRepository(database.db)
+      const app = createApp({ ...deps, queueDeps: { ...deps.queueDeps, queues } })
+      const { result, ms } = await timed(() =>
+        call(app, 'GET', `${Q}/orders`, { tenant: newTenant() })
+      )
+      const body = expectEnvelope(result, 503, 'MQ_UNAVAILABLE')
+      expect(body.retryAfter).toBeGreaterThan(0)
+      expect(result.headers.get('retry-after')).toBeTruthy()
+      expect(JSON.stringify(body)).not.toMatch(/select|message_topics|ECONNREFUSED/)
+      expect(ms).toBeLessThan(2000)
+    } finally {
+      await database.close()
+    }
   })
 
   describe('Redis unavailable', () => {
