@@ -407,6 +407,28 @@ describe('security', () => {
     )
   })
 
+  test('no spelling of a tenant path reaches a handler without credentials', async () => {
+    const app = await testApp()
+    const tenant = newTenant()
+    await call(app, 'POST', Q, { tenant, body: { name: 'orders' } })
+    for (const path of [
+      `${BASE}//queues`,
+      `${BASE}/./queues`,
+      `${BASE}/health/../queues`,
+      `${BASE}/health/%2e%2e/queues`,
+      `${BASE}/health%2f..%2fqueues`,
+      `${BASE}/health;/../queues`,
+      `${BASE}/%71ueues`,
+      `${Q}/`,
+      `${Q}?x=/health`,
+      `${BASE}/health/`,
+      `${BASE}/status`,
+    ]) {
+      const res = await call(app, 'GET', path, { headers: { 'x-tenant-id': tenant } })
+      expect({ path, status: res.status }).toEqual({ path, status: 401 })
+    }
+  })
+
   test('a JWT is never taken for the service token', async () => {
     const app = await testApp()
     const jwt = await token(newTenant(), 'mq:admin')
