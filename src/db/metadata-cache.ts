@@ -1,56 +1,93 @@
-import type { QueueStore } from '../domain/ports'
+import type { QueueStore, SubscriptionStore } from '../domain/ports'
 import type { Queue, QueueListQuery, QueuePatch, QueueSettings } from '../domain/queues'
+import type {
+  Subscription,
+  SubscriptionDraft,
+  SubscriptionListQuery,
+  SubscriptionPatch,
+} from '../domain/subscriptions'
 import type { Logger } from '../observability/logger'
 import type { RedisClient } from '../streams/redis'
 
-const cacheKey = (tenantId: string, name: string) => `${tenantId}/${name}`
-
 /**
- * Keeps queue metadata in process so a publish costs no SQL query. Entries live for `ttlMs`;
- * every change is announced on a Redis channel so other api and worker processes drop their
- * copy at once, and the TTL bounds staleness if an announcement is missed (e.g. while the
- * subscriber reconnects).
+ * Keeps metadata of one kind in process so the hot paths (publish, pull) cost no SQL query.
+ * Entries live for `ttlMs`; every change is announced on a Redis channel so other api and
+ * worker processes drop their copy at once, and the TTL bounds staleness if an announcement
+ * is missed (e.g. while the subscriber reconnects). Several caches share one channel: each
+ * announcement is `<kind>:<key>`, and each cache reads only its own kind.
  */
-export class CachedQueueStore implements QueueStore {
-  private readonly entries = new Map<string, { queue: Queue; until: number }>()
+export class MetadataCache<T> {
+  private readonly entries = new Map<string, { value: T; until: number }>()
+  private readonly tag: string
 
   constructor(
-    private readonly inner: QueueStore,
+    kind: string,
     private readonly ttlMs: number,
     private readonly publisher: RedisClient,
     private readonly channel: string,
     private readonly logger: Logger
-  ) {}
+  ) {
+    this.tag = `${kind}:`
+  }
 
   /** Starts listening for other processes' changes on a dedicated subscriber connection. */
   async listen(subscriber: RedisClient): Promise<void> {
-    subscriber.on('message', (channel: string, key: string) => {
-      if (channel === this.channel) this.entries.delete(key)
+    subscriber.on('message', (channel: string, message: string) => {
+      if (channel === this.channel && message.startsWith(this.tag)) {
+        this.entries.delete(message.slice(this.tag.length))
+      }
     })
     // After a reconnect announcements may have been missed: start afresh.
     subscriber.on('ready', () => this.entries.clear())
     await subscriber.subscribe(this.channel)
   }
 
-  private async changed(tenantId: string, name: string): Promise<void> {
-    const key = cacheKey(tenantId, name)
+  /** The cached value of `key`, else what `load` finds (cached unless null). */
+  async get(key: string, load: () => Promise<T | null>): Promise<T | null> {
+    const hit = this.entries.get(key)
+    if (hit && hit.until > Date.now()) return hit.value
+    const value = await load()
+    if (value !== null && this.ttlMs > 0) {
+      this.entries.set(key, { value, until: Date.now() + this.ttlMs })
+    } else this.entries.delete(key)
+    return value
+  }
+
+  /** Drops `key` here and tells every other process to drop it. */
+  async changed(key: string): Promise<void> {
     this.entries.delete(key)
     try {
-      await this.publisher.publish(this.channel, key)
+      await this.publisher.publish(this.channel, this.tag + key)
     } catch (err) {
       // The change itself is committed; other processes catch up within the TTL.
       this.logger.warn({ err: (err as Error).message }, 'metadata change not announced')
     }
   }
+}
 
-  async get(tenantId: string, name: string): Promise<Queue | null> {
-    const key = cacheKey(tenantId, name)
-    const hit = this.entries.get(key)
-    if (hit && hit.until > Date.now()) return hit.queue
-    const queue = await this.inner.get(tenantId, name)
-    if (queue && this.ttlMs > 0) this.entries.set(key, { queue, until: Date.now() + this.ttlMs })
-    else this.entries.delete(key)
-    return queue
+const cacheKey = (tenantId: string, nameOrId: string) => `${tenantId}/${nameOrId}`
+
+/** A QueueStore whose `get` is served from a {@link MetadataCache}. */
+export class CachedQueueStore implements QueueStore {
+  private readonly cache: MetadataCache<Queue>
+
+  constructor(
+    private readonly inner: QueueStore,
+    ttlMs: number,
+    publisher: RedisClient,
+    channel: string,
+    logger: Logger
+  ) {
+    this.cache = new MetadataCache('queue', ttlMs, publisher, channel, logger)
+  }
+
+  /** Starts listening for other processes' changes on a dedicated subscriber connection. */
+  listen(subscriber: RedisClient): Promise<void> {
+    return this.cache.listen(subscriber)
+  }
+
+  get(tenantId: string, name: string): Promise<Queue | null> {
+    return this.cache.get(cacheKey(tenantId, name), () => this.inner.get(tenantId, name))
   }
 
   create(tenantId: string, settings: QueueSettings): Promise<Queue> {
@@ -59,13 +96,13 @@ export class CachedQueueStore implements QueueStore {
 
   async update(tenantId: string, name: string, patch: QueuePatch): Promise<Queue | null> {
     const queue = await this.inner.update(tenantId, name, patch)
-    if (queue) await this.changed(tenantId, name)
+    if (queue) await this.cache.changed(cacheKey(tenantId, name))
     return queue
   }
 
   async remove(tenantId: string, name: string): Promise<Queue | null> {
     const queue = await this.inner.remove(tenantId, name)
-    if (queue) await this.changed(tenantId, name)
+    if (queue) await this.cache.changed(cacheKey(tenantId, name))
     return queue
   }
 
@@ -75,5 +112,62 @@ export class CachedQueueStore implements QueueStore {
 
   count(tenantId: string): Promise<number> {
     return this.inner.count(tenantId)
+  }
+}
+
+/**
+ * A SubscriptionStore whose `get` is served from a {@link MetadataCache}: the pull path looks
+ * its subscription up on every request. Subscriptions removed with their queue (a cascade in
+ * PostgreSQL) are announced by nobody; callers check the queue still exists, so a stale entry
+ * is never acted on.
+ */
+export class CachedSubscriptionStore implements SubscriptionStore {
+  private readonly cache: MetadataCache<Subscription>
+
+  constructor(
+    private readonly inner: SubscriptionStore,
+    ttlMs: number,
+    publisher: RedisClient,
+    channel: string,
+    logger: Logger
+  ) {
+    this.cache = new MetadataCache('subscription', ttlMs, publisher, channel, logger)
+  }
+
+  /** Starts listening for other processes' changes on a dedicated subscriber connection. */
+  listen(subscriber: RedisClient): Promise<void> {
+    return this.cache.listen(subscriber)
+  }
+
+  get(tenantId: string, id: string): Promise<Subscription | null> {
+    return this.cache.get(cacheKey(tenantId, id), () => this.inner.get(tenantId, id))
+  }
+
+  create(tenantId: string, draft: SubscriptionDraft): Promise<Subscription> {
+    return this.inner.create(tenantId, draft)
+  }
+
+  async update(
+    tenantId: string,
+    id: string,
+    patch: SubscriptionPatch
+  ): Promise<Subscription | null> {
+    const sub = await this.inner.update(tenantId, id, patch)
+    if (sub) await this.cache.changed(cacheKey(tenantId, id))
+    return sub
+  }
+
+  async remove(tenantId: string, id: string): Promise<boolean> {
+    const removed = await this.inner.remove(tenantId, id)
+    if (removed) await this.cache.changed(cacheKey(tenantId, id))
+    return removed
+  }
+
+  list(tenantId: string, query: SubscriptionListQuery) {
+    return this.inner.list(tenantId, query)
+  }
+
+  countInGroup(tenantId: string, queueId: string, group: string): Promise<number> {
+    return this.inner.countInGroup(tenantId, queueId, group)
   }
 }

@@ -6,7 +6,13 @@ import type {
   WriteResult,
 } from './messages'
 import type { Queue, QueueListQuery, QueuePatch, QueueSettings, QueueStats } from './queues'
-import type { Subscription, SubscriptionCounters } from './subscriptions'
+import type {
+  Subscription,
+  SubscriptionCounters,
+  SubscriptionDraft,
+  SubscriptionListQuery,
+  SubscriptionPatch,
+} from './subscriptions'
 
 /** Queue metadata (PostgreSQL). Every method is scoped by `tenantId`, its first argument. */
 export interface QueueStore {
@@ -75,4 +81,24 @@ export interface MessageStore {
     items: Array<{ streamId: string; deliveryCount: number; delayMs: number }>,
     opts: { now: number; maxDeliveries: number; deadHoldMs: number }
   ): Promise<{ settled: number; dead: StoredDelivery[] }>
+}
+
+/** Subscription metadata (PostgreSQL). Every method is scoped by `tenantId`, its first argument. */
+export interface SubscriptionStore {
+  /**
+   * Stores a new subscription under the id the caller chose (the signing secret is sealed to it).
+   * @throws MqError MQ_SUBSCRIPTION_EXISTS when the consumer is already in that group of the queue.
+   */
+  create(tenantId: string, draft: SubscriptionDraft): Promise<Subscription>
+  /** Any string may be passed as `id`: one that is not a UUID finds nothing. */
+  get(tenantId: string, id: string): Promise<Subscription | null>
+  list(
+    tenantId: string,
+    query: SubscriptionListQuery
+  ): Promise<{ items: Subscription[]; nextCursor: string | null }>
+  update(tenantId: string, id: string, patch: SubscriptionPatch): Promise<Subscription | null>
+  /** @returns whether it existed. */
+  remove(tenantId: string, id: string): Promise<boolean>
+  /** Subscriptions of the tenant left in one consumer group of a queue. */
+  countInGroup(tenantId: string, queueId: string, group: string): Promise<number>
 }

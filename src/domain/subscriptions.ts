@@ -49,7 +49,10 @@ export interface Subscription extends SubscriptionSettings {
   subscriptionType: SubscriptionType
   status: SubscriptionStatus
   statusReason: string | null
-  /** Webhook signing secret (`whsec_…`); never shown after creation. */
+  /**
+   * Webhook signing secret (`whsec_…`) as stored: sealed with the tenant's key, bound to this
+   * subscription's id. Shown in clear only in the answer that created it.
+   */
   signingSecret: string | null
   createdAt: Date
   updatedAt: Date
@@ -67,3 +70,22 @@ export interface SubscriptionCounters {
 /** The dead-letter queue of a subscription: configured, else `<queue>.dlq`. */
 export const deadLetterQueueOf = (sub: Subscription): string =>
   sub.deadLetterQueue ?? `${sub.queue}.dlq`
+
+/** A subscription about to be stored; the caller chooses its id. */
+export type SubscriptionDraft = Omit<
+  Subscription,
+  'tenantId' | 'status' | 'statusReason' | 'createdAt' | 'updatedAt' | 'lastConsumedAt'
+>
+
+/** What may change on a stored subscription. */
+export type SubscriptionPatch = Partial<
+  SubscriptionSettings & Pick<Subscription, 'status' | 'statusReason'>
+>
+
+export interface SubscriptionListQuery {
+  /** A queue name of the tenant. */
+  queue?: string
+  status?: SubscriptionStatus
+  limit: number
+  cursor?: string
+}

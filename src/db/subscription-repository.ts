@@ -1,0 +1,155 @@
+import { and, asc, count, eq, getTableColumns, sql } from 'drizzle-orm'
+import { MqError } from '../domain/errors'
+import type { SubscriptionStore } from '../domain/ports'
+import type {
+  MessageFilter,
+  Subscription,
+  SubscriptionDraft,
+  SubscriptionListQuery,
+  SubscriptionPatch,
+} from '../domain/subscriptions'
+import type { Db } from './client'
+import { isUniqueViolation } from './queue-repository'
+import { messageSubscriptions, messageTopics } from './schema'
+
+type SubscriptionRow = typeof messageSubscriptions.$inferSelect
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+function toSubscription(row: SubscriptionRow, queue: string): Subscription {
+  const { topicId, messageFilter, ...rest } = row
+  return {
+    ...rest,
+    queueId: topicId,
+    queue,
+    subscriptionType: row.subscriptionType as Subscription['subscriptionType'],
+    offsetResetPolicy: row.offsetResetPolicy as Subscription['offsetResetPolicy'],
+    retryBackoff: row.retryBackoff as Subscription['retryBackoff'],
+    status: row.status as Subscription['status'],
+    messageFilter: (messageFilter as MessageFilter | null) ?? null,
+  }
+}
+
+/*
+ * The cursor is the last item's (created_at, id). Rows are written with a JavaScript Date
+ * (millisecond precision, not PostgreSQL's microseconds), so the time in a cursor compares
+ * exactly with the stored one.
+ */
+const encodeCursor = (sub: Subscription) =>
+  Buffer.from(`${sub.createdAt.toISOString()}|${sub.id}`).toString('base64url')
+
+function decodeCursor(cursor: string): { createdAt: string; id: string } {
+  const [createdAt = '', id = ''] = Buffer.from(cursor, 'base64url').toString('utf8').split('|')
+  if (!UUID.test(id) || Number.isNaN(Date.parse(createdAt))) {
+    throw new MqError('MQ_VALIDATION_FAILED', 'cursor: not a cursor this service returned', {
+      issues: [{ path: 'cursor', code: 'custom', message: 'invalid cursor' }],
+    })
+  }
+  return { createdAt, id }
+}
+
+const columns = { ...getTableColumns(messageSubscriptions), queueName: messageTopics.name }
+
+/**
+ * Subscription metadata in `message_subscriptions`, joined to `message_topics` for the queue
+ * name; every query filters on the tenant. An id that is not a UUID names nothing (rather than
+ * failing PostgreSQL's cast), so it is as absent as another tenant's.
+ */
+export class SubscriptionRepository implements SubscriptionStore {
+  constructor(private readonly db: Db) {}
+
+  private select() {
+    return this.db
+      .select(columns)
+      .from(messageSubscriptions)
+      .innerJoin(messageTopics, eq(messageTopics.id, messageSubscriptions.topicId))
+  }
+
+  async create(tenantId: string, draft: SubscriptionDraft): Promise<Subscription> {
+    const { queueId, queue, ...fields } = draft
+    const now = new Date()
+    try {
+      const [row] = await this.db
+        .insert(messageSubscriptions)
+        .values({ ...fields, tenantId, topicId: queueId, createdAt: now, updatedAt: now })
+        .returning()
+      return toSubscription(row!, queue)
+    } catch (err) {
+      if (isUniqueViolation(err)) {
+        throw new MqError(
+          'MQ_SUBSCRIPTION_EXISTS',
+          `consumer '${draft.consumerName}' is already in group '${draft.consumerGroup}' of queue '${queue}'`
+        )
+      }
+      throw err
+    }
+  }
+
+  async get(tenantId: string, id: string): Promise<Subscription | null> {
+    if (!UUID.test(id)) return null
+    const [row] = await this.select().where(
+      and(eq(messageSubscriptions.tenantId, tenantId), eq(messageSubscriptions.id, id))
+    )
+    return row ? toSubscription(row, row.queueName) : null
+  }
+
+  async list(tenantId: string, query: SubscriptionListQuery) {
+    const after = query.cursor ? decodeCursor(query.cursor) : undefined
+    const rows = await this.select()
+      .where(
+        and(
+          eq(messageSubscriptions.tenantId, tenantId),
+          // The queue's own tenant too: the name is unique only within a tenant.
+          query.queue
+            ? and(eq(messageTopics.tenantId, tenantId), eq(messageTopics.name, query.queue))
+            : undefined,
+          query.status ? eq(messageSubscriptions.status, query.status) : undefined,
+          after
+            ? sql`(${messageSubscriptions.createdAt}, ${messageSubscriptions.id}) > (${after.createdAt}::timestamptz, ${after.id}::uuid)`
+            : undefined
+        )
+      )
+      .orderBy(asc(messageSubscriptions.createdAt), asc(messageSubscriptions.id))
+      .limit(query.limit + 1)
+    const items = rows.slice(0, query.limit).map((row) => toSubscription(row, row.queueName))
+    const last = items.at(-1)
+    return { items, nextCursor: rows.length > query.limit && last ? encodeCursor(last) : null }
+  }
+
+  async update(
+    tenantId: string,
+    id: string,
+    patch: SubscriptionPatch
+  ): Promise<Subscription | null> {
+    if (!UUID.test(id)) return null
+    const [row] = await this.db
+      .update(messageSubscriptions)
+      .set({ ...patch, updatedAt: new Date() })
+      .where(and(eq(messageSubscriptions.tenantId, tenantId), eq(messageSubscriptions.id, id)))
+      .returning({ id: messageSubscriptions.id })
+    return row ? this.get(tenantId, id) : null
+  }
+
+  async remove(tenantId: string, id: string): Promise<boolean> {
+    if (!UUID.test(id)) return false
+    const rows = await this.db
+      .delete(messageSubscriptions)
+      .where(and(eq(messageSubscriptions.tenantId, tenantId), eq(messageSubscriptions.id, id)))
+      .returning({ id: messageSubscriptions.id })
+    return rows.length > 0
+  }
+
+  async countInGroup(tenantId: string, queueId: string, group: string): Promise<number> {
+    const [row] = await this.db
+      .select({ n: count() })
+      .from(messageSubscriptions)
+      .where(
+        and(
+          eq(messageSubscriptions.tenantId, tenantId),
+          eq(messageSubscriptions.topicId, queueId),
+          eq(messageSubscriptions.consumerGroup, group)
+        )
+      )
+    return row?.n ?? 0
+  }
+}
