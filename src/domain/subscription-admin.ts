@@ -1,0 +1,305 @@
+import { randomBytes, randomUUID } from 'node:crypto'
+import type { DomainContext, Principal } from './context'
+import { MqError, notFound } from './errors'
+import type { MessageStore, QueueStore, SubscriptionStore } from './ports'
+import type { Queue } from './queues'
+import type {
+  Subscription,
+  SubscriptionCounters,
+  SubscriptionListQuery,
+  SubscriptionSettings,
+  SubscriptionType,
+} from './subscriptions'
+
+/** Where a sealed secret belongs; the same binding the payload cipher uses. */
+interface SealContext {
+  tenantId: string
+  queueId: string
+  messageId: string
+}
+
+/** Seals webhook signing secrets at rest (the payload cipher, keyed per tenant). */
+export interface SecretSealer {
+  encrypt(plaintext: string, ctx: SealContext): string
+  decrypt(envelope: string, ctx: SealContext): string
+}
+
+/** What the subscription verbs need, built once at start-up. */
+export interface SubscriptionDeps {
+  queues: QueueStore
+  subscriptions: SubscriptionStore
+  messages: MessageStore
+  sealer: SecretSealer
+  /** `sessionTimeoutMs` defaults to the configured `CONSUMER_TIMEOUT`. */
+  defaults: { sessionTimeoutMs: number }
+}
+
+/** Defaults of API.md "Subscriptions" for what a creating request leaves out. */
+export const SUBSCRIPTION_DEFAULTS = {
+  offsetResetPolicy: 'latest',
+  maxPollRecords: 500,
+  heartbeatIntervalMs: 3000,
+  handlerConfig: {},
+  deadLetterQueue: null,
+  maxRetryAttempts: 3,
+  retryDelayMs: 1000,
+  retryBackoff: 'exponential',
+  messageFilter: null,
+} as const satisfies Omit<SubscriptionSettings, 'sessionTimeoutMs'>
+
+/** Defaults of a webhook's `handlerConfig` besides its required `url`. */
+export const WEBHOOK_DEFAULTS = { method: 'POST', headers: {}, timeoutMs: 15_000 } as const
+
+/** A creating request; `kafka_consumer` is named by the contract only to be refused. */
+export interface CreateSubscriptionInput extends Partial<SubscriptionSettings> {
+  queue: string
+  consumerGroup: string
+  consumerName: string
+  subscriptionType: SubscriptionType | 'kafka_consumer'
+}
+
+/** A subscription with its live figures (API.md: only `GET /subscriptions/{id}` has them). */
+export type SubscriptionStats = SubscriptionCounters & { lag: number; pending: number }
+
+/** `messageId` of the seal context: keeps a sealed secret from passing as a sealed payload. */
+const SIGNING_SECRET_PURPOSE = 'signing-secret'
+
+const sealContext = (sub: Pick<Subscription, 'tenantId' | 'id'>): SealContext => ({
+  tenantId: sub.tenantId,
+  queueId: sub.id,
+  messageId: SIGNING_SECRET_PURPOSE,
+})
+
+/** A 400 in the shape the HTTP validator gives, for rules a schema cannot see. */
+const invalid = (path: string, message: string) =>
+  new MqError('MQ_VALIDATION_FAILED', `${path}: ${message}`, {
+    issues: [{ path, code: 'custom', message }],
+  })
+
+const subscriptionNotFound = (id: string) =>
+  notFound('MQ_SUBSCRIPTION_NOT_FOUND', 'subscription', id)
+
+/**
+ * Refuses a caller the queue's `allowedConsumers` (when non-empty) does not list by its JWT
+ * `sub` or `X-Service-Name`.
+ * @throws MqError MQ_FORBIDDEN
+ */
+export function assertMayConsume(queue: Queue, principal: Principal): void {
+  const name = principal.name
+  if (queue.allowedConsumers.length > 0 && (!name || !queue.allowedConsumers.includes(name))) {
+    throw new MqError(
+      'MQ_FORBIDDEN',
+      `'${name ?? 'anonymous'}' may not consume from queue '${queue.name}'`
+    )
+  }
+}
+
+/**
+ * A webhook's `handlerConfig` with defaults filled in. Only the URL's shape is checked here;
+ * where it may point (no private or metadata addresses) is the delivery worker's check, made
+ * when it resolves the host.
+ * @throws MqError MQ_VALIDATION_FAILED without an http(s) `url`.
+ */
+function webhookConfig(config: Record<string, unknown>): Record<string, unknown> {
+  const url = config.url
+  if (typeof url !== 'string') throw invalid('handlerConfig.url', 'a webhook needs a url')
+  if (!URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol)) {
+    throw invalid('handlerConfig.url', 'must be an http or https URL')
+  }
+  return { ...WEBHOOK_DEFAULTS, ...config }
+}
+
+/** A dead-letter queue that is the queue itself would feed failures back to their consumers. */
+function checkDeadLetterQueue(queue: Queue, deadLetterQueue: string | null | undefined): void {
+  if (deadLetterQueue === queue.name) {
+    throw invalid('deadLetterQueue', 'must not be the subscribed queue itself')
+  }
+}
+
+/**
+ * Loads a subscription of the tenant with its queue, for every verb that acts on one (the
+ * consumption verbs too). A subscription whose queue is gone (deleted, perhaps recreated
+ * under the same name) is gone with it, even while a cache still holds it.
+ * @throws MqError MQ_SUBSCRIPTION_NOT_FOUND, also for another tenant's subscription or an id
+ * that is not a UUID.
+ */
+export async function loadSubscription(
+  deps: Pick<SubscriptionDeps, 'queues' | 'subscriptions'>,
+  ctx: DomainContext,
+  id: string
+): Promise<{ subscription: Subscription; queue: Queue }> {
+  const subscription = await deps.subscriptions.get(ctx.tenantId, id)
+  if (!subscription) throw subscriptionNotFound(id)
+  const queue = await deps.queues.get(ctx.tenantId, subscription.queue)
+  if (!queue || queue.id !== subscription.queueId) throw subscriptionNotFound(id)
+  return { subscription, queue }
+}
+
+/**
+ * Creates a subscription and its consumer group on every partition of the queue. The group
+ * starts at `offsetResetPolicy` (`earliest`: every message still in the stream; `latest`: only
+ * new ones) when this subscription creates it; joining an existing group keeps its position.
+ * The row is written first, so a concurrent delete of the group's last other subscription
+ * either sees this one and keeps the group, or removes it before `ensureGroup` recreates it.
+ * @returns the subscription and, for webhooks, the signing secret in clear (shown only here).
+ * @throws MqError MQ_QUEUE_NOT_FOUND, MQ_FORBIDDEN (`allowedConsumers`),
+ * MQ_VALIDATION_FAILED (`kafka_consumer`, webhook without url), MQ_SUBSCRIPTION_EXISTS.
+ */
+export async function createSubscription(
+  deps: SubscriptionDeps,
+  ctx: DomainContext,
+  input: CreateSubscriptionInput
+): Promise<{ subscription: Subscription; signingSecret: string | null }> {
+  const { subscriptionType, ...settings } = input
+  if (subscriptionType === 'kafka_consumer') {
+    throw invalid('subscriptionType', 'kafka_consumer is reserved and not supported')
+  }
+  const isWebhook = subscriptionType === 'webhook'
+  const handlerConfig = isWebhook
+    ? webhookConfig(settings.handlerConfig ?? {})
+    : (settings.handlerConfig ?? {})
+  const queue = await deps.queues.get(ctx.tenantId, input.queue)
+  if (!queue) throw notFound('MQ_QUEUE_NOT_FOUND', 'queue', input.queue)
+  assertMayConsume(queue, ctx.principal)
+  checkDeadLetterQueue(queue, settings.deadLetterQueue)
+
+  const id = randomUUID()
+  const signingSecret = isWebhook ? `whsec_${randomBytes(32).toString('base64')}` : null
+  const subscription = await deps.subscriptions.create(ctx.tenantId, {
+    ...SUBSCRIPTION_DEFAULTS,
+    sessionTimeoutMs: deps.defaults.sessionTimeoutMs,
+    ...settings,
+    handlerConfig,
+    id,
+    queueId: queue.id,
+    queue: queue.name,
+    subscriptionType,
+    signingSecret: signingSecret && deps.sealer.encrypt(signingSecret, sealContext({ ...ctx, id })),
+  })
+  try {
+    await deps.messages.ensureGroup(
+      queue,
+      subscription.consumerGroup,
+      subscription.offsetResetPolicy
+    )
+  } catch (err) {
+    // Without its group the subscription could never deliver; the caller retries afresh.
+    await deps.subscriptions.remove(ctx.tenantId, id).catch(() => {})
+    throw err
+  }
+  return { subscription, signingSecret }
+}
+
+/** The signing secret of a webhook subscription in clear, for signing its deliveries. */
+export function openSigningSecret(sealer: SecretSealer, sub: Subscription): string | null {
+  return sub.signingSecret && sealer.decrypt(sub.signingSecret, sealContext(sub))
+}
+
+/**
+ * A subscription with its live figures: lag and pending of its group, and its own delivery
+ * outcome counters.
+ * @throws MqError MQ_SUBSCRIPTION_NOT_FOUND
+ */
+export async function getSubscription(
+  deps: SubscriptionDeps,
+  ctx: DomainContext,
+  id: string
+): Promise<Subscription & { stats: SubscriptionStats }> {
+  const { subscription, queue } = await loadSubscription(deps, ctx, id)
+  const [group, counters] = await Promise.all([
+    deps.messages.groupStats(queue, subscription.consumerGroup),
+    deps.messages.counters(subscription),
+  ])
+  return { ...subscription, stats: { ...group, ...counters } }
+}
+
+/** A page of the tenant's subscriptions, oldest first. */
+export function listSubscriptions(
+  deps: SubscriptionDeps,
+  ctx: DomainContext,
+  query: SubscriptionListQuery
+): Promise<{ items: Subscription[]; nextCursor: string | null }> {
+  return deps.subscriptions.list(ctx.tenantId, query)
+}
+
+/**
+ * Changes settings; queue, group, consumer and type are fixed for a subscription's life.
+ * A new `offsetResetPolicy` is stored but moves nothing: `seek` moves a group.
+ * @throws MqError MQ_SUBSCRIPTION_NOT_FOUND, MQ_VALIDATION_FAILED
+ */
+export async function updateSubscription(
+  deps: SubscriptionDeps,
+  ctx: DomainContext,
+  id: string,
+  patch: Partial<SubscriptionSettings>
+): Promise<Subscription> {
+  const { subscription, queue } = await loadSubscription(deps, ctx, id)
+  checkDeadLetterQueue(queue, patch.deadLetterQueue)
+  const handlerConfig =
+    patch.handlerConfig && subscription.subscriptionType === 'webhook'
+      ? webhookConfig(patch.handlerConfig)
+      : patch.handlerConfig
+  const updated = await deps.subscriptions.update(ctx.tenantId, id, { ...patch, handlerConfig })
+  if (!updated) throw subscriptionNotFound(id)
+  return updated
+}
+
+/**
+ * Deletes a subscription. Its consumer group goes with the group's last subscription, pending
+ * deliveries and all; otherwise only its consumer goes, and only when it holds nothing
+ * pending (the others in the group reclaim what it held once the visibility timeout passes).
+ * Metadata goes first, like a queue's: from then on no pull can use the group through it.
+ * @throws MqError MQ_SUBSCRIPTION_NOT_FOUND
+ */
+export async function deleteSubscription(
+  deps: SubscriptionDeps,
+  ctx: DomainContext,
+  id: string
+): Promise<void> {
+  const { subscription, queue } = await loadSubscription(deps, ctx, id)
+  if (!(await deps.subscriptions.remove(ctx.tenantId, id))) throw subscriptionNotFound(id)
+  const group = subscription.consumerGroup
+  if ((await deps.subscriptions.countInGroup(ctx.tenantId, queue.id, group)) === 0) {
+    await deps.messages.removeGroup(queue, group)
+  } else {
+    await deps.messages.removeConsumer(queue, group, subscription.consumerName)
+  }
+  await deps.messages.clearCounters(subscription)
+}
+
+/**
+ * Pauses a subscription: no pushes, pulls answer 409 MQ_SUBSCRIPTION_PAUSED, messages wait.
+ * @throws MqError MQ_SUBSCRIPTION_NOT_FOUND
+ */
+export function pauseSubscription(
+  deps: SubscriptionDeps,
+  ctx: DomainContext,
+  id: string
+): Promise<Subscription> {
+  return setStatus(deps, ctx, id, 'paused')
+}
+
+/**
+ * Resumes a subscription, clearing why it was paused (e.g. a webhook's `410 Gone`).
+ * @throws MqError MQ_SUBSCRIPTION_NOT_FOUND
+ */
+export function resumeSubscription(
+  deps: SubscriptionDeps,
+  ctx: DomainContext,
+  id: string
+): Promise<Subscription> {
+  return setStatus(deps, ctx, id, 'active')
+}
+
+async function setStatus(
+  deps: SubscriptionDeps,
+  ctx: DomainContext,
+  id: string,
+  status: Subscription['status']
+): Promise<Subscription> {
+  await loadSubscription(deps, ctx, id)
+  const patch = status === 'active' ? { status, statusReason: null } : { status }
+  const updated = await deps.subscriptions.update(ctx.tenantId, id, patch)
+  if (!updated) throw subscriptionNotFound(id)
+  return updated
+}
