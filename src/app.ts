@@ -9,6 +9,7 @@ import { authenticate } from './http/middleware/auth'
 import { createHealthHandler, createHealthRouter } from './http/routes/health'
 import { createPublishRouter } from './http/routes/publish'
 import { createQueuesRouter } from './http/routes/queues'
+import { createSubscriptionsRouter } from './http/routes/subscriptions'
 
 export const API_BASE = '/api/v1/mq'
 
@@ -22,7 +23,14 @@ const PUBLIC_PATHS = new Set([`${API_BASE}/health`, `${API_BASE}/health/ping`])
 export function createApp(
   deps: Pick<
     Deps,
-    'config' | 'logger' | 'auth' | 'queueDeps' | 'publishDeps' | 'health' | 'statusDeps'
+    | 'config'
+    | 'logger'
+    | 'auth'
+    | 'queueDeps'
+    | 'publishDeps'
+    | 'subscriptionDeps'
+    | 'health'
+    | 'statusDeps'
   >
 ) {
   const app = new OpenAPIHono<AppEnv>()
@@ -57,6 +65,7 @@ export function createApp(
   app.route('/', createHealthHandler(deps.health))
   app.route(API_BASE, createHealthRouter(deps.health, deps.statusDeps))
   app.route(`${API_BASE}/queues`, createQueuesRouter(deps.queueDeps))
+  app.route(`${API_BASE}/subscriptions`, createSubscriptionsRouter(deps.subscriptionDeps))
   app.route(
     API_BASE,
     createPublishRouter(deps.publishDeps, { maxBatchSize: deps.config.MAX_BATCH_SIZE })

@@ -3,11 +3,13 @@ import { join } from 'node:path'
 import pkg from '../package.json' with { type: 'json' }
 import type { Config } from './config'
 import { type Database, openDatabase, resolveMigrationsDir } from './db/client'
-import { CachedQueueStore } from './db/metadata-cache'
+import { CachedQueueStore, CachedSubscriptionStore } from './db/metadata-cache'
 import { QueueRepository } from './db/queue-repository'
+import { SubscriptionRepository } from './db/subscription-repository'
 import { JsonSchemas } from './domain/json-schema'
 import type { PublishDeps } from './domain/publish'
 import type { QueueDeps } from './domain/queues'
+import type { SubscriptionDeps } from './domain/subscription-admin'
 import { type Authenticator, createAuthenticator } from './http/middleware/auth'
 import { type PrivateRedis, startPrivateRedis } from './local/redis-server'
 import { localSecret } from './local/secrets'
@@ -33,6 +35,7 @@ export interface Deps {
   auth: Authenticator
   queueDeps: QueueDeps
   publishDeps: PublishDeps
+  subscriptionDeps: SubscriptionDeps
   /** Messages in Redis Streams (also `queueDeps.messages`). */
   messages: StreamsRepository
   /** Encrypts payloads of encrypted queues and webhook signing secrets at rest. */
@@ -100,6 +103,14 @@ export async function buildDeps(config: Config, logger: Logger): Promise<Deps> {
       logger
     )
     await queues.listen(subscriber)
+    const subscriptions = new CachedSubscriptionStore(
+      new SubscriptionRepository(database.db),
+      config.METADATA_CACHE_TTL_MS,
+      redis,
+      keys.metadataChannel,
+      logger
+    )
+    await subscriptions.listen(subscriber)
     const messages = new StreamsRepository(redis, keys)
     const schemas = new JsonSchemas()
     const masterKey = resolveMasterKey(config)
@@ -132,6 +143,13 @@ export async function buildDeps(config: Config, logger: Logger): Promise<Deps> {
         cipher,
         checkSchema: schemas.check,
         limits: { maxMessageSize: config.MAX_MESSAGE_SIZE, dedupWindowMs: config.DEDUP_WINDOW_MS },
+      },
+      subscriptionDeps: {
+        queues,
+        subscriptions,
+        messages,
+        sealer: cipher,
+        defaults: { sessionTimeoutMs: config.CONSUMER_TIMEOUT },
       },
       queueDeps: {
         queues,

@@ -1,0 +1,163 @@
+import { createRoute, type z } from '@hono/zod-openapi'
+import {
+  createSubscription,
+  deleteSubscription,
+  getSubscription,
+  listSubscriptions,
+  pauseSubscription,
+  resumeSubscription,
+  type SubscriptionDeps,
+  type SubscriptionStats,
+  updateSubscription,
+} from '../../domain/subscription-admin'
+import { deadLetterQueueOf, type Subscription } from '../../domain/subscriptions'
+import { requireScope } from '../middleware/auth'
+import { createRouter, domainContext } from '../router'
+import { commonErrors, errorResponse, json, jsonBody } from '../schemas/common'
+import {
+  CreateSubscriptionBody,
+  type MessageFilterSchema,
+  SubscriptionIdParam,
+  SubscriptionListQuery,
+  SubscriptionListSchema,
+  SubscriptionSchema,
+  UpdateSubscriptionBody,
+} from '../schemas/subscriptions'
+
+/**
+ * A subscription as the API shows it: no tenant or queue id, no sealed secret, times as ISO
+ * strings, and the dead-letter queue it will really use.
+ */
+export function presentSubscription(sub: Subscription & { stats?: SubscriptionStats }) {
+  const {
+    tenantId: _tenantId,
+    queueId: _queueId,
+    signingSecret: _sealed,
+    createdAt,
+    updatedAt,
+    lastConsumedAt,
+    ...rest
+  } = sub
+  return {
+    ...rest,
+    deadLetterQueue: deadLetterQueueOf(sub),
+    // Stored filters came through this schema; the domain type is only wider (`eq: unknown`).
+    messageFilter: sub.messageFilter as z.infer<typeof MessageFilterSchema> | null,
+    createdAt: createdAt.toISOString(),
+    updatedAt: updatedAt.toISOString(),
+    lastConsumedAt: lastConsumedAt?.toISOString() ?? null,
+  }
+}
+
+const tags = ['Subscriptions']
+const byId = { params: SubscriptionIdParam }
+
+const create = createRoute({
+  method: 'post',
+  path: '/',
+  tags,
+  summary: 'Subscribe: create a consumer in a consumer group of a queue',
+  middleware: [requireScope('mq:consume')] as const,
+  request: { body: jsonBody(CreateSubscriptionBody) },
+  responses: {
+    201: json(SubscriptionSchema, 'the subscription; webhooks carry `signingSecret` this once'),
+    409: errorResponse('the consumer is already in that group (MQ_SUBSCRIPTION_EXISTS)'),
+    ...commonErrors,
+  },
+})
+
+const list = createRoute({
+  method: 'get',
+  path: '/',
+  tags,
+  summary: 'List subscriptions, oldest first',
+  middleware: [requireScope('mq:read')] as const,
+  request: { query: SubscriptionListQuery },
+  responses: { 200: json(SubscriptionListSchema, 'a page of subscriptions'), ...commonErrors },
+})
+
+const get = createRoute({
+  method: 'get',
+  path: '/{id}',
+  tags,
+  summary: 'Get a subscription with live stats',
+  middleware: [requireScope('mq:read')] as const,
+  request: byId,
+  responses: { 200: json(SubscriptionSchema, 'the subscription with stats'), ...commonErrors },
+})
+
+const update = createRoute({
+  method: 'put',
+  path: '/{id}',
+  tags,
+  summary: 'Update a subscription (not its queue, group, consumer or type)',
+  middleware: [requireScope('mq:consume')] as const,
+  request: { ...byId, body: jsonBody(UpdateSubscriptionBody) },
+  responses: { 200: json(SubscriptionSchema, 'the updated subscription'), ...commonErrors },
+})
+
+const remove = createRoute({
+  method: 'delete',
+  path: '/{id}',
+  tags,
+  summary: 'Delete a subscription; its group goes with the last one',
+  middleware: [requireScope('mq:consume')] as const,
+  request: byId,
+  responses: { 204: { description: 'deleted' }, ...commonErrors },
+})
+
+const statusRoute = (verb: 'pause' | 'resume', summary: string) =>
+  createRoute({
+    method: 'post',
+    path: `/{id}/${verb}`,
+    tags,
+    summary,
+    middleware: [requireScope('mq:consume')] as const,
+    request: byId,
+    responses: { 200: json(SubscriptionSchema, 'the subscription'), ...commonErrors },
+  })
+
+const pause = statusRoute('pause', 'Pause: no pushes, pulls answer 409, messages wait')
+const resume = statusRoute('resume', 'Resume a paused subscription')
+
+/** `/api/v1/mq/subscriptions`: managing subscriptions (consumption has its own router). */
+export function createSubscriptionsRouter(deps: SubscriptionDeps) {
+  return createRouter()
+    .openapi(create, async (c) => {
+      const { subscription, signingSecret } = await createSubscription(
+        deps,
+        domainContext(c),
+        c.req.valid('json')
+      )
+      const body = presentSubscription(subscription)
+      return c.json(signingSecret ? { ...body, signingSecret } : body, 201)
+    })
+    .openapi(list, async (c) => {
+      const page = await listSubscriptions(deps, domainContext(c), c.req.valid('query'))
+      return c.json(
+        { items: page.items.map(presentSubscription), nextCursor: page.nextCursor },
+        200
+      )
+    })
+    .openapi(get, async (c) => {
+      const sub = await getSubscription(deps, domainContext(c), c.req.valid('param').id)
+      return c.json(presentSubscription(sub), 200)
+    })
+    .openapi(update, async (c) => {
+      const { id } = c.req.valid('param')
+      const sub = await updateSubscription(deps, domainContext(c), id, c.req.valid('json'))
+      return c.json(presentSubscription(sub), 200)
+    })
+    .openapi(remove, async (c) => {
+      await deleteSubscription(deps, domainContext(c), c.req.valid('param').id)
+      return c.body(null, 204)
+    })
+    .openapi(pause, async (c) => {
+      const sub = await pauseSubscription(deps, domainContext(c), c.req.valid('param').id)
+      return c.json(presentSubscription(sub), 200)
+    })
+    .openapi(resume, async (c) => {
+      const sub = await resumeSubscription(deps, domainContext(c), c.req.valid('param').id)
+      return c.json(presentSubscription(sub), 200)
+    })
+}
