@@ -6,7 +6,9 @@ import { MqError } from './domain/errors'
 import type { AppEnv } from './http/env'
 import { createErrorHandler, notFoundHandler } from './http/errors'
 import { authenticate } from './http/middleware/auth'
+import { createConsumeRouter } from './http/routes/consume'
 import { createHealthHandler, createHealthRouter } from './http/routes/health'
+import { createMessagesRouter } from './http/routes/messages'
 import { createPublishRouter } from './http/routes/publish'
 import { createQueuesRouter } from './http/routes/queues'
 import { createSubscriptionsRouter } from './http/routes/subscriptions'
@@ -29,6 +31,8 @@ export function createApp(
     | 'queueDeps'
     | 'publishDeps'
     | 'subscriptionDeps'
+    | 'consumeDeps'
+    | 'inspectDeps'
     | 'health'
     | 'statusDeps'
   >
@@ -64,8 +68,10 @@ export function createApp(
 
   app.route('/', createHealthHandler(deps.health))
   app.route(API_BASE, createHealthRouter(deps.health, deps.statusDeps))
-  app.route(`${API_BASE}/queues`, createQueuesRouter(deps.queueDeps))
+  app.route(`${API_BASE}/queues`, createQueuesRouter(deps.queueDeps, deps.inspectDeps))
   app.route(`${API_BASE}/subscriptions`, createSubscriptionsRouter(deps.subscriptionDeps))
+  app.route(`${API_BASE}/subscriptions`, createConsumeRouter(deps.consumeDeps))
+  app.route(`${API_BASE}/messages`, createMessagesRouter(deps.inspectDeps))
   app.route(
     API_BASE,
     createPublishRouter(deps.publishDeps, { maxBatchSize: deps.config.MAX_BATCH_SIZE })

@@ -6,10 +6,12 @@ import { type Database, openDatabase, resolveMigrationsDir } from './db/client'
 import { CachedQueueStore, CachedSubscriptionStore } from './db/metadata-cache'
 import { QueueRepository } from './db/queue-repository'
 import { SubscriptionRepository } from './db/subscription-repository'
+import type { ConsumeDeps } from './domain/consume'
+import type { InspectDeps } from './domain/inspect'
 import { JsonSchemas } from './domain/json-schema'
 import type { PublishDeps } from './domain/publish'
-import type { QueueDeps } from './domain/queues'
-import type { SubscriptionDeps } from './domain/subscription-admin'
+import { ensureQueueLike, type QueueDeps } from './domain/queues'
+import { loadSubscription, type SubscriptionDeps } from './domain/subscription-admin'
 import { type Authenticator, createAuthenticator } from './http/middleware/auth'
 import { type PrivateRedis, startPrivateRedis } from './local/redis-server'
 import { localSecret } from './local/secrets'
@@ -22,6 +24,7 @@ import { Keys } from './streams/keys'
 import { createRedis, type RedisClient, type RedisTarget } from './streams/redis'
 import { StreamsRepository } from './streams/repository'
 import { defineScripts } from './streams/scripts'
+import { BlockingWaiter } from './streams/waiter'
 
 /** Everything the roles share, built once at start-up and closed once at shutdown. */
 export interface Deps {
@@ -36,6 +39,8 @@ export interface Deps {
   queueDeps: QueueDeps
   publishDeps: PublishDeps
   subscriptionDeps: SubscriptionDeps
+  consumeDeps: ConsumeDeps
+  inspectDeps: InspectDeps
   /** Messages in Redis Streams (also `queueDeps.messages`). */
   messages: StreamsRepository
   /** Encrypts payloads of encrypted queues and webhook signing secrets at rest. */
@@ -45,6 +50,9 @@ export interface Deps {
   statusDeps: StatusDeps
   close(): Promise<void>
 }
+
+/** How long a message that failed its last attempt stays hidden while it is dead-lettered. */
+const DEAD_LETTER_HOLD_MS = 30_000
 
 /** The JWT secret: configured, or (with neither JWT_SECRET nor JWKS_URL) the local one. */
 export function resolveJwtSecret(config: Config): string | undefined {
@@ -115,9 +123,18 @@ export async function buildDeps(config: Config, logger: Logger): Promise<Deps> {
     const schemas = new JsonSchemas()
     const masterKey = resolveMasterKey(config)
     const cipher = new PayloadCipher([masterKey])
-    const receiptKey = Buffer.from(
-      hkdfSync('sha256', Buffer.from(masterKey, 'base64'), '', 'mq-receipts-v1', 32)
+    const receipts = new ReceiptCodec(
+      Buffer.from(hkdfSync('sha256', Buffer.from(masterKey, 'base64'), '', 'mq-receipts-v1', 32))
     )
+    const waiter = new BlockingWaiter(messages, redisTarget, logger)
+    closers.push(() => waiter.close())
+    const queueDeps: QueueDeps = {
+      queues,
+      messages,
+      defaults: { retentionMs: config.DEFAULT_TTL * 1000, maxLength: config.MAX_QUEUE_LENGTH },
+      maxQueuesPerTenant: config.TENANT_MAX_QUEUES,
+      assertUsableSchema: (schema) => schemas.assertUsable(schema),
+    }
 
     return {
       config,
@@ -136,7 +153,7 @@ export async function buildDeps(config: Config, logger: Logger): Promise<Deps> {
       }),
       messages,
       cipher,
-      receipts: new ReceiptCodec(receiptKey),
+      receipts,
       publishDeps: {
         queues,
         messages,
@@ -151,13 +168,19 @@ export async function buildDeps(config: Config, logger: Logger): Promise<Deps> {
         sealer: cipher,
         defaults: { sessionTimeoutMs: config.CONSUMER_TIMEOUT },
       },
-      queueDeps: {
+      consumeDeps: {
         queues,
         messages,
-        defaults: { retentionMs: config.DEFAULT_TTL * 1000, maxLength: config.MAX_QUEUE_LENGTH },
-        maxQueuesPerTenant: config.TENANT_MAX_QUEUES,
-        assertUsableSchema: (schema) => schemas.assertUsable(schema),
+        cipher,
+        receipts,
+        waiter,
+        loadSubscription: (ctx, id) => loadSubscription({ queues, subscriptions }, ctx, id),
+        ensureQueue: (ctx, name, like) => ensureQueueLike(queueDeps, ctx, name, like),
+        limits: { dedupWindowMs: config.DEDUP_WINDOW_MS },
+        deadHoldMs: DEAD_LETTER_HOLD_MS,
       },
+      inspectDeps: { queues, messages, cipher, limits: { dedupWindowMs: config.DEDUP_WINDOW_MS } },
+      queueDeps,
       health: new HealthService({
         redis,
         database,

@@ -63,3 +63,28 @@ export interface PartitionPull {
 
 /** Where a consumer group starts reading or is moved to. */
 export type GroupPosition = 'earliest' | 'latest' | Date
+
+/** Where one consumer group stands with one message. */
+export interface GroupProgress {
+  consumerGroup: string
+  /** waiting: not yet read by the group; delivered: handed out, not acknowledged. */
+  state: 'waiting' | 'delivered' | 'acked'
+  deliveryCount: number
+}
+
+/** A message found by its id: still scheduled, or in its stream with each group's progress. */
+export interface FoundMessage {
+  partition: number
+  streamId: string | null
+  message: StoredMessage & { publishedAt: number }
+  /** Due time (ms) of a message that is still scheduled. */
+  deliverAt: number | null
+  groups: GroupProgress[]
+}
+
+/** One stream entry of a queue, for peeking and redriving. */
+export interface QueueEntry {
+  partition: number
+  streamId: string
+  message: StoredMessage & { publishedAt: number }
+}

@@ -173,7 +173,7 @@ function prepare(
  * @returns outcomes in input order, or `full` where the partition had no room.
  */
 export async function writeMessages(
-  deps: Pick<PublishDeps, 'messages' | 'limits'>,
+  deps: { messages: MessageStore; limits: { dedupWindowMs: number } },
   queue: Queue,
   prepared: Prepared[],
   now: number

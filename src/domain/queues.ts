@@ -159,3 +159,29 @@ export async function purgeQueue(
 ): Promise<number> {
   return deps.messages.purge(await getQueue(deps, ctx, name))
 }
+
+/**
+ * The tenant's queue `name`, created on first use with `like`'s partitions, encryption and
+ * retention (dead-letter queues are made this way).
+ */
+export async function ensureQueueLike(
+  deps: QueueDeps,
+  ctx: DomainContext,
+  name: string,
+  like: Queue
+): Promise<Queue> {
+  const existing = await deps.queues.get(ctx.tenantId, name)
+  if (existing) return existing
+  try {
+    return await createQueue(deps, ctx, {
+      name,
+      partitionCount: like.partitionCount,
+      encrypted: like.encrypted,
+      retentionMs: like.retentionMs,
+    })
+  } catch (err) {
+    // Another request created it first.
+    if (err instanceof MqError && err.code === 'MQ_QUEUE_EXISTS') return getQueue(deps, ctx, name)
+    throw err
+  }
+}

@@ -1,7 +1,9 @@
 import type {
+  FoundMessage,
   GroupPosition,
   PartitionPull,
   PartitionWrite,
+  QueueEntry,
   StoredDelivery,
   WriteResult,
 } from '../domain/messages'
@@ -341,6 +343,118 @@ export class StreamsRepository implements MessageStore {
       const first = (entries as Array<[string, string[]]>)[0]
       return first ? first[0] : '0-0'
     })
+  }
+
+  /** Entries of one partition after `afterId` (exclusive), oldest first. */
+  async readEntries(
+    queue: Queue,
+    partition: number,
+    afterId: string,
+    count: number
+  ): Promise<QueueEntry[]> {
+    const start = afterId === '0-0' ? '-' : `(${afterId}`
+    const entries = (await this.redis.xrange(
+      this.key(queue, partition, 'stream'),
+      start,
+      '+',
+      'COUNT',
+      count
+    )) as Array<[string, string[]]>
+    return entries.map(([streamId, raw]) => ({
+      partition,
+      streamId,
+      message: decodeFields(streamId, raw),
+    }))
+  }
+
+  /** Deletes entries and their index entries. @returns how many were deleted. */
+  async removeEntries(queue: Queue, partition: number, streamIds: string[]): Promise<number> {
+    if (streamIds.length === 0) return 0
+    return this.redis.removeEntries(
+      this.key(queue, partition, 'stream'),
+      this.key(queue, partition, 'index'),
+      ...streamIds
+    )
+  }
+
+  /** Cancels a still-scheduled message. @returns whether it was scheduled. */
+  async cancelScheduled(queue: Queue, messageId: string): Promise<boolean> {
+    for (const p of partitions(queue)) {
+      if (
+        (await this.redis.cancelScheduled(
+          this.key(queue, p, 'delayed'),
+          this.key(queue, p, 'delayedBodies'),
+          messageId
+        )) === 1
+      ) {
+        return true
+      }
+    }
+    return false
+  }
+
+  async findMessage(queue: Queue, messageId: string): Promise<FoundMessage | null> {
+    const pipeline = this.redis.pipeline()
+    for (const p of partitions(queue)) {
+      pipeline.hget(this.key(queue, p, 'index'), messageId)
+      pipeline.zscore(this.key(queue, p, 'delayed'), messageId)
+      pipeline.hget(this.key(queue, p, 'delayedBodies'), messageId)
+    }
+    const replies = ((await pipeline.exec()) ?? []) as Reply[]
+    for (const p of partitions(queue)) {
+      const [[e1, streamId], [e2, due], [e3, body]] = replies.slice(p * 3, p * 3 + 3) as [
+        Reply,
+        Reply,
+        Reply,
+      ]
+      if (e1 || e2 || e3) throw e1 ?? e2 ?? e3
+      if (due !== null && body !== null) {
+        const fields = JSON.parse(String(body)) as string[]
+        return {
+          partition: p,
+          streamId: null,
+          message: decodeFields('0-0', fields),
+          deliverAt: Number(due),
+          groups: [],
+        }
+      }
+      if (streamId !== null) return this.locate(queue, p, String(streamId))
+    }
+    return null
+  }
+
+  private async locate(
+    queue: Queue,
+    partition: number,
+    streamId: string
+  ): Promise<FoundMessage | null> {
+    const stream = this.key(queue, partition, 'stream')
+    const [entry] = (await this.redis.xrange(stream, streamId, streamId)) as Array<
+      [string, string[]]
+    >
+    if (!entry) return null
+    const groups = ((await this.redis.xinfo('GROUPS', stream)) as unknown[]).map(fields)
+    const progress = await Promise.all(
+      groups.map(async (g) => {
+        const name = String(g.name)
+        const [pending] = (await this.redis.xpending(stream, name, streamId, streamId, 1)) as Array<
+          [string, string, number, number]
+        >
+        const state: 'waiting' | 'delivered' | 'acked' = pending
+          ? 'delivered'
+          : compareIds(streamId, String(g['last-delivered-id'])) <= 0
+            ? 'acked'
+            : 'waiting'
+        return { consumerGroup: name, state, deliveryCount: pending ? Number(pending[3]) : 0 }
+      })
+    )
+    return {
+      partition,
+      streamId,
+      message: decodeFields(streamId, entry[1]),
+      deliverAt: null,
+      groups: progress,
+    }
   }
 }
 

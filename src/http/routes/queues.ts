@@ -1,4 +1,5 @@
 import { createRoute } from '@hono/zod-openapi'
+import { type InspectDeps, peekMessages, redriveMessages } from '../../domain/inspect'
 import {
   createQueue,
   deleteQueue,
@@ -13,6 +14,7 @@ import {
 import { requireScope } from '../middleware/auth'
 import { createRouter, domainContext } from '../router'
 import { commonErrors, errorResponse, json, jsonBody } from '../schemas/common'
+import { PeekQuery, PeekResultSchema, RedriveBody, RedriveResultSchema } from '../schemas/messages'
 import {
   CreateQueueBody,
   PurgeResultSchema,
@@ -22,6 +24,7 @@ import {
   QueueSchema,
   UpdateQueueBody,
 } from '../schemas/queues'
+import { presentMessage } from './messages'
 
 /** A queue as the API shows it: no tenant id, times as ISO strings. */
 export function presentQueue(queue: Queue & { stats?: QueueStats }) {
@@ -95,8 +98,35 @@ const purge = createRoute({
   responses: { 200: json(PurgeResultSchema, 'how many messages were removed'), ...commonErrors },
 })
 
+const peek = createRoute({
+  method: 'get',
+  path: '/{name}/messages',
+  tags,
+  summary: 'Peek at messages without consuming them, oldest first',
+  middleware: [requireScope('mq:read')] as const,
+  request: { params: QueueNameParam, query: PeekQuery },
+  responses: { 200: json(PeekResultSchema, 'a page of messages'), ...commonErrors },
+})
+
+const redrive = createRoute({
+  method: 'post',
+  path: '/{name}/redrive',
+  tags,
+  summary: 'Move dead letters back to the queue they came from, or to toQueue',
+  middleware: [requireScope('mq:admin')] as const,
+  request: {
+    params: QueueNameParam,
+    body: { content: { 'application/json': { schema: RedriveBody } } },
+  },
+  responses: {
+    200: json(RedriveResultSchema, 'how many were moved'),
+    409: errorResponse('the target queue is paused (MQ_QUEUE_PAUSED)'),
+    ...commonErrors,
+  },
+})
+
 /** `/api/v1/mq/queues` */
-export function createQueuesRouter(deps: QueueDeps) {
+export function createQueuesRouter(deps: QueueDeps, inspect: InspectDeps) {
   return createRouter()
     .openapi(create, async (c) => {
       const queue = await createQueue(deps, domainContext(c), c.req.valid('json'))
@@ -122,5 +152,22 @@ export function createQueuesRouter(deps: QueueDeps) {
     .openapi(purge, async (c) => {
       const purged = await purgeQueue(deps, domainContext(c), c.req.valid('param').name)
       return c.json({ purged }, 200)
+    })
+    .openapi(peek, async (c) => {
+      const page = await peekMessages(
+        inspect,
+        domainContext(c),
+        c.req.valid('param').name,
+        c.req.valid('query')
+      )
+      return c.json({ items: page.items.map(presentMessage), nextCursor: page.nextCursor }, 200)
+    })
+    .openapi(redrive, async (c) => {
+      const { toQueue, max = 1000 } = c.req.valid('json')
+      const redriven = await redriveMessages(inspect, domainContext(c), c.req.valid('param').name, {
+        ...(toQueue !== undefined ? { toQueue } : {}),
+        max,
+      })
+      return c.json({ redriven }, 200)
     })
 }

@@ -1,0 +1,395 @@
+import type { DomainContext } from './context'
+import { MqError } from './errors'
+import { matchesFilter } from './filter'
+import type { GroupPosition, StoredDelivery, StoredMessage } from './messages'
+import type { MessageStore, QueueStore } from './ports'
+import { choosePartition, type PayloadSealer, writeMessages } from './publish'
+import type { Queue } from './queues'
+import { retryDelay } from './retry'
+import { assertMayConsume } from './subscription-admin'
+import { deadLetterQueueOf, type Subscription } from './subscriptions'
+
+/** Decrypts payloads of encrypted queues. */
+export interface PayloadOpener {
+  decrypt(envelope: string, ctx: { tenantId: string; queueId: string; messageId: string }): string
+}
+
+/** What a receipt names: one delivery of one message to one subscription. */
+export interface ReceiptData {
+  subscriptionId: string
+  partition: number
+  streamId: string
+  deliveryCount: number
+}
+
+/** Turns deliveries into opaque, tenant-bound receipts and back. */
+export interface ReceiptCodec {
+  encode(tenantId: string, r: ReceiptData): string
+  /** @returns null for a malformed, forged or foreign receipt. */
+  decode(tenantId: string, receipt: string): ReceiptData | null
+}
+
+/** Lets a long poll sleep until something is published, without polling Redis in a loop. */
+export interface EntryWaiter {
+  /** The newest entry id of each partition, taken before a read so nothing slips between. */
+  lastIds(queue: Queue): Promise<string[]>
+  /** Resolves when an entry newer than `after` arrives, or after `timeoutMs`. */
+  wait(queue: Queue, after: string[], timeoutMs: number): Promise<void>
+}
+
+export interface ConsumeDeps {
+  queues: QueueStore
+  messages: MessageStore
+  cipher: PayloadSealer & PayloadOpener
+  receipts: ReceiptCodec
+  waiter: EntryWaiter
+  /** The tenant's subscription with its queue (404 for a missing or foreign one). */
+  loadSubscription(
+    ctx: DomainContext,
+    id: string
+  ): Promise<{ subscription: Subscription; queue: Queue }>
+  /** Creates a queue like `like` (for a dead-letter queue on first use); an existing one is returned. */
+  ensureQueue(ctx: DomainContext, name: string, like: Queue): Promise<Queue>
+  limits: { dedupWindowMs: number }
+  /** How long a dead message stays hidden while it is moved to its dead-letter queue. */
+  deadHoldMs: number
+}
+
+/** A message handed to a consumer (API.md "A delivery"). */
+export interface Delivery {
+  receipt: string
+  messageId: string
+  queue: string
+  partition: number
+  payload: unknown
+  headers: Record<string, string>
+  key: string | null
+  correlationId: string | null
+  traceId: string | null
+  publishedAt: Date
+  deliveryCount: number
+}
+
+/** Longest single wait of a long poll; a client going away is noticed this often. */
+const MAX_WAIT_SLICE_MS = 5000
+
+const partitionsFrom = (queue: Queue, start: number) =>
+  Array.from({ length: queue.partitionCount }, (_, i) => (start + i) % queue.partitionCount)
+
+function payloadOf(deps: ConsumeDeps, queue: Queue, m: StoredMessage): unknown {
+  const text = m.encrypted
+    ? deps.cipher.decrypt(m.payloadText, {
+        tenantId: queue.tenantId,
+        queueId: queue.id,
+        messageId: m.messageId,
+      })
+    : m.payloadText
+  return JSON.parse(text)
+}
+
+async function consumable(deps: ConsumeDeps, ctx: DomainContext, id: string) {
+  const { subscription, queue } = await deps.loadSubscription(ctx, id)
+  assertMayConsume(queue, ctx.principal)
+  return { sub: subscription, queue }
+}
+
+/**
+ * Moves deliveries that failed too often to the subscription's dead-letter queue (created on
+ * first use, like the source queue). The copy is written first, deduplicated on the source
+ * entry, and only then is the source acknowledged: a crash in between leaves the message
+ * pending, to be moved again and stored once.
+ * @returns how many were moved.
+ */
+export async function moveToDeadLetter(
+  deps: ConsumeDeps,
+  ctx: DomainContext,
+  sub: Subscription,
+  queue: Queue,
+  dead: StoredDelivery[],
+  reason: string
+): Promise<number> {
+  if (dead.length === 0) return 0
+  const dlq = await deps.ensureQueue(ctx, deadLetterQueueOf(sub), queue)
+  const now = Date.now()
+  const prepared = dead.map((d) => {
+    const dedupId = `dlq:${sub.id}:${d.partition}:${d.streamId}`
+    const plaintext = JSON.stringify(payloadOf(deps, queue, d.message))
+    const message: StoredMessage = {
+      ...d.message,
+      payloadText: dlq.encrypted
+        ? deps.cipher.encrypt(plaintext, {
+            tenantId: dlq.tenantId,
+            queueId: dlq.id,
+            messageId: d.message.messageId,
+          })
+        : plaintext,
+      encrypted: dlq.encrypted,
+      headers: {
+        ...d.message.headers,
+        'x-mq-original-queue': queue.name,
+        'x-mq-subscription-id': sub.id,
+        'x-mq-consumer-group': sub.consumerGroup,
+        'x-mq-delivery-count': String(d.deliveryCount),
+        'x-mq-dead-letter-reason': reason,
+        'x-mq-failed-at': new Date(now).toISOString(),
+      },
+      // A dead letter is kept until someone looks at it, whatever its TTL was.
+      expiresAt: null,
+    }
+    return {
+      write: { message, dedupId, deliverAt: 0 },
+      partition: choosePartition(dlq, message.key ?? undefined, dedupId),
+      deliverAt: 0,
+    }
+  })
+  const outcomes = await writeMessages(deps, dlq, prepared, now)
+  const stored = dead.filter((_, i) => outcomes[i] !== 'full')
+  let moved = 0
+  for (const [partition, items] of groupByPartition(stored)) {
+    const { settled } = await deps.messages.settle(
+      queue,
+      partition,
+      sub.consumerGroup,
+      'ack',
+      items.map((d) => ({ streamId: d.streamId, deliveryCount: d.deliveryCount, delayMs: 0 })),
+      { now, maxDeliveries: sub.maxRetryAttempts, deadHoldMs: deps.deadHoldMs }
+    )
+    moved += settled
+  }
+  await deps.messages.countOutcome(sub, 'deadLettered', moved)
+  await deps.messages.countOutcome(sub, 'failed', moved)
+  return moved
+}
+
+function groupByPartition<T extends { partition: number }>(items: T[]): Map<number, T[]> {
+  const out = new Map<number, T[]>()
+  for (const item of items) {
+    const list = out.get(item.partition) ?? []
+    list.push(item)
+    out.set(item.partition, list)
+  }
+  return out
+}
+
+/** One pass over the partitions; @returns deliveries and the earliest open visibility deadline. */
+async function pullOnce(
+  deps: ConsumeDeps,
+  ctx: DomainContext,
+  sub: Subscription,
+  queue: Queue,
+  max: number,
+  visibilityMs: number
+): Promise<{ deliveries: Delivery[]; nextDeadline: number | null }> {
+  const deliveries: Delivery[] = []
+  let nextDeadline: number | null = null
+  for (const partition of partitionsFrom(queue, Math.floor(Math.random() * queue.partitionCount))) {
+    if (deliveries.length >= max) break
+    const now = Date.now()
+    const result = await deps.messages.pull(queue, partition, {
+      group: sub.consumerGroup,
+      consumer: sub.consumerName,
+      max: max - deliveries.length,
+      now,
+      visibilityMs,
+      maxDeliveries: sub.maxRetryAttempts,
+      deadHoldMs: deps.deadHoldMs,
+    })
+    if (result.nextDeadline !== null)
+      nextDeadline = Math.min(nextDeadline ?? Infinity, result.nextDeadline)
+    await moveToDeadLetter(
+      deps,
+      ctx,
+      sub,
+      queue,
+      result.dead,
+      'visibility timeout after the last attempt'
+    )
+    const skipped: StoredDelivery[] = []
+    for (const d of result.delivered) {
+      const payload = payloadOf(deps, queue, d.message)
+      if (
+        !matchesFilter(sub.messageFilter, {
+          headers: d.message.headers,
+          key: d.message.key,
+          payload,
+        })
+      ) {
+        skipped.push(d)
+        continue
+      }
+      deliveries.push({
+        receipt: deps.receipts.encode(sub.tenantId, {
+          subscriptionId: sub.id,
+          partition,
+          streamId: d.streamId,
+          deliveryCount: d.deliveryCount,
+        }),
+        messageId: d.message.messageId,
+        queue: queue.name,
+        partition,
+        payload,
+        headers: d.message.headers,
+        key: d.message.key,
+        correlationId: d.message.correlationId,
+        traceId: d.message.traceId,
+        publishedAt: new Date(d.message.publishedAt),
+        deliveryCount: d.deliveryCount,
+      })
+    }
+    if (skipped.length > 0) {
+      // Filtered out: acknowledged for this subscription, never delivered.
+      await deps.messages.settle(
+        queue,
+        partition,
+        sub.consumerGroup,
+        'ack',
+        skipped.map((d) => ({ streamId: d.streamId, deliveryCount: d.deliveryCount, delayMs: 0 })),
+        { now, maxDeliveries: sub.maxRetryAttempts, deadHoldMs: deps.deadHoldMs }
+      )
+    }
+  }
+  const redelivered = deliveries.filter((d) => d.deliveryCount > 1).length
+  await deps.messages.countOutcome(sub, 'delivered', deliveries.length)
+  await deps.messages.countOutcome(sub, 'failed', redelivered)
+  return { deliveries, nextDeadline }
+}
+
+/**
+ * Pulls up to `max` messages for a pull subscription, waiting up to `waitMs` for the first
+ * one. Deliveries not acknowledged within `visibilityTimeoutMs` (default: the subscription's
+ * `sessionTimeoutMs`) come back with `deliveryCount + 1`; after `maxRetryAttempts` they go to
+ * the dead-letter queue instead.
+ * @throws MqError MQ_SUBSCRIPTION_NOT_FOUND, MQ_SUBSCRIPTION_PAUSED, MQ_VALIDATION_FAILED.
+ */
+export async function pullMessages(
+  deps: ConsumeDeps,
+  ctx: DomainContext,
+  subscriptionId: string,
+  opts: { max?: number; waitMs?: number; visibilityTimeoutMs?: number; signal?: AbortSignal }
+): Promise<Delivery[]> {
+  const { sub, queue } = await consumable(deps, ctx, subscriptionId)
+  if (sub.subscriptionType !== 'redis_consumer') {
+    throw new MqError(
+      'MQ_VALIDATION_FAILED',
+      'webhook subscriptions are pushed to, not pulled from'
+    )
+  }
+  if (sub.status === 'paused') {
+    throw new MqError('MQ_SUBSCRIPTION_PAUSED', `subscription '${sub.id}' is paused`)
+  }
+  const max = opts.max ?? 10
+  if (max > sub.maxPollRecords) {
+    throw new MqError(
+      'MQ_VALIDATION_FAILED',
+      `max is over this subscription's maxPollRecords (${sub.maxPollRecords})`,
+      {
+        issues: [{ path: 'max', code: 'too_big', message: `at most ${sub.maxPollRecords}` }],
+      }
+    )
+  }
+  const visibilityMs = opts.visibilityTimeoutMs ?? sub.sessionTimeoutMs
+  const deadline = Date.now() + (opts.waitMs ?? 0)
+  for (;;) {
+    const waiting = deadline > Date.now()
+    const after = waiting ? await deps.waiter.lastIds(queue) : []
+    const { deliveries, nextDeadline } = await pullOnce(deps, ctx, sub, queue, max, visibilityMs)
+    const now = Date.now()
+    if (deliveries.length > 0 || now >= deadline || opts.signal?.aborted) return deliveries
+    // Sleep until something is published, a delivery's visibility runs out, or time is up.
+    const until = Math.min(deadline, nextDeadline ?? Infinity, now + MAX_WAIT_SLICE_MS)
+    await deps.waiter.wait(queue, after, Math.max(1, until - now))
+  }
+}
+
+/** Decodes receipts of this subscription, grouped by partition; foreign ones are dropped. */
+function ownReceipts(deps: ConsumeDeps, sub: Subscription, receipts: string[]) {
+  const decoded = receipts
+    .map((r) => deps.receipts.decode(sub.tenantId, r))
+    .filter((r): r is ReceiptData => r !== null && r.subscriptionId === sub.id)
+  return groupByPartition(decoded)
+}
+
+/**
+ * Acknowledges deliveries. A receipt that is forged, another tenant's or subscription's, or
+ * stale (the message was delivered again since) acknowledges nothing.
+ * @returns how many were acknowledged.
+ */
+export async function ackMessages(
+  deps: ConsumeDeps,
+  ctx: DomainContext,
+  subscriptionId: string,
+  receipts: string[]
+): Promise<number> {
+  const { sub, queue } = await consumable(deps, ctx, subscriptionId)
+  let acked = 0
+  for (const [partition, items] of ownReceipts(deps, sub, receipts)) {
+    const { settled } = await deps.messages.settle(
+      queue,
+      partition,
+      sub.consumerGroup,
+      'ack',
+      items.map((r) => ({ streamId: r.streamId, deliveryCount: r.deliveryCount, delayMs: 0 })),
+      { now: Date.now(), maxDeliveries: sub.maxRetryAttempts, deadHoldMs: deps.deadHoldMs }
+    )
+    acked += settled
+  }
+  await deps.messages.countOutcome(sub, 'acked', acked)
+  return acked
+}
+
+/**
+ * Gives deliveries back: each comes again after `delayMs`, or after the subscription's retry
+ * backoff, unless it has had `maxRetryAttempts` deliveries; then it goes to the dead-letter
+ * queue.
+ */
+export async function nackMessages(
+  deps: ConsumeDeps,
+  ctx: DomainContext,
+  subscriptionId: string,
+  receipts: string[],
+  opts: { delayMs?: number; reason?: string }
+): Promise<{ requeued: number; deadLettered: number }> {
+  const { sub, queue } = await consumable(deps, ctx, subscriptionId)
+  let requeued = 0
+  let deadLettered = 0
+  for (const [partition, items] of ownReceipts(deps, sub, receipts)) {
+    const { settled, dead } = await deps.messages.settle(
+      queue,
+      partition,
+      sub.consumerGroup,
+      'nack',
+      items.map((r) => ({
+        streamId: r.streamId,
+        deliveryCount: r.deliveryCount,
+        delayMs: opts.delayMs ?? retryDelay(sub, r.deliveryCount),
+      })),
+      { now: Date.now(), maxDeliveries: sub.maxRetryAttempts, deadHoldMs: deps.deadHoldMs }
+    )
+    requeued += settled
+    deadLettered += await moveToDeadLetter(
+      deps,
+      ctx,
+      sub,
+      queue,
+      dead,
+      opts.reason ?? 'rejected by the consumer'
+    )
+  }
+  // Each requeued delivery counts as failed when it is delivered again.
+  return { requeued, deadLettered }
+}
+
+/**
+ * Moves the whole group's read position: `earliest` replays what the stream still holds,
+ * `latest` skips to new messages, a time replays from then on.
+ * @returns the position as a stream id.
+ */
+export async function seekSubscription(
+  deps: ConsumeDeps,
+  ctx: DomainContext,
+  subscriptionId: string,
+  to: GroupPosition
+): Promise<string> {
+  const { sub, queue } = await consumable(deps, ctx, subscriptionId)
+  return deps.messages.seek(queue, sub.consumerGroup, to)
+}

@@ -1,0 +1,67 @@
+import { z } from '@hono/zod-openapi'
+import { isoDate } from './common'
+
+const HOUR_MS = 3_600_000
+
+export const PullBody = z
+  .strictObject({
+    max: z.number().int().min(1).max(1000).optional(),
+    waitMs: z.number().int().min(0).max(20_000).optional(),
+    visibilityTimeoutMs: z
+      .number()
+      .int()
+      .min(1000)
+      .max(12 * HOUR_MS)
+      .optional(),
+  })
+  .openapi('PullRequest')
+
+const receipts = z.array(z.string().min(1).max(1000)).min(1).max(1000)
+
+export const AckBody = z.strictObject({ receipts }).openapi('AckRequest')
+
+export const NackBody = z
+  .strictObject({
+    receipts,
+    delayMs: z
+      .number()
+      .int()
+      .min(0)
+      .max(12 * HOUR_MS)
+      .optional(),
+    reason: z.string().max(500).optional(),
+  })
+  .openapi('NackRequest')
+
+export const SeekBody = z
+  .strictObject({ to: z.union([z.enum(['earliest', 'latest']), isoDate]) })
+  .openapi('SeekRequest')
+
+export const DeliverySchema = z
+  .object({
+    receipt: z.string(),
+    messageId: z.string(),
+    queue: z.string(),
+    partition: z.number().int(),
+    payload: z.unknown(),
+    headers: z.record(z.string(), z.string()),
+    key: z.string().nullable(),
+    correlationId: z.string().nullable(),
+    traceId: z.string().nullable(),
+    publishedAt: isoDate,
+    deliveryCount: z.number().int(),
+  })
+  .openapi('Delivery')
+
+export const PullResultSchema = z
+  .object({ messages: z.array(DeliverySchema) })
+  .openapi('PullResult')
+export const AckResultSchema = z.object({ acked: z.number().int() }).openapi('AckResult')
+export const NackResultSchema = z
+  .object({ requeued: z.number().int(), deadLettered: z.number().int() })
+  .openapi('NackResult')
+export const SeekResultSchema = z.object({ position: z.string() }).openapi('SeekResult')
+
+export const SubscriptionIdParam = z.object({
+  id: z.uuid().openapi({ param: { name: 'id', in: 'path' } }),
+})

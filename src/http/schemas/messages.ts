@@ -1,0 +1,57 @@
+import { z } from '@hono/zod-openapi'
+import { isoDate, queueName } from './common'
+
+export const MessageViewSchema = z
+  .object({
+    messageId: z.string(),
+    queue: z.string(),
+    partition: z.number().int(),
+    payload: z.unknown(),
+    headers: z.record(z.string(), z.string()),
+    key: z.string().nullable(),
+    correlationId: z.string().nullable(),
+    traceId: z.string().nullable(),
+    publishedAt: isoDate,
+    expiresAt: isoDate.nullable(),
+  })
+  .openapi('QueuedMessage')
+
+export const MessageRecordSchema = MessageViewSchema.extend({
+  status: z.enum(['scheduled', 'published', 'delivered', 'acked', 'expired']),
+  deliverAt: isoDate.nullable(),
+  consumerGroups: z.array(
+    z.object({
+      consumerGroup: z.string(),
+      state: z.enum(['waiting', 'delivered', 'acked']),
+      deliveryCount: z.number().int(),
+    })
+  ),
+}).openapi('MessageRecord')
+
+export const PeekQuery = z.object({
+  from: z.string().max(2000).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+})
+
+export const PeekResultSchema = z
+  .object({ items: z.array(MessageViewSchema), nextCursor: z.string().nullable() })
+  .openapi('PeekResult')
+
+export const RedriveBody = z
+  .strictObject({
+    toQueue: queueName.optional(),
+    max: z.number().int().min(1).max(100_000).optional(),
+  })
+  .openapi('RedriveRequest')
+
+export const RedriveResultSchema = z.object({ redriven: z.number().int() }).openapi('RedriveResult')
+
+export const MessageIdParam = z.object({
+  messageId: z
+    .string()
+    .min(1)
+    .max(200)
+    .openapi({ param: { name: 'messageId', in: 'path' } }),
+})
+
+export const MessageQuery = z.object({ queue: queueName })

@@ -1,0 +1,69 @@
+import type { EntryWaiter } from '../domain/consume'
+import type { Queue } from '../domain/queues'
+import type { Logger } from '../observability/logger'
+import { createRedis, type RedisClient, type RedisTarget } from './redis'
+import type { StreamsRepository } from './repository'
+
+/**
+ * Long polls wait with `XREAD BLOCK` on connections of their own (a blocking read on the
+ * shared connection would stall every other request behind it). Connections are pooled;
+ * past `maxConnections` concurrent waits, a wait falls back to a short sleep instead of
+ * opening more sockets.
+ */
+export class BlockingWaiter implements EntryWaiter {
+  private readonly idle: RedisClient[] = []
+  private open = 0
+  private closed = false
+
+  constructor(
+    private readonly repository: StreamsRepository,
+    private readonly target: RedisTarget,
+    private readonly logger: Logger,
+    private readonly maxConnections = 256
+  ) {}
+
+  lastIds(queue: Queue): Promise<string[]> {
+    return this.repository.lastIds(queue)
+  }
+
+  async wait(queue: Queue, after: string[], timeoutMs: number): Promise<void> {
+    const client = this.acquire()
+    if (!client) {
+      await Bun.sleep(Math.min(timeoutMs, 100))
+      return
+    }
+    let healthy = true
+    try {
+      await this.repository.waitForEntries(client, queue, after, timeoutMs)
+    } catch (err) {
+      healthy = false
+      this.logger.warn({ err: (err as Error).message }, 'long-poll wait failed')
+      // The caller pulls again; do not spin against a failing Redis.
+      await Bun.sleep(Math.min(timeoutMs, 500))
+    } finally {
+      this.release(client, healthy)
+    }
+  }
+
+  private acquire(): RedisClient | undefined {
+    const client = this.idle.pop()
+    if (client) return client
+    if (this.open >= this.maxConnections || this.closed) return undefined
+    this.open++
+    return createRedis(this.target, 'blocking', this.logger)
+  }
+
+  private release(client: RedisClient, healthy: boolean): void {
+    if (healthy && !this.closed) {
+      this.idle.push(client)
+      return
+    }
+    this.open--
+    client.disconnect()
+  }
+
+  async close(): Promise<void> {
+    this.closed = true
+    for (const client of this.idle.splice(0)) client.disconnect()
+  }
+}
