@@ -11,6 +11,7 @@ import { createHealthHandler, createHealthRouter } from './http/routes/health'
 import { createMessagesRouter } from './http/routes/messages'
 import { createPublishRouter } from './http/routes/publish'
 import { createQueuesRouter } from './http/routes/queues'
+import { createSchedulesRouter } from './http/routes/schedules'
 import { createSubscriptionsRouter } from './http/routes/subscriptions'
 
 export const API_BASE = '/api/v1/mq'
@@ -32,6 +33,7 @@ export function createApp(
     | 'publishDeps'
     | 'subscriptionDeps'
     | 'consumeDeps'
+    | 'scheduleDeps'
     | 'inspectDeps'
     | 'health'
     | 'statusDeps'
@@ -72,9 +74,13 @@ export function createApp(
   app.route(`${API_BASE}/subscriptions`, createSubscriptionsRouter(deps.subscriptionDeps))
   app.route(`${API_BASE}/subscriptions`, createConsumeRouter(deps.consumeDeps))
   app.route(`${API_BASE}/messages`, createMessagesRouter(deps.inspectDeps))
+  app.route(`${API_BASE}/schedules`, createSchedulesRouter(deps.scheduleDeps))
   app.route(
     API_BASE,
-    createPublishRouter(deps.publishDeps, { maxBatchSize: deps.config.MAX_BATCH_SIZE })
+    createPublishRouter(deps.publishDeps, {
+      maxBatchSize: deps.config.MAX_BATCH_SIZE,
+      schedules: deps.scheduleDeps,
+    })
   )
 
   app.doc31('/openapi.json', {

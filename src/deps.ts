@@ -5,12 +5,14 @@ import type { Config } from './config'
 import { type Database, openDatabase, resolveMigrationsDir } from './db/client'
 import { CachedQueueStore, CachedSubscriptionStore } from './db/metadata-cache'
 import { QueueRepository } from './db/queue-repository'
+import { ScheduleRepository } from './db/schedule-repository'
 import { SubscriptionRepository } from './db/subscription-repository'
 import type { ConsumeDeps } from './domain/consume'
 import type { InspectDeps } from './domain/inspect'
 import { JsonSchemas } from './domain/json-schema'
 import type { PublishDeps } from './domain/publish'
 import { ensureQueueLike, type QueueDeps } from './domain/queues'
+import type { ScheduleDeps } from './domain/schedules'
 import { loadSubscription, type SubscriptionDeps } from './domain/subscription-admin'
 import { type Authenticator, createAuthenticator } from './http/middleware/auth'
 import { type PrivateRedis, startPrivateRedis } from './local/redis-server'
@@ -40,6 +42,7 @@ export interface Deps {
   publishDeps: PublishDeps
   subscriptionDeps: SubscriptionDeps
   consumeDeps: ConsumeDeps
+  scheduleDeps: ScheduleDeps
   inspectDeps: InspectDeps
   /** Messages in Redis Streams (also `queueDeps.messages`). */
   messages: StreamsRepository
@@ -128,6 +131,13 @@ export async function buildDeps(config: Config, logger: Logger): Promise<Deps> {
     )
     const waiter = new BlockingWaiter(messages, redisTarget, logger)
     closers.push(() => waiter.close())
+    const publishDeps: PublishDeps = {
+      queues,
+      messages,
+      cipher,
+      checkSchema: schemas.check,
+      limits: { maxMessageSize: config.MAX_MESSAGE_SIZE, dedupWindowMs: config.DEDUP_WINDOW_MS },
+    }
     const queueDeps: QueueDeps = {
       queues,
       messages,
@@ -154,19 +164,20 @@ export async function buildDeps(config: Config, logger: Logger): Promise<Deps> {
       messages,
       cipher,
       receipts,
-      publishDeps: {
-        queues,
-        messages,
-        cipher,
-        checkSchema: schemas.check,
-        limits: { maxMessageSize: config.MAX_MESSAGE_SIZE, dedupWindowMs: config.DEDUP_WINDOW_MS },
-      },
+      publishDeps,
       subscriptionDeps: {
         queues,
         subscriptions,
         messages,
         sealer: cipher,
         defaults: { sessionTimeoutMs: config.CONSUMER_TIMEOUT },
+      },
+      scheduleDeps: {
+        schedules: new ScheduleRepository(database.db),
+        queues,
+        cipher,
+        publish: publishDeps,
+        claimOccurrence: (id, at, ttlMs) => messages.claimOccurrence(id, at, ttlMs),
       },
       consumeDeps: {
         queues,

@@ -167,6 +167,8 @@ export const messageSchedules = pgTable(
     cron: varchar('cron', { length: 200 }).notNull(),
     timezone: varchar('timezone', { length: 64 }).notNull().default('UTC'),
     payload: jsonb('payload'),
+    /** The payload sealed with the tenant's key, instead of `payload`, for encrypted queues. */
+    sealedPayload: text('sealed_payload'),
     headers: jsonb('headers').$type<Record<string, string>>().notNull().default(sql`'{}'::jsonb`),
     messageKey: varchar('message_key', { length: 500 }),
     status: varchar('status', { length: 20 }).notNull().default('active'),

@@ -44,6 +44,9 @@ export interface MessageStore {
     opts: { now: number; maxLength: number; dedupWindowMs: number }
   ): Promise<WriteResult[]>
 
+  /** Tells the tickers that a partition holds a delayed message due at `due` (ms). */
+  registerDelayed(queue: Queue, partition: number, due: number): Promise<void>
+
   /** Creates the consumer group on every partition; an existing group is left as it is. */
   ensureGroup(queue: Queue, group: string, start: GroupPosition): Promise<void>
   /** Destroys the group on every partition, with its pending deliveries. */

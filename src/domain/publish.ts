@@ -78,11 +78,15 @@ export function choosePartition(
   return next % queue.partitionCount
 }
 
-/** The queue to publish to, with its producer rules applied. */
+/**
+ * The queue to publish to, with its producer rules applied unless `trusted` (the service's
+ * own publishing on a caller's behalf, e.g. a schedule the caller was allowed to create).
+ */
 export async function publishableQueue(
-  deps: PublishDeps,
+  deps: Pick<PublishDeps, 'queues'>,
   ctx: DomainContext,
-  name: string
+  name: string,
+  trusted = false
 ): Promise<Queue> {
   const queue = await deps.queues.get(ctx.tenantId, name)
   if (!queue) throw notFound('MQ_QUEUE_NOT_FOUND', 'queue', name)
@@ -91,6 +95,7 @@ export async function publishableQueue(
   }
   const producer = ctx.principal.name
   if (
+    !trusted &&
     queue.allowedProducers.length > 0 &&
     (!producer || !queue.allowedProducers.includes(producer))
   ) {
@@ -195,6 +200,11 @@ export async function writeMessages(
         indexes.map((i) => prepared[i]!.write),
         { now, maxLength, dedupWindowMs: deps.limits.dedupWindowMs }
       )
+      const scheduled = results.flatMap((r, j) =>
+        r.status === 'scheduled' && !r.duplicate ? [prepared[indexes[j]!]!.deliverAt] : []
+      )
+      if (scheduled.length > 0)
+        await deps.messages.registerDelayed(queue, partition, Math.min(...scheduled))
       results.forEach((r, j) => {
         const i = indexes[j]!
         const p = prepared[i]!
@@ -234,9 +244,10 @@ export async function publishMessage(
   deps: PublishDeps,
   ctx: DomainContext,
   queueName: string,
-  input: PublishInput
+  input: PublishInput,
+  opts: { trusted?: boolean } = {}
 ): Promise<PublishOutcome & { queue: string }> {
-  const queue = await publishableQueue(deps, ctx, queueName)
+  const queue = await publishableQueue(deps, ctx, queueName, opts.trusted)
   const now = deps.now?.() ?? Date.now()
   const [outcome] = await writeMessages(
     deps,

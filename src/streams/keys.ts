@@ -46,6 +46,27 @@ export class Keys {
     return `${this.prefix}:{${tenantId}:${subscriptionId}}:counters`
   }
 
+  /**
+   * Registry of partitions with delayed messages (sorted set by earliest due time) and its
+   * generation counters; one hash tag so one script may touch both.
+   */
+  get delayedRegistry(): { registry: string; generations: string } {
+    return {
+      registry: `${this.prefix}:{delayed}:registry`,
+      generations: `${this.prefix}:{delayed}:generations`,
+    }
+  }
+
+  /** Channel on which publishers announce a due time, so a sleeping ticker wakes for it. */
+  get delayedWakeupChannel(): string {
+    return `${this.prefix}:delayed-wakeup`
+  }
+
+  /** Claim of one occurrence of a recurring schedule; schedule ids are UUIDs. */
+  scheduleClaim(scheduleId: string, occurrenceMs: number): string {
+    return `${this.prefix}:{schedule:${scheduleId}}:claim:${occurrenceMs}`
+  }
+
   /** SCAN pattern matching every key of one partition (Redis glob: `[` is escaped). */
   partitionPattern(tenantId: string, queue: string, partition: number): string {
     const tag = this.partitionTag(tenantId, queue, partition).replace(/[[\]*?\\]/g, '\\$&')

@@ -456,6 +456,90 @@ export class StreamsRepository implements MessageStore {
       groups: progress,
     }
   }
+
+  /**
+   * Notes that a partition has a delayed message due at `due`, and wakes sleeping tickers.
+   * Called after the message is stored, so a ticker never settles the entry without it.
+   */
+  async registerDelayed(queue: Queue, partition: number, due: number): Promise<void> {
+    const { registry, generations } = this.keys.delayedRegistry
+    await this.redis.registerDelayed(
+      registry,
+      generations,
+      delayedMember(queue.tenantId, queue.name, partition),
+      due
+    )
+    await this.redis.publish(this.keys.delayedWakeupChannel, String(due))
+  }
+
+  /** Partitions whose earliest delayed message is due by `now`, with the generation seen. */
+  async duePartitions(
+    now: number,
+    limit: number
+  ): Promise<Array<{ member: string; generation: string }>> {
+    const { registry, generations } = this.keys.delayedRegistry
+    const members = await this.redis.zrangebyscore(registry, '-inf', now, 'LIMIT', 0, limit)
+    if (members.length === 0) return []
+    const gens = await this.redis.hmget(generations, ...members)
+    return members.map((member, i) => ({ member, generation: gens[i] ?? '' }))
+  }
+
+  /** The earliest due time in the registry (ms), or null when nothing is delayed. */
+  async earliestDue(): Promise<number | null> {
+    const [, score] = await this.redis.zrange(
+      this.keys.delayedRegistry.registry,
+      '0',
+      '0',
+      'WITHSCORES'
+    )
+    return score === undefined ? null : Number(score)
+  }
+
+  /**
+   * Promotes due messages of one registered partition in batches of `limit`, then settles
+   * its registry entry. @returns the due times of what was promoted.
+   */
+  async promotePartition(
+    member: string,
+    generation: string,
+    now: number,
+    limit: number
+  ): Promise<number[]> {
+    const [tenantId, queue, p] = member.split('|') as [string, string, string]
+    const partition = Number(p)
+    const key = (part: PartitionPart) => this.keys.partition(tenantId, queue, partition, part)
+    const dueTimes: number[] = []
+    let nextDue = -1
+    for (;;) {
+      const [promoted, next, ...times] = (await this.redis.promoteDue(
+        key('stream'),
+        key('delayed'),
+        key('delayedBodies'),
+        key('index'),
+        now,
+        limit
+      )) as number[]
+      for (const t of times) dueTimes.push(Number(t))
+      nextDue = Number(next)
+      if (Number(promoted) < limit || nextDue < 0 || nextDue > now) break
+    }
+    const { registry, generations } = this.keys.delayedRegistry
+    await this.redis.settleDelayed(registry, generations, member, generation, nextDue)
+    return dueTimes
+  }
+
+  /** Claims one occurrence of a schedule for `ttlMs`. @returns whether this caller got it. */
+  async claimOccurrence(scheduleId: string, occurrenceMs: number, ttlMs: number): Promise<boolean> {
+    return (
+      (await this.redis.set(
+        this.keys.scheduleClaim(scheduleId, occurrenceMs),
+        '1',
+        'PX',
+        ttlMs,
+        'NX'
+      )) === 'OK'
+    )
+  }
 }
 
 type RawDelivery = [string, number, string[]]
@@ -463,6 +547,10 @@ type RawDelivery = [string, number, string[]]
 function toDelivery(partition: number, [streamId, count, raw]: RawDelivery): StoredDelivery {
   return { partition, streamId, deliveryCount: Number(count), message: decodeFields(streamId, raw) }
 }
+
+/** A partition's member in the delayed registry; `|` appears in no tenant id or queue name. */
+const delayedMember = (tenantId: string, queue: string, partition: number) =>
+  `${tenantId}|${queue}|${partition}`
 
 /** The group position just before `time`: entries from that millisecond on are read next. */
 function positionId(time: Date): string {

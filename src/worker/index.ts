@@ -1,4 +1,6 @@
 import type { Deps } from '../deps'
+import { DelayedTicker } from './delayed-ticker'
+import { ScheduleTicker } from './schedule-ticker'
 
 /** A long-running loop of the worker role. */
 export interface Loop {
@@ -8,11 +10,26 @@ export interface Loop {
   stop(): Promise<void>
 }
 
-/**
- * Starts the worker role's loops. Delivery, ticker and reclaimer loops register here as they
- * are built; every one is safe to run in many processes at once.
- */
-export function startWorker(deps: Deps, loops: Loop[] = []) {
+/** The worker role's loops; every one is safe to run in many processes at once. */
+export function workerLoops(deps: Deps): Loop[] {
+  return [
+    new DelayedTicker({
+      store: deps.messages,
+      redisTarget: deps.redisTarget,
+      wakeupChannel: deps.keys.delayedWakeupChannel,
+      logger: deps.logger,
+      onPromoted: (lateness) =>
+        deps.logger.debug(
+          { promoted: lateness.length, maxLatenessMs: Math.max(...lateness) },
+          'promoted'
+        ),
+    }),
+    new ScheduleTicker(deps.scheduleDeps, deps.logger),
+  ]
+}
+
+/** Starts `loops` (by default all of the worker role's). @returns a handle to stop them. */
+export function startWorker(deps: Deps, loops: Loop[] = workerLoops(deps)) {
   for (const loop of loops) loop.start()
   deps.logger.info({ loops: loops.map((l) => l.name) }, 'worker started')
   return {

@@ -1,4 +1,4 @@
-import { createRoute, type z } from '@hono/zod-openapi'
+import { createRoute, z } from '@hono/zod-openapi'
 import {
   type PublishDeps,
   type PublishInput,
@@ -6,17 +6,22 @@ import {
   publishBatch,
   publishMessage,
 } from '../../domain/publish'
+import { createSchedule, type ScheduleDeps } from '../../domain/schedules'
 import { requireScope } from '../middleware/auth'
 import { createRouter, domainContext } from '../router'
 import { commonErrors, errorResponse, json, jsonBody } from '../schemas/common'
 import {
   BatchResultSchema,
   batchBody,
+  DelayedBody,
   MessageBody,
   PublishBody,
   PublishResultSchema,
+  ScheduledBody,
   TopicParam,
 } from '../schemas/publish'
+import { ScheduleSchema } from '../schemas/schedules'
+import { presentSchedule } from './schedules'
 
 const tags = ['Publishing']
 
@@ -60,8 +65,35 @@ const idempotencyKey = (header: string | undefined) =>
   header !== undefined && /^[\x21-\x7e]{1,200}$/.test(header) ? header : undefined
 
 /** `/api/v1/mq/publish*` and `/api/v1/mq/topics/{name}/publish` */
-export function createPublishRouter(deps: PublishDeps, opts: { maxBatchSize: number }) {
+export function createPublishRouter(
+  deps: PublishDeps,
+  opts: { maxBatchSize: number; schedules: ScheduleDeps }
+) {
   const BatchBody = batchBody(opts.maxBatchSize)
+  const delayed = createRoute({
+    method: 'post',
+    path: '/publish/delayed',
+    tags,
+    summary: 'Publish one message delivered no earlier than delayMs from now',
+    middleware: [requireScope('mq:publish')] as const,
+    request: { body: jsonBody(DelayedBody) },
+    responses: singleResponses,
+  })
+  const scheduled = createRoute({
+    method: 'post',
+    path: '/publish/scheduled',
+    tags,
+    summary: 'Publish one message at deliverAt, or create a recurring schedule with cron',
+    middleware: [requireScope('mq:publish')] as const,
+    request: { body: jsonBody(ScheduledBody) },
+    responses: {
+      ...singleResponses,
+      201: json(
+        z.union([PublishResultSchema, ScheduleSchema]),
+        'the scheduled message, or the schedule'
+      ),
+    },
+  })
   const single = createRoute({
     method: 'post',
     path: '/publish',
@@ -117,6 +149,31 @@ export function createPublishRouter(deps: PublishDeps, opts: { maxBatchSize: num
         },
         201
       )
+    })
+    .openapi(delayed, async (c) => {
+      const { queue, ...message } = c.req.valid('json')
+      const input = toInput(message, idempotencyKey(c.req.header('idempotency-key')))
+      const outcome = await publishMessage(deps, domainContext(c), queue, input)
+      return c.json(presentOutcome(outcome), outcome.duplicate ? 200 : 201)
+    })
+    .openapi(scheduled, async (c) => {
+      const { queue, cron, timezone, startAt, endAt, maxRuns, ...message } = c.req.valid('json')
+      if (cron !== undefined) {
+        const schedule = await createSchedule(opts.schedules, domainContext(c), queue, {
+          cron,
+          timezone: timezone ?? 'UTC',
+          payload: message.payload,
+          headers: message.headers ?? {},
+          key: message.key ?? null,
+          maxRuns: maxRuns ?? null,
+          startAt: startAt ? new Date(startAt) : null,
+          endAt: endAt ? new Date(endAt) : null,
+        })
+        return c.json(presentSchedule(opts.schedules, schedule), 201)
+      }
+      const input = toInput(message, idempotencyKey(c.req.header('idempotency-key')))
+      const outcome = await publishMessage(deps, domainContext(c), queue, input)
+      return c.json(presentOutcome(outcome), outcome.duplicate ? 200 : 201)
     })
     .openapi(topic, async (c) => {
       const input = toInput(c.req.valid('json'), idempotencyKey(c.req.header('idempotency-key')))

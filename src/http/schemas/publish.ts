@@ -11,13 +11,13 @@ const idString = (max: number) =>
     .max(max)
     .regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces')
 
-const headers = z
+export const messageHeaders = z
   .record(z.string().min(1).max(200), z.string().max(8192))
   .refine((h) => Object.keys(h).length <= 64, 'at most 64 headers')
 
 const messageObject = z.strictObject({
   payload: z.unknown().refine((v) => v !== undefined, 'payload is required'),
-  headers: headers.optional(),
+  headers: messageHeaders.optional(),
   key: z.string().min(1).max(500).optional(),
   messageId: idString(200).optional(),
   correlationId: idString(200).optional(),
@@ -56,6 +56,53 @@ const withTiming = <T extends z.ZodType<Timed>>(schema: T) =>
 
 /** One message as a producer sends it, without the queue (API.md "Publishing"). */
 export const MessageBody = withTiming(messageObject).openapi('Message')
+
+/** `/publish/delayed`: a message with a required delay of 1 ms to 90 days. */
+export const DelayedBody = withTiming(
+  messageObject.extend({
+    queue: queueName,
+    delayMs: z
+      .number()
+      .int()
+      .min(1)
+      .max(90 * DAY_MS),
+  })
+).openapi('PublishDelayed')
+
+/**
+ * `/publish/scheduled`: a message with `deliverAt` (one time), or a recurring schedule with
+ * `cron` (each occurrence gets its own message id, so no `messageId` or delay goes with it).
+ */
+export const ScheduledBody = withTiming(
+  messageObject.extend({
+    queue: queueName,
+    cron: z.string().min(9).max(200).optional(),
+    timezone: z.string().min(1).max(64).optional(),
+    startAt: isoDate.optional(),
+    endAt: isoDate.optional(),
+    maxRuns: z.number().int().min(1).optional(),
+  })
+)
+  .refine((m) => (m.cron === undefined) !== (m.deliverAt === undefined), {
+    message: 'give deliverAt for one time, or cron for a recurring schedule',
+    path: ['cron'],
+  })
+  .refine(
+    (m) =>
+      m.cron === undefined ||
+      (m.messageId === undefined && m.delayMs === undefined && m.ttlMs === undefined),
+    { message: 'a recurring schedule takes no messageId, delayMs or ttlMs', path: ['cron'] }
+  )
+  .refine(
+    (m) =>
+      m.cron !== undefined ||
+      (m.timezone === undefined &&
+        m.startAt === undefined &&
+        m.endAt === undefined &&
+        m.maxRuns === undefined),
+    { message: 'timezone, startAt, endAt and maxRuns go with cron', path: ['cron'] }
+  )
+  .openapi('PublishScheduled')
 
 export const PublishBody = withTiming(messageObject.extend({ queue: queueName })).openapi(
   'PublishMessage'

@@ -1,11 +1,14 @@
 import type { Result } from 'ioredis'
 import type { RedisClient } from '../redis'
 import cancelScheduled from './cancelScheduled.lua' with { type: 'text' }
+import promoteDue from './promoteDue.lua' with { type: 'text' }
 import publishMessages from './publishMessages.lua' with { type: 'text' }
 import pull from './pull.lua' with { type: 'text' }
 import purge from './purge.lua' with { type: 'text' }
+import registerDelayed from './registerDelayed.lua' with { type: 'text' }
 import removeEntries from './removeEntries.lua' with { type: 'text' }
 import settle from './settle.lua' with { type: 'text' }
+import settleDelayed from './settleDelayed.lua' with { type: 'text' }
 
 /**
  * Every Lua script, by command name (the file name). Imported as text so the compiled binary
@@ -16,10 +19,13 @@ import settle from './settle.lua' with { type: 'text' }
 export const SCRIPTS = {
   cancelScheduled: { numberOfKeys: 2, lua: cancelScheduled },
   publishMessages: { lua: publishMessages },
+  promoteDue: { numberOfKeys: 4, lua: promoteDue },
   pull: { numberOfKeys: 2, lua: pull },
   purge: { numberOfKeys: 4, lua: purge },
+  registerDelayed: { numberOfKeys: 2, lua: registerDelayed },
   removeEntries: { numberOfKeys: 2, lua: removeEntries },
   settle: { numberOfKeys: 2, lua: settle },
+  settleDelayed: { numberOfKeys: 2, lua: settleDelayed },
 } as const
 
 type Arg = string | number
@@ -34,6 +40,30 @@ declare module 'ioredis' {
     ): Result<number, Context>
     /** publishMessages.lua: dedup, capacity check and XADD/ZADD for one partition. */
     publishMessages(numKeys: number, ...keysAndArgs: Arg[]): Result<unknown[], Context>
+    /** promoteDue.lua: moves due delayed messages into the stream; returns { promoted, nextDue }. */
+    promoteDue(
+      stream: string,
+      delayed: string,
+      delayedBodies: string,
+      index: string,
+      now: number,
+      limit: number
+    ): Result<number[], Context>
+    /** registerDelayed.lua: notes a partition's due time in the delayed registry. */
+    registerDelayed(
+      registry: string,
+      generations: string,
+      member: string,
+      due: number
+    ): Result<number, Context>
+    /** settleDelayed.lua: updates a registry entry after promotion unless a newer one raced it. */
+    settleDelayed(
+      registry: string,
+      generations: string,
+      member: string,
+      generation: string,
+      nextDue: number
+    ): Result<number, Context>
     /** pull.lua: reclaim timed-out deliveries, read new ones, set visibility deadlines. */
     pull(stream: string, inflight: string, ...args: Arg[]): Result<unknown[], Context>
     /** purge.lua: empties one partition; returns the number of messages removed. */

@@ -1,0 +1,1 @@
+ALTER TABLE "message_schedules" ADD COLUMN "sealed_payload" text;

@@ -1,0 +1,169 @@
+import { and, asc, eq, gt, lte, or, sql } from 'drizzle-orm'
+import type { Schedule, ScheduleDraft, ScheduleStatus, ScheduleStore } from '../domain/schedules'
+import type { Db } from './client'
+import { messageSchedules, messageTopics } from './schema'
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+const columns = {
+  schedule: messageSchedules,
+  queue: messageTopics.name,
+}
+
+type Row = { schedule: typeof messageSchedules.$inferSelect; queue: string }
+
+function toSchedule({ schedule: r, queue }: Row): Schedule {
+  return {
+    id: r.id,
+    tenantId: r.tenantId,
+    queueId: r.topicId,
+    queue,
+    cron: r.cron,
+    timezone: r.timezone,
+    payloadText: r.sealedPayload ?? JSON.stringify(r.payload ?? null),
+    sealed: r.sealedPayload !== null,
+    headers: r.headers,
+    key: r.messageKey,
+    status: r.status as ScheduleStatus,
+    nextRunAt: r.nextRunAt,
+    lastRunAt: r.lastRunAt,
+    runs: r.runs,
+    maxRuns: r.maxRuns,
+    startAt: r.startAt,
+    endAt: r.endAt,
+    createdAt: r.createdAt,
+    updatedAt: r.updatedAt,
+  }
+}
+
+function toRow(d: Partial<ScheduleDraft>): Partial<typeof messageSchedules.$inferInsert> {
+  const { payloadText, sealed, key, queueId, ...rest } = d
+  return {
+    ...rest,
+    ...(key !== undefined ? { messageKey: key } : {}),
+    ...(queueId !== undefined ? { topicId: queueId } : {}),
+    ...(payloadText !== undefined
+      ? sealed
+        ? { sealedPayload: payloadText, payload: null }
+        : { payload: JSON.parse(payloadText), sealedPayload: null }
+      : {}),
+  }
+}
+
+const encodeCursor = (s: Schedule) =>
+  Buffer.from(`${s.createdAt.toISOString()}|${s.id}`).toString('base64url')
+
+/** Recurring schedules in `message_schedules`; every tenant query filters on the tenant. */
+export class ScheduleRepository implements ScheduleStore {
+  constructor(private readonly db: Db) {}
+
+  private select() {
+    return this.db
+      .select(columns)
+      .from(messageSchedules)
+      .innerJoin(messageTopics, eq(messageTopics.id, messageSchedules.topicId))
+  }
+
+  async create(draft: ScheduleDraft): Promise<Schedule> {
+    // Millisecond times (not PostgreSQL's microseconds) keep the list cursor exact.
+    const now = new Date()
+    await this.db.insert(messageSchedules).values({
+      ...(toRow(draft) as typeof messageSchedules.$inferInsert),
+      id: draft.id,
+      tenantId: draft.tenantId,
+      createdAt: now,
+      updatedAt: now,
+    })
+    return (await this.get(draft.tenantId, draft.id))!
+  }
+
+  async get(tenantId: string, id: string): Promise<Schedule | null> {
+    if (!UUID.test(id)) return null
+    const [row] = await this.select().where(
+      and(eq(messageSchedules.tenantId, tenantId), eq(messageSchedules.id, id))
+    )
+    return row ? toSchedule(row) : null
+  }
+
+  async list(
+    tenantId: string,
+    query: { queue?: string; status?: ScheduleStatus; limit: number; cursor?: string }
+  ) {
+    const [at, id] = query.cursor
+      ? Buffer.from(query.cursor, 'base64url').toString().split('|')
+      : []
+    const after =
+      at && id && UUID.test(id) && !Number.isNaN(Date.parse(at)) ? { at: new Date(at), id } : null
+    const rows = await this.select()
+      .where(
+        and(
+          eq(messageSchedules.tenantId, tenantId),
+          query.queue ? eq(messageTopics.name, query.queue) : undefined,
+          query.status ? eq(messageSchedules.status, query.status) : undefined,
+          after
+            ? or(
+                gt(messageSchedules.createdAt, after.at),
+                and(eq(messageSchedules.createdAt, after.at), gt(messageSchedules.id, after.id))
+              )
+            : undefined
+        )
+      )
+      .orderBy(asc(messageSchedules.createdAt), asc(messageSchedules.id))
+      .limit(query.limit + 1)
+    const items = rows.slice(0, query.limit).map(toSchedule)
+    const last = items.at(-1)
+    return { items, nextCursor: rows.length > query.limit && last ? encodeCursor(last) : null }
+  }
+
+  async update(
+    tenantId: string,
+    id: string,
+    patch: Partial<ScheduleDraft>
+  ): Promise<Schedule | null> {
+    if (!UUID.test(id)) return null
+    const updated = await this.db
+      .update(messageSchedules)
+      .set({ ...toRow(patch), updatedAt: new Date() })
+      .where(and(eq(messageSchedules.tenantId, tenantId), eq(messageSchedules.id, id)))
+      .returning({ id: messageSchedules.id })
+    return updated.length > 0 ? this.get(tenantId, id) : null
+  }
+
+  async remove(tenantId: string, id: string): Promise<boolean> {
+    if (!UUID.test(id)) return false
+    const deleted = await this.db
+      .delete(messageSchedules)
+      .where(and(eq(messageSchedules.tenantId, tenantId), eq(messageSchedules.id, id)))
+      .returning({ id: messageSchedules.id })
+    return deleted.length > 0
+  }
+
+  async due(now: Date, limit: number): Promise<Schedule[]> {
+    const rows = await this.select()
+      .where(and(eq(messageSchedules.status, 'active'), lte(messageSchedules.nextRunAt, now)))
+      .orderBy(asc(messageSchedules.nextRunAt))
+      .limit(limit)
+    return rows.map(toSchedule)
+  }
+
+  async recordRun(
+    schedule: Schedule,
+    run: { runs: number; lastRunAt: Date; nextRunAt: Date | null; status: ScheduleStatus }
+  ): Promise<boolean> {
+    const updated = await this.db
+      .update(messageSchedules)
+      .set({ ...run, updatedAt: new Date() })
+      .where(
+        and(
+          eq(messageSchedules.id, schedule.id),
+          eq(messageSchedules.status, 'active'),
+          // Only the worker that saw this occurrence as next may record it.
+          schedule.nextRunAt
+            ? eq(messageSchedules.nextRunAt, schedule.nextRunAt)
+            : sql`${messageSchedules.nextRunAt} is null`
+        )
+      )
+      .returning({ id: messageSchedules.id })
+    return updated.length > 0
+  }
+}
