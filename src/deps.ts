@@ -90,7 +90,7 @@ export async function buildDeps(config: Config, logger: Logger): Promise<Deps> {
     }
     const redisTarget: RedisTarget = { url: url ?? '', clusterNodes: config.REDIS_CLUSTER_NODES }
 
-    const database = openDatabase({
+    const database = await openDatabase({
       url: config.DATABASE_URL,
       pgliteDir: join(config.DATA_DIR, 'pg'),
       poolSize: config.DATABASE_POOL_SIZE,

@@ -15,7 +15,7 @@ type Role = (typeof ROLES)[number]
 const SHUTDOWN_DEADLINE_MS = 10_000
 
 async function migrate(config: Config): Promise<void> {
-  const database = openDatabase({
+  const database = await openDatabase({
     url: config.DATABASE_URL,
     pgliteDir: join(config.DATA_DIR, 'pg'),
     poolSize: 1,

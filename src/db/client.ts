@@ -1,6 +1,11 @@
 import { existsSync, mkdirSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
+// Imported as files so `bun build --compile` embeds them: PGlite would otherwise look for them
+// beside its own module, which a compiled binary does not have.
+import initdbWasm from '@electric-sql/pglite/initdb.wasm' with { type: 'file' }
+import pgliteData from '@electric-sql/pglite/pglite.data' with { type: 'file' }
+import pgliteWasm from '@electric-sql/pglite/pglite.wasm' with { type: 'file' }
 import { sql } from 'drizzle-orm'
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core'
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
@@ -27,11 +32,11 @@ export interface Database {
  * Opens PostgreSQL when `url` is set, otherwise PGlite with its files in `pgliteDir`
  * (`memory://` keeps it in memory, for tests).
  */
-export function openDatabase(opts: {
+export async function openDatabase(opts: {
   url?: string
   pgliteDir: string
   poolSize: number
-}): Database {
+}): Promise<Database> {
   if (opts.url) {
     const client = postgres(opts.url, {
       max: opts.poolSize,
@@ -52,7 +57,16 @@ export function openDatabase(opts: {
     }
   }
   if (!opts.pgliteDir.startsWith('memory://')) mkdirSync(opts.pgliteDir, { recursive: true })
-  const client = new PGlite(opts.pgliteDir)
+  const compile = async (path: string) => WebAssembly.compile(await Bun.file(path).arrayBuffer())
+  const [pgliteWasmModule, initdbWasmModule] = await Promise.all([
+    compile(pgliteWasm),
+    compile(initdbWasm),
+  ])
+  const client = new PGlite(opts.pgliteDir, {
+    pgliteWasmModule,
+    initdbWasmModule,
+    fsBundle: Bun.file(pgliteData),
+  })
   const db = drizzlePglite(client, { schema })
   return {
     kind: 'pglite',

@@ -96,7 +96,7 @@ describe('migrations on PostgreSQL', () => {
       )
       return
     }
-    database = openDatabase({ url: created.url, pgliteDir: 'memory://', poolSize: 2 })
+    database = await openDatabase({ url: created.url, pgliteDir: 'memory://', poolSize: 2 })
   })
   afterAll(async () => {
     await database?.close()
@@ -115,8 +115,8 @@ describe('migrations on PostgreSQL', () => {
 describe('migrations on PGlite', () => {
   let database: Database
 
-  beforeAll(() => {
-    database = openDatabase({ pgliteDir: 'memory://', poolSize: 1 })
+  beforeAll(async () => {
+    database = await openDatabase({ pgliteDir: 'memory://', poolSize: 1 })
   })
   afterAll(async () => {
     await database.close()

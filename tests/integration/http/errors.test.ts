@@ -268,7 +268,7 @@ describe('errors', () => {
   test('an unreachable PostgreSQL answers 503 MQ_UNAVAILABLE, not 500', async () => {
     const deps = await sharedDeps()
     // A real postgres.js client aimed at a loopback port nothing listens on.
-    const database = openDatabase({
+    const database = await openDatabase({
       url: `postgres://postgres@127.0.0.1:${freePort()}/mq`,
       pgliteDir: 'memory://',
       poolSize: 1,
