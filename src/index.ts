@@ -70,7 +70,13 @@ async function main(argv: string[]): Promise<void> {
   const role = roleArg as Role
   const config = loadConfig()
   if (role === 'token') {
-    console.log(await mintToken(rest, resolveJwtSecret(config)))
+    try {
+      console.log(await mintToken(rest, resolveJwtSecret(config)))
+    } catch (err) {
+      // A usage mistake, not a failed start: say only what was wrong.
+      console.error((err as Error).message)
+      process.exit(1)
+    }
   } else if (role === 'migrate') {
     await migrate(config)
     console.log('migrations applied')

@@ -70,7 +70,10 @@ export class StreamsRepository implements MessageStore {
       const [delayedErr, delayed] = replies[i + 2]!
       if (delayedErr) throw delayedErr
       stats.scheduled += Number(delayed)
-      if (streamErr || groupsErr) continue
+      // A partition never written to has no stream yet: zero, not an error.
+      const missing = (err: Error | null) => err !== null && /no such key/i.test(err.message)
+      if (missing(streamErr) || missing(groupsErr)) continue
+      if (streamErr || groupsErr) throw streamErr ?? groupsErr
       const info = fields(stream)
       stats.length += Number(info.length ?? 0)
       const last = String(info['last-generated-id'] ?? '0-0')
