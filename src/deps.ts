@@ -11,7 +11,7 @@ import type { ConsumeDeps } from './domain/consume'
 import type { InspectDeps } from './domain/inspect'
 import { JsonSchemas } from './domain/json-schema'
 import type { PublishDeps } from './domain/publish'
-import { ensureQueueLike, type QueueDeps } from './domain/queues'
+import { ensureQueueLike, type Queue, type QueueDeps } from './domain/queues'
 import type { ScheduleDeps } from './domain/schedules'
 import { loadSubscription, type SubscriptionDeps } from './domain/subscription-admin'
 import { type Authenticator, createAuthenticator } from './http/middleware/auth'
@@ -43,6 +43,8 @@ export interface Deps {
   subscriptionDeps: SubscriptionDeps
   consumeDeps: ConsumeDeps
   scheduleDeps: ScheduleDeps
+  /** Queues of every tenant a page at a time, for the worker's sweeps. */
+  queuePages(afterId: string | null, limit: number): Promise<Queue[]>
   inspectDeps: InspectDeps
   /** Messages in Redis Streams (also `queueDeps.messages`). */
   messages: StreamsRepository
@@ -172,6 +174,7 @@ export async function buildDeps(config: Config, logger: Logger): Promise<Deps> {
         sealer: cipher,
         defaults: { sessionTimeoutMs: config.CONSUMER_TIMEOUT },
       },
+      queuePages: (afterId, limit) => repository.page(afterId, limit),
       scheduleDeps: {
         schedules: new ScheduleRepository(database.db),
         queues,

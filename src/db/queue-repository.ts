@@ -139,4 +139,15 @@ export class QueueRepository implements QueueStore {
       .limit(limit)
     return rows.map(toQueue)
   }
+
+  /** Queues of every tenant in pages ordered by id, for the worker's sweeps. */
+  async page(afterId: string | null, limit: number): Promise<Queue[]> {
+    const rows = await this.db
+      .select()
+      .from(messageTopics)
+      .where(afterId ? gt(messageTopics.id, afterId) : undefined)
+      .orderBy(asc(messageTopics.id))
+      .limit(limit)
+    return rows.map(toQueue)
+  }
 }

@@ -543,6 +543,31 @@ export class StreamsRepository implements MessageStore {
       )) === 'OK'
     )
   }
+
+  /**
+   * Trims a partition's acknowledged entries and those past `retentionBoundMs`, in batches
+   * of `batch`, at most `maxBatches` of them. @returns how many entries went.
+   */
+  async trimPartition(
+    queue: Queue,
+    partition: number,
+    retentionBoundMs: number,
+    batch: number,
+    maxBatches: number
+  ): Promise<number> {
+    let trimmed = 0
+    for (let i = 0; i < maxBatches; i++) {
+      const n = await this.redis.trim(
+        this.key(queue, partition, 'stream'),
+        this.key(queue, partition, 'index'),
+        retentionBoundMs,
+        batch
+      )
+      trimmed += n
+      if (n < batch) break
+    }
+    return trimmed
+  }
 }
 
 type RawDelivery = [string, number, string[]]

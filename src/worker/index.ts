@@ -1,6 +1,7 @@
 import type { Deps } from '../deps'
 import { DelayedTicker } from './delayed-ticker'
 import { ScheduleTicker } from './schedule-ticker'
+import { Trimmer } from './trimmer'
 
 /** A long-running loop of the worker role. */
 export interface Loop {
@@ -25,6 +26,11 @@ export function workerLoops(deps: Deps): Loop[] {
         ),
     }),
     new ScheduleTicker(deps.scheduleDeps, deps.logger),
+    new Trimmer({
+      queues: deps.queuePages,
+      trimPartition: (...args) => deps.messages.trimPartition(...args),
+      logger: deps.logger,
+    }),
   ]
 }
 

@@ -1,6 +1,7 @@
 import type { Result } from 'ioredis'
 import type { RedisClient } from '../redis'
 import cancelScheduled from './cancelScheduled.lua' with { type: 'text' }
+import trimming from './includes/trimming.lua' with { type: 'text' }
 import promoteDue from './promoteDue.lua' with { type: 'text' }
 import publishMessages from './publishMessages.lua' with { type: 'text' }
 import pull from './pull.lua' with { type: 'text' }
@@ -9,6 +10,7 @@ import registerDelayed from './registerDelayed.lua' with { type: 'text' }
 import removeEntries from './removeEntries.lua' with { type: 'text' }
 import settle from './settle.lua' with { type: 'text' }
 import settleDelayed from './settleDelayed.lua' with { type: 'text' }
+import trim from './trim.lua' with { type: 'text' }
 
 /**
  * Every Lua script, by command name (the file name). Imported as text so the compiled binary
@@ -16,9 +18,20 @@ import settleDelayed from './settleDelayed.lua' with { type: 'text' }
  * after a Redis restart flushed the script cache. A script without `numberOfKeys` takes the
  * key count as its first argument.
  */
+/** Shared Lua, pasted where a script says `-- @include <name>` (BullMQ's convention). */
+const INCLUDES: Record<string, string> = { trimming }
+
+function withIncludes(lua: string): string {
+  return lua.replace(/^-- @include (\w+)$/gm, (_, name: string) => {
+    const included = INCLUDES[name]
+    if (included === undefined) throw new Error(`Lua include '${name}' does not exist`)
+    return included
+  })
+}
+
 export const SCRIPTS = {
   cancelScheduled: { numberOfKeys: 2, lua: cancelScheduled },
-  publishMessages: { lua: publishMessages },
+  publishMessages: { lua: withIncludes(publishMessages) },
   promoteDue: { numberOfKeys: 4, lua: promoteDue },
   pull: { numberOfKeys: 2, lua: pull },
   purge: { numberOfKeys: 4, lua: purge },
@@ -26,6 +39,7 @@ export const SCRIPTS = {
   removeEntries: { numberOfKeys: 2, lua: removeEntries },
   settle: { numberOfKeys: 2, lua: settle },
   settleDelayed: { numberOfKeys: 2, lua: settleDelayed },
+  trim: { numberOfKeys: 2, lua: withIncludes(trim) },
 } as const
 
 type Arg = string | number
@@ -75,6 +89,13 @@ declare module 'ioredis' {
     ): Result<number, Context>
     /** removeEntries.lua: deletes entries and their index entries; returns how many. */
     removeEntries(stream: string, index: string, ...ids: string[]): Result<number, Context>
+    /** trim.lua: trims acknowledged and expired entries; returns how many. */
+    trim(
+      stream: string,
+      index: string,
+      retentionBoundMs: number,
+      limit: number
+    ): Result<number, Context>
     /** settle.lua: ack or nack current deliveries. */
     settle(stream: string, inflight: string, ...args: Arg[]): Result<unknown[], Context>
   }

@@ -1,0 +1,54 @@
+--[[
+  Trimming helpers shared by scripts that touch one partition. They expect the locals
+  `rcall`, `streamKey` (the stream) and `indexKey` (message id -> stream id hash).
+]]
+
+-- Deletes up to `limit` entries below `bound` (exclusive), with their index entries.
+-- Returns how many entries were trimmed.
+local function trimBelow(bound, limit)
+  local entries = rcall('XRANGE', streamKey, '-', '(' .. bound, 'COUNT', limit)
+  if #entries == 0 then return 0 end
+  for _, entry in ipairs(entries) do
+    local fields = entry[2]
+    for i = 1, #fields, 2 do
+      if fields[i] == 'i' then rcall('HDEL', indexKey, fields[i + 1]) end
+    end
+  end
+  local last = entries[#entries][1]
+  local ms, seq = string.match(last, '(%d+)-(%d+)')
+  return rcall('XTRIM', streamKey, 'MINID', ms .. '-' .. (tonumber(seq) + 1))
+end
+
+local function idLess(a, b)
+  local am, as = string.match(a, '(%d+)-(%d+)')
+  local bm, bs = string.match(b, '(%d+)-(%d+)')
+  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
+  if am ~= bm then return am < bm end
+  return as < bs
+end
+
+-- The lowest id some consumer group still needs: its oldest pending entry, or the one after
+-- its last delivered. Entries below it have been acknowledged by every group. No groups: nil,
+-- since nobody has consumed anything yet.
+local function safeTrimBound()
+  if rcall('EXISTS', streamKey) == 0 then return nil end
+  local safe = nil
+  for _, group in ipairs(rcall('XINFO', 'GROUPS', streamKey)) do
+    local name, lastDelivered, pending
+    for i = 1, #group, 2 do
+      if group[i] == 'name' then name = group[i + 1] end
+      if group[i] == 'last-delivered-id' then lastDelivered = group[i + 1] end
+      if group[i] == 'pending' then pending = group[i + 1] end
+    end
+    local bound
+    if pending > 0 then
+      bound = rcall('XPENDING', streamKey, name, '-', '+', 1)[1][1]
+    else
+      local ms, seq = string.match(lastDelivered, '(%d+)-(%d+)')
+      bound = ms .. '-' .. (tonumber(seq) + 1)
+    end
+    if safe == nil or idLess(bound, safe) then safe = bound end
+  end
+  return safe
+end
+
