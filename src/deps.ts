@@ -14,6 +14,7 @@ import type { PublishDeps } from './domain/publish'
 import { ensureQueueLike, type Queue, type QueueDeps } from './domain/queues'
 import type { ScheduleDeps } from './domain/schedules'
 import { loadSubscription, type SubscriptionDeps } from './domain/subscription-admin'
+import { type HostResolver, WebhookUrlGuard } from './egress/ssrf'
 import { type Authenticator, createAuthenticator } from './http/middleware/auth'
 import { type PrivateRedis, startPrivateRedis } from './local/redis-server'
 import { localSecret } from './local/secrets'
@@ -50,6 +51,8 @@ export interface Deps {
   messages: StreamsRepository
   /** Encrypts payloads of encrypted queues and webhook signing secrets at rest. */
   cipher: PayloadCipher
+  /** Where webhooks may go (SSRF), checked at create/update and at every delivery attempt. */
+  webhookGuard: WebhookUrlGuard
   receipts: ReceiptCodec
   health: HealthService
   statusDeps: StatusDeps
@@ -73,8 +76,14 @@ export function resolveMasterKey(config: Config): string {
 /**
  * Connects to Redis and PostgreSQL (starting the private redis-server and PGlite for a
  * zero-set-up run), applies migrations and wires the repositories.
+ * @param options.resolveHost replaces the system resolver for webhook hosts (tests, which must
+ * never ask real DNS).
  */
-export async function buildDeps(config: Config, logger: Logger): Promise<Deps> {
+export async function buildDeps(
+  config: Config,
+  logger: Logger,
+  options: { resolveHost?: HostResolver } = {}
+): Promise<Deps> {
   const closers: Array<() => Promise<unknown>> = []
   const close = async () => {
     for (const fn of closers.reverse()) {
@@ -133,6 +142,7 @@ export async function buildDeps(config: Config, logger: Logger): Promise<Deps> {
     )
     const waiter = new BlockingWaiter(messages, redisTarget, logger)
     closers.push(() => waiter.close())
+    const webhookGuard = new WebhookUrlGuard(config.WEBHOOK_ALLOWED_HOSTS, options.resolveHost)
     const publishDeps: PublishDeps = {
       queues,
       messages,
@@ -166,6 +176,7 @@ export async function buildDeps(config: Config, logger: Logger): Promise<Deps> {
       messages,
       cipher,
       receipts,
+      webhookGuard,
       publishDeps,
       subscriptionDeps: {
         queues,
@@ -173,6 +184,7 @@ export async function buildDeps(config: Config, logger: Logger): Promise<Deps> {
         messages,
         sealer: cipher,
         defaults: { sessionTimeoutMs: config.CONSUMER_TIMEOUT },
+        checkWebhookUrl: (url) => webhookGuard.refusal(url),
       },
       queuePages: (afterId, limit) => repository.page(afterId, limit),
       scheduleDeps: {

@@ -32,6 +32,11 @@ export interface SubscriptionDeps {
   sealer: SecretSealer
   /** `sessionTimeoutMs` defaults to the configured `CONSUMER_TIMEOUT`. */
   defaults: { sessionTimeoutMs: number }
+  /**
+   * Why a webhook URL may not be called (scheme, user info, a host resolving to a private,
+   * loopback, link-local or metadata address), or null when it may.
+   */
+  checkWebhookUrl(url: string): Promise<string | null>
 }
 
 /** Defaults of API.md "Subscriptions" for what a creating request leaves out. */
@@ -95,17 +100,22 @@ export function assertMayConsume(queue: Queue, principal: Principal): void {
 }
 
 /**
- * A webhook's `handlerConfig` with defaults filled in. Only the URL's shape is checked here;
- * where it may point (no private or metadata addresses) is the delivery worker's check, made
- * when it resolves the host.
- * @throws MqError MQ_VALIDATION_FAILED without an http(s) `url`.
+ * A webhook's `handlerConfig` with defaults filled in, its URL refused early when it points
+ * where the service may not go. The delivery worker checks again at every attempt, since what
+ * a name resolves to can change.
+ * @throws MqError MQ_VALIDATION_FAILED without an http(s) `url`, or for an unsafe one.
  */
-function webhookConfig(config: Record<string, unknown>): Record<string, unknown> {
+async function webhookConfig(
+  deps: Pick<SubscriptionDeps, 'checkWebhookUrl'>,
+  config: Record<string, unknown>
+): Promise<Record<string, unknown>> {
   const url = config.url
   if (typeof url !== 'string') throw invalid('handlerConfig.url', 'a webhook needs a url')
   if (!URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol)) {
     throw invalid('handlerConfig.url', 'must be an http or https URL')
   }
+  const refusal = await deps.checkWebhookUrl(url)
+  if (refusal) throw invalid('handlerConfig.url', refusal)
   return { ...WEBHOOK_DEFAULTS, ...config }
 }
 
@@ -143,7 +153,8 @@ export async function loadSubscription(
  * either sees this one and keeps the group, or removes it before `ensureGroup` recreates it.
  * @returns the subscription and, for webhooks, the signing secret in clear (shown only here).
  * @throws MqError MQ_QUEUE_NOT_FOUND, MQ_FORBIDDEN (`allowedConsumers`),
- * MQ_VALIDATION_FAILED (`kafka_consumer`, webhook without url), MQ_SUBSCRIPTION_EXISTS.
+ * MQ_VALIDATION_FAILED (`kafka_consumer`, webhook without a url or with an unsafe one),
+ * MQ_SUBSCRIPTION_EXISTS.
  */
 export async function createSubscription(
   deps: SubscriptionDeps,
@@ -156,7 +167,7 @@ export async function createSubscription(
   }
   const isWebhook = subscriptionType === 'webhook'
   const handlerConfig = isWebhook
-    ? webhookConfig(settings.handlerConfig ?? {})
+    ? await webhookConfig(deps, settings.handlerConfig ?? {})
     : (settings.handlerConfig ?? {})
   const queue = await deps.queues.get(ctx.tenantId, input.queue)
   if (!queue) throw notFound('MQ_QUEUE_NOT_FOUND', 'queue', input.queue)
@@ -237,7 +248,7 @@ export async function updateSubscription(
   checkDeadLetterQueue(queue, patch.deadLetterQueue)
   const handlerConfig =
     patch.handlerConfig && subscription.subscriptionType === 'webhook'
-      ? webhookConfig(patch.handlerConfig)
+      ? await webhookConfig(deps, patch.handlerConfig)
       : patch.handlerConfig
   const updated = await deps.subscriptions.update(ctx.tenantId, id, { ...patch, handlerConfig })
   if (!updated) throw subscriptionNotFound(id)

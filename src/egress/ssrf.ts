@@ -33,7 +33,8 @@ export class UnsafeWebhookUrlError extends Error {
 const RESOLVE_TIMEOUT_MS = 5000
 
 /**
- * Why `address` may not be connected to, or null for a public unicast address. Default-deny:
+ * Why `address` may not be connected to (the address and its kind, e.g. `10.0.0.1 (private)`),
+ * or null for a public unicast address. Default-deny:
  * anything ipaddr.js does not call plain `unicast` is refused (loopback, private, CGNAT,
  * link-local and metadata, ULA, multicast, broadcast, benchmarking, documentation, NAT64,
  * 6to4, Teredo, reserved), and so is a string that is no IP at all. IPv4-mapped addresses are
@@ -41,17 +42,17 @@ const RESOLVE_TIMEOUT_MS = 5000
  * (which ipaddr.js calls unicast) are refused outright.
  */
 export function addressRefusal(address: string): string | null {
-  if (!ipaddr.isValid(address)) return `'${address}' is not an IP address`
+  if (!ipaddr.isValid(address)) return `'${address}' (not an IP address)`
   let ip = ipaddr.parse(address)
   if (ip.kind() === 'ipv6') {
     const v6 = ip as ipaddr.IPv6
     if (v6.isIPv4MappedAddress()) ip = v6.toIPv4Address()
     else if (v6.parts.slice(0, 6).every((p) => p === 0)) {
-      return `${address} is an IPv4-compatible IPv6 address`
+      return `${address} (IPv4-compatible IPv6)`
     }
   }
   const range = ip.range()
-  return range === 'unicast' ? null : `${address} is a ${range} address`
+  return range === 'unicast' ? null : `${address} (${range})`
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
@@ -114,8 +115,8 @@ export class WebhookUrlGuard {
         if (refusal) {
           throw new UnsafeWebhookUrlError(
             literal
-              ? `${refusal}; only public addresses may be called`
-              : `host '${host}' resolves to ${refusal}; only public addresses may be called`
+              ? `${refusal} is not a public address`
+              : `host '${host}' resolves to ${refusal}, not a public address`
           )
         }
       }

@@ -2,6 +2,7 @@ import { SignJWT } from 'jose'
 import { createApp } from '../../src/app'
 import { type Config, loadConfig } from '../../src/config'
 import { buildDeps, type Deps } from '../../src/deps'
+import type { HostResolver } from '../../src/egress/ssrf'
 import { createLogger } from '../../src/observability/logger'
 import type { Infra } from './infra'
 
@@ -20,7 +21,27 @@ export function currentInfra(): Infra {
   return infra
 }
 
-/** A config for tests: the run's stores, a random key prefix, silent logs. */
+/**
+ * The only DNS tests get: they never ask the real resolver, and every name they may use
+ * answers loopback, so even a delivery nobody meant to make stays on this machine. Any other
+ * name is unknown (ENOTFOUND), as it would be on a machine without a network.
+ */
+export const TEST_HOSTS: Record<string, string[]> = {
+  localhost: ['127.0.0.1'],
+  'example.com': ['127.0.0.1'],
+}
+
+export const testResolver: HostResolver = async (host) => {
+  const addresses = TEST_HOSTS[host]
+  if (!addresses)
+    throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' })
+  return addresses.map((address) => ({ address, family: address.includes(':') ? 6 : 4 }))
+}
+
+/**
+ * A config for tests: the run's stores, a random key prefix, silent logs. `example.com`, the
+ * webhook host the API tests use, is an allowed webhook host (it resolves to loopback above).
+ */
 export function testConfig(env: Record<string, string> = {}): Config {
   const { redisUrl, databaseUrl, dataDir } = currentInfra()
   return loadConfig({
@@ -32,13 +53,14 @@ export function testConfig(env: Record<string, string> = {}): Config {
     REDIS_KEY_PREFIX: `t${Math.random().toString(36).slice(2, 8)}`,
     JWT_SECRET,
     INTERNAL_SERVICE_TOKEN: SERVICE_TOKEN,
+    WEBHOOK_ALLOWED_HOSTS: 'example.com',
     ...env,
   })
 }
 
 /** Dependencies shared by every test of the run (built once, closed by tests/setup.ts). */
 export function sharedDeps(): Promise<Deps> {
-  shared ??= buildDeps(testConfig(), createLogger('silent'))
+  shared ??= buildDeps(testConfig(), createLogger('silent'), { resolveHost: testResolver })
   return shared
 }
 

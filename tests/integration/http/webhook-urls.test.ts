@@ -1,0 +1,103 @@
+import { describe, expect, test } from 'bun:test'
+import { createApp } from '../../../src/app'
+import { WebhookUrlGuard } from '../../../src/egress/ssrf'
+import { call, newTenant, sharedDeps } from '../../helpers/harness'
+import { ALL_BLOCKED_URLS, ssrfResolver } from '../../helpers/ssrf-vectors'
+
+const B = '/api/v1/mq'
+
+/** The app with a guard over the SSRF stub resolver and no allowed hosts. */
+async function setup() {
+  const deps = await sharedDeps()
+  const resolver = ssrfResolver()
+  const guard = new WebhookUrlGuard([], resolver)
+  const app = createApp({
+    ...deps,
+    subscriptionDeps: { ...deps.subscriptionDeps, checkWebhookUrl: (url) => guard.refusal(url) },
+  })
+  const tenant = newTenant()
+  expect(
+    (await call(app, 'POST', `${B}/queues`, { tenant, body: { name: 'orders' } })).status
+  ).toBe(201)
+  return { app, tenant, resolver }
+}
+
+const webhook = (url: string, n = 0) => ({
+  queue: 'orders',
+  consumerGroup: `g${n}`,
+  consumerName: 'c',
+  subscriptionType: 'webhook',
+  handlerConfig: { url },
+})
+
+describe('webhook URLs: SSRF at create and update', () => {
+  test('every blocked vector is refused at create with 400 MQ_VALIDATION_FAILED', async () => {
+    const { app, tenant } = await setup()
+    for (const [i, url] of ALL_BLOCKED_URLS.entries()) {
+      const res = await call(app, 'POST', `${B}/subscriptions`, {
+        tenant,
+        body: webhook(url, i),
+      })
+      if (res.status !== 400) throw new Error(`${url}: ${res.status} ${JSON.stringify(res.body)}`)
+      expect(res.body.code).toBe('MQ_VALIDATION_FAILED')
+      expect(JSON.stringify(res.body.details ?? res.body.message)).toContain('handlerConfig')
+    }
+    const listed = await call(app, 'GET', `${B}/subscriptions`, { tenant })
+    expect(listed.body.items).toEqual([])
+  })
+
+  test('every blocked vector is refused at update, and the stored URL stays', async () => {
+    const { app, tenant } = await setup()
+    const created = await call(app, 'POST', `${B}/subscriptions`, {
+      tenant,
+      body: webhook('https://public.example.test/hook'),
+    })
+    expect(created.status).toBe(201)
+    for (const url of ALL_BLOCKED_URLS) {
+      const res = await call(app, 'PUT', `${B}/subscriptions/${created.body.id}`, {
+        tenant,
+        body: { handlerConfig: { url } },
+      })
+      if (res.status !== 400) throw new Error(`${url}: ${res.status} ${JSON.stringify(res.body)}`)
+      expect(res.body.code).toBe('MQ_VALIDATION_FAILED')
+    }
+    const got = await call(app, 'GET', `${B}/subscriptions/${created.body.id}`, { tenant })
+    expect(got.body.handlerConfig.url).toBe('https://public.example.test/hook')
+  })
+
+  test('the answer says why', async () => {
+    const { app, tenant } = await setup()
+    const res = await call(app, 'POST', `${B}/subscriptions`, {
+      tenant,
+      body: webhook('http://metadata.example.test/latest/meta-data/'),
+    })
+    expect(res.status).toBe(400)
+    expect(res.body.message).toBe(
+      "handlerConfig.url: host 'metadata.example.test' resolves to 169.254.169.254 (linkLocal), not a public address"
+    )
+    expect(res.body.details.issues).toEqual([
+      { path: 'handlerConfig.url', code: 'custom', message: expect.stringContaining('linkLocal') },
+    ])
+  })
+
+  test('a public URL is accepted; pull subscriptions resolve nothing', async () => {
+    const { app, tenant, resolver } = await setup()
+    const pull = await call(app, 'POST', `${B}/subscriptions`, {
+      tenant,
+      body: {
+        queue: 'orders',
+        consumerGroup: 'p',
+        consumerName: 'c',
+        subscriptionType: 'redis_consumer',
+      },
+    })
+    expect(pull.status).toBe(201)
+    expect(resolver.lookups).toEqual([])
+    const res = await call(app, 'POST', `${B}/subscriptions`, {
+      tenant,
+      body: webhook('https://public.example.test/hook'),
+    })
+    expect(res.status).toBe(201)
+    expect(resolver.lookups).toEqual(['public.example.test'])
+  })
+})
