@@ -171,17 +171,25 @@ function groupByPartition<T extends { partition: number }>(items: T[]): Map<numb
   return out
 }
 
-/** One pass over the partitions; @returns deliveries and the earliest open visibility deadline. */
-async function pullOnce(
+/**
+ * One pass over the partitions for one subscription, shared by pulls and webhook pushes:
+ * hands out up to `max` deliveries with `visibilityMs` to ack them, moves messages that ran
+ * out of attempts to the dead-letter queue, acknowledges those its filter skips, decrypts
+ * payloads and counts deliveries (redeliveries also as failures).
+ * @returns the deliveries, the earliest open visibility deadline, and how many entries the
+ * store handed out, filtered ones included (when positive, more may be waiting).
+ */
+export async function pullOnce(
   deps: ConsumeDeps,
   ctx: DomainContext,
   sub: Subscription,
   queue: Queue,
   max: number,
   visibilityMs: number
-): Promise<{ deliveries: Delivery[]; nextDeadline: number | null }> {
+): Promise<{ deliveries: Delivery[]; nextDeadline: number | null; read: number }> {
   const deliveries: Delivery[] = []
   let nextDeadline: number | null = null
+  let read = 0
   for (const partition of partitionsFrom(queue, Math.floor(Math.random() * queue.partitionCount))) {
     if (deliveries.length >= max) break
     const now = Date.now()
@@ -196,6 +204,7 @@ async function pullOnce(
     })
     if (result.nextDeadline !== null)
       nextDeadline = Math.min(nextDeadline ?? Infinity, result.nextDeadline)
+    read += result.delivered.length + result.dead.length
     await moveToDeadLetter(
       deps,
       ctx,
@@ -251,7 +260,7 @@ async function pullOnce(
   const redelivered = deliveries.filter((d) => d.deliveryCount > 1).length
   await deps.messages.countOutcome(sub, 'delivered', deliveries.length)
   await deps.messages.countOutcome(sub, 'failed', redelivered)
-  return { deliveries, nextDeadline }
+  return { deliveries, nextDeadline, read }
 }
 
 /**
@@ -301,12 +310,11 @@ export async function pullMessages(
   }
 }
 
-/** Decodes receipts of this subscription, grouped by partition; foreign ones are dropped. */
-function ownReceipts(deps: ConsumeDeps, sub: Subscription, receipts: string[]) {
-  const decoded = receipts
+/** Decodes receipts of this subscription; foreign ones are dropped. */
+function ownReceipts(deps: ConsumeDeps, sub: Subscription, receipts: string[]): ReceiptData[] {
+  return receipts
     .map((r) => deps.receipts.decode(sub.tenantId, r))
     .filter((r): r is ReceiptData => r !== null && r.subscriptionId === sub.id)
-  return groupByPartition(decoded)
 }
 
 /**
@@ -321,8 +329,22 @@ export async function ackMessages(
   receipts: string[]
 ): Promise<number> {
   const { sub, queue } = await consumable(deps, ctx, subscriptionId)
+  return ackDeliveries(deps, sub, queue, ownReceipts(deps, sub, receipts))
+}
+
+/**
+ * Acknowledges decoded receipts of one subscription; a stale one (delivered again since)
+ * acknowledges nothing.
+ * @returns how many were acknowledged.
+ */
+export async function ackDeliveries(
+  deps: ConsumeDeps,
+  sub: Subscription,
+  queue: Queue,
+  receipts: ReceiptData[]
+): Promise<number> {
   let acked = 0
-  for (const [partition, items] of ownReceipts(deps, sub, receipts)) {
+  for (const [partition, items] of groupByPartition(receipts)) {
     const { settled } = await deps.messages.settle(
       queue,
       partition,
@@ -350,9 +372,25 @@ export async function nackMessages(
   opts: { delayMs?: number; reason?: string }
 ): Promise<{ requeued: number; deadLettered: number }> {
   const { sub, queue } = await consumable(deps, ctx, subscriptionId)
+  return nackDeliveries(deps, ctx, sub, queue, ownReceipts(deps, sub, receipts), opts)
+}
+
+/**
+ * Gives decoded receipts of one subscription back, as {@link nackMessages} does: each comes
+ * again after `delayMs` (default: the retry backoff), or goes to the dead-letter queue once it
+ * has had `maxRetryAttempts` deliveries. A stale receipt changes nothing.
+ */
+export async function nackDeliveries(
+  deps: ConsumeDeps,
+  ctx: DomainContext,
+  sub: Subscription,
+  queue: Queue,
+  receipts: ReceiptData[],
+  opts: { delayMs?: number; reason?: string }
+): Promise<{ requeued: number; deadLettered: number }> {
   let requeued = 0
   let deadLettered = 0
-  for (const [partition, items] of ownReceipts(deps, sub, receipts)) {
+  for (const [partition, items] of groupByPartition(receipts)) {
     const { settled, dead } = await deps.messages.settle(
       queue,
       partition,
