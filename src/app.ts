@@ -6,6 +6,7 @@ import { MqError } from './domain/errors'
 import type { AppEnv } from './http/env'
 import { createErrorHandler, notFoundHandler } from './http/errors'
 import { authenticate } from './http/middleware/auth'
+import { rateLimit } from './http/middleware/rate-limit'
 import { createConsumeRouter } from './http/routes/consume'
 import { createHealthHandler, createHealthRouter } from './http/routes/health'
 import { createMessagesRouter } from './http/routes/messages'
@@ -29,6 +30,7 @@ export function createApp(
     | 'config'
     | 'logger'
     | 'auth'
+    | 'rateLimiter'
     | 'queueDeps'
     | 'publishDeps'
     | 'subscriptionDeps'
@@ -67,6 +69,13 @@ export function createApp(
     })
   )
   app.use(`${API_BASE}/*`, (c, next) => (PUBLIC_PATHS.has(c.req.path) ? next() : auth(c, next)))
+  if (deps.config.TENANT_RATE_LIMIT > 0) {
+    const { rateLimiter: limiter, logger } = deps
+    app.use(
+      `${API_BASE}/*`,
+      rateLimit({ limiter, ratePerSecond: deps.config.TENANT_RATE_LIMIT, logger })
+    )
+  }
 
   app.route('/', createHealthHandler(deps.health))
   app.route(API_BASE, createHealthRouter(deps.health, deps.statusDeps))

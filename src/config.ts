@@ -19,6 +19,8 @@ const list = z
 
 const int = (min: number) => z.coerce.number().int().min(min)
 
+const masterKey = z.string().regex(/^[A-Za-z0-9+/=_-]{43,}$/, 'base64 of at least 32 random bytes')
+
 /**
  * The whole environment of the service. Names follow the seed and ARCHITECTURE.md; every
  * default is what a local `bun start` with no environment should do.
@@ -56,10 +58,12 @@ export const configSchema = z
     JWT_ISSUER: z.string().min(1).optional(),
     JWT_AUDIENCE: z.string().min(1).optional(),
     JWT_CLOCK_TOLERANCE_S: int(0).max(60).default(30),
-    MQ_MASTER_KEY: z
-      .string()
-      .regex(/^[A-Za-z0-9+/=_-]{43,}$/, 'base64 of at least 32 random bytes')
-      .optional(),
+    MQ_MASTER_KEY: masterKey.optional(),
+    /**
+     * Master keys used before MQ_MASTER_KEY, comma-separated: they no longer encrypt but still
+     * decrypt what they sealed, so a key can be rotated without re-encrypting stored messages.
+     */
+    MQ_MASTER_KEYS_PREVIOUS: list.pipe(z.array(masterKey)),
     MAX_MESSAGE_SIZE: int(1).default(1_048_576),
     MAX_REQUEST_SIZE: int(1).default(5_242_880),
     MAX_BATCH_SIZE: int(1).max(10_000).default(1000),

@@ -24,6 +24,7 @@ import type { StatusDeps } from './observability/status'
 import { ReceiptCodec } from './streams/codec'
 import { PayloadCipher } from './streams/crypto'
 import { Keys } from './streams/keys'
+import { RedisRateLimiter } from './streams/rate-limiter'
 import { createRedis, type RedisClient, type RedisTarget } from './streams/redis'
 import { StreamsRepository } from './streams/repository'
 import { defineScripts } from './streams/scripts'
@@ -51,6 +52,8 @@ export interface Deps {
   messages: StreamsRepository
   /** Encrypts payloads of encrypted queues and webhook signing secrets at rest. */
   cipher: PayloadCipher
+  /** Per-tenant request token buckets (`TENANT_RATE_LIMIT`). */
+  rateLimiter: RedisRateLimiter
   /** Where webhooks may go (SSRF), checked at create/update and at every delivery attempt. */
   webhookGuard: WebhookUrlGuard
   receipts: ReceiptCodec
@@ -136,7 +139,8 @@ export async function buildDeps(
     const messages = new StreamsRepository(redis, keys)
     const schemas = new JsonSchemas()
     const masterKey = resolveMasterKey(config)
-    const cipher = new PayloadCipher([masterKey])
+    // The current key encrypts; previous ones still decrypt what they sealed (key rotation).
+    const cipher = new PayloadCipher([masterKey, ...config.MQ_MASTER_KEYS_PREVIOUS])
     const receipts = new ReceiptCodec(
       Buffer.from(hkdfSync('sha256', Buffer.from(masterKey, 'base64'), '', 'mq-receipts-v1', 32))
     )
@@ -175,6 +179,7 @@ export async function buildDeps(
       }),
       messages,
       cipher,
+      rateLimiter: new RedisRateLimiter(redis, keys),
       receipts,
       webhookGuard,
       publishDeps,

@@ -47,6 +47,14 @@ export class Keys {
   }
 
   /**
+   * The tenant's request token bucket (hash: tokens, ts), shared by every api instance. Its tag
+   * `{<tenantId>}` is the tenant's alone: no queue tag can equal it, as queue tags hold `:`.
+   */
+  tenantRateBucket(tenantId: string): string {
+    return `${this.prefix}:{${tenantId}}:rate`
+  }
+
+  /**
    * Registry of partitions with delayed messages (sorted set by earliest due time) and its
    * generation counters; one hash tag so one script may touch both.
    */

@@ -45,6 +45,7 @@ export async function startOutageDeps(): Promise<OutageDeps> {
     },
     kill: () => {
       if (frozen) process.kill(redis.pid, 'SIGCONT')
+      frozen = false
       process.kill(redis.pid, 'SIGKILL')
     },
     close: async () => {

@@ -10,6 +10,7 @@ import registerDelayed from './registerDelayed.lua' with { type: 'text' }
 import removeEntries from './removeEntries.lua' with { type: 'text' }
 import settle from './settle.lua' with { type: 'text' }
 import settleDelayed from './settleDelayed.lua' with { type: 'text' }
+import takeToken from './takeToken.lua' with { type: 'text' }
 import trim from './trim.lua' with { type: 'text' }
 
 /**
@@ -39,6 +40,7 @@ export const SCRIPTS = {
   removeEntries: { numberOfKeys: 2, lua: removeEntries },
   settle: { numberOfKeys: 2, lua: settle },
   settleDelayed: { numberOfKeys: 2, lua: settleDelayed },
+  takeToken: { numberOfKeys: 1, lua: takeToken },
   trim: { numberOfKeys: 2, lua: withIncludes(trim) },
 } as const
 
@@ -98,6 +100,8 @@ declare module 'ioredis' {
     ): Result<number, Context>
     /** settle.lua: ack or nack current deliveries. */
     settle(stream: string, inflight: string, ...args: Arg[]): Result<unknown[], Context>
+    /** takeToken.lua: one token from a tenant's bucket; { allowed, remaining, waitMs, fullMs }. */
+    takeToken(bucket: string, rate: number, burst: number): Result<number[], Context>
   }
 }
 
