@@ -2,6 +2,7 @@ import type { DomainContext } from './context'
 import { MqError } from './errors'
 import { matchesFilter } from './filter'
 import type { GroupPosition, StoredDelivery, StoredMessage } from './messages'
+import type { MessageMetrics } from './metrics'
 import type { MessageStore, QueueStore } from './ports'
 import { choosePartition, type PayloadSealer, writeMessages } from './publish'
 import type { Queue } from './queues'
@@ -53,6 +54,8 @@ export interface ConsumeDeps {
   limits: { dedupWindowMs: number }
   /** How long a dead message stays hidden while it is moved to its dead-letter queue. */
   deadHoldMs: number
+  /** Told of deliveries, acks, nacks and dead letters; optional so tests may leave it out. */
+  metrics?: MessageMetrics
 }
 
 /** A message handed to a consumer (API.md "A delivery"). */
@@ -158,6 +161,7 @@ export async function moveToDeadLetter(
   }
   await deps.messages.countOutcome(sub, 'deadLettered', moved)
   await deps.messages.countOutcome(sub, 'failed', moved)
+  deps.metrics?.deadLettered(sub, moved)
   return moved
 }
 
@@ -245,6 +249,11 @@ export async function pullOnce(
         deliveryCount: d.deliveryCount,
       })
     }
+    deps.metrics?.delivered(
+      sub,
+      result.delivered.filter((d) => !skipped.includes(d)),
+      now
+    )
     if (skipped.length > 0) {
       // Filtered out: acknowledged for this subscription, never delivered.
       await deps.messages.settle(
@@ -344,8 +353,9 @@ export async function ackDeliveries(
   receipts: ReceiptData[]
 ): Promise<number> {
   let acked = 0
+  let processingMs = 0
   for (const [partition, items] of groupByPartition(receipts)) {
-    const { settled } = await deps.messages.settle(
+    const settle = await deps.messages.settle(
       queue,
       partition,
       sub.consumerGroup,
@@ -353,9 +363,11 @@ export async function ackDeliveries(
       items.map((r) => ({ streamId: r.streamId, deliveryCount: r.deliveryCount, delayMs: 0 })),
       { now: Date.now(), maxDeliveries: sub.maxRetryAttempts, deadHoldMs: deps.deadHoldMs }
     )
-    acked += settled
+    acked += settle.settled
+    processingMs += settle.processingMs
   }
   await deps.messages.countOutcome(sub, 'acked', acked)
+  deps.metrics?.acked(sub, acked, processingMs)
   return acked
 }
 
@@ -413,6 +425,7 @@ export async function nackDeliveries(
       opts.reason ?? 'rejected by the consumer'
     )
   }
+  deps.metrics?.nacked(sub, requeued)
   // Each requeued delivery counts as failed when it is delivered again.
   return { requeued, deadLettered }
 }

@@ -83,7 +83,12 @@ export interface MessageStore {
     mode: 'ack' | 'nack',
     items: Array<{ streamId: string; deliveryCount: number; delayMs: number }>,
     opts: { now: number; maxDeliveries: number; deadHoldMs: number }
-  ): Promise<{ settled: number; dead: StoredDelivery[] }>
+  ): Promise<{
+    settled: number
+    dead: StoredDelivery[]
+    /** ack: the summed time (ms) since each acknowledged delivery was handed out. */
+    processingMs: number
+  }>
 }
 
 /** Subscription metadata (PostgreSQL). Every method is scoped by `tenantId`, its first argument. */

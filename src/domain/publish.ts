@@ -1,6 +1,7 @@
 import type { DomainContext } from './context'
 import { MqError, notFound } from './errors'
 import type { PartitionWrite, StoredMessage, WriteResult } from './messages'
+import { countPublished, type MessageMetrics } from './metrics'
 import type { MessageStore, QueueStore } from './ports'
 import type { Queue } from './queues'
 
@@ -46,6 +47,8 @@ export interface PublishDeps {
   limits: { maxMessageSize: number; dedupWindowMs: number }
   /** Milliseconds since the epoch; a parameter so tests can hold time still. */
   now?: () => number
+  /** Told what each publish stored; optional so tools and tests may leave it out. */
+  metrics?: MessageMetrics
 }
 
 /** FNV-1a, 32 bits: stable across processes and versions, which routing by key needs. */
@@ -256,6 +259,7 @@ export async function publishMessage(
     now
   )
   if (!outcome || outcome === 'full') throw queueFull(queue)
+  deps.metrics?.published(queue, countPublished([outcome]))
   return { ...outcome, queue: queue.name }
 }
 
@@ -286,5 +290,6 @@ export async function publishBatch(
   }
   const results = outcomes as PublishOutcome[]
   const duplicates = results.filter((r) => r.duplicate).length
+  deps.metrics?.published(queue, countPublished(results))
   return { queue: queue.name, published: results.length - duplicates, duplicates, results }
 }

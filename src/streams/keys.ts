@@ -75,6 +75,19 @@ export class Keys {
     return `${this.prefix}:{schedule:${scheduleId}}:claim:${occurrenceMs}`
   }
 
+  /**
+   * Message flow counters of one tenant in one second (hash), for the JSON metrics' rates.
+   * Every second of a tenant shares the tag `{<tenantId>}`, so one pipeline reads a minute.
+   */
+  tenantFlow(tenantId: string, second: number): string {
+    return `${this.prefix}:{${tenantId}}:flow:${second}`
+  }
+
+  /** When each subscription of one tenant last acknowledged a message (sorted set, ms). */
+  tenantLastAck(tenantId: string): string {
+    return `${this.prefix}:{${tenantId}}:flow:last-ack`
+  }
+
   /** SCAN pattern matching every key of one partition (Redis glob: `[` is escaped). */
   partitionPattern(tenantId: string, queue: string, partition: number): string {
     const tag = this.partitionTag(tenantId, queue, partition).replace(/[[\]*?\\]/g, '\\$&')

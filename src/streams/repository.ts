@@ -298,9 +298,9 @@ export class StreamsRepository implements MessageStore {
     mode: 'ack' | 'nack',
     items: Array<{ streamId: string; deliveryCount: number; delayMs: number }>,
     opts: { now: number; maxDeliveries: number; deadHoldMs: number }
-  ): Promise<{ settled: number; dead: StoredDelivery[] }> {
+  ): Promise<{ settled: number; dead: StoredDelivery[]; processingMs: number }> {
     const args = items.flatMap((i) => [i.streamId, i.deliveryCount, i.delayMs])
-    const [settled, dead] = (await this.redis.settle(
+    const [settled, dead, idle] = (await this.redis.settle(
       this.key(queue, partition, 'stream'),
       this.inflight(queue, partition, group),
       group,
@@ -309,8 +309,12 @@ export class StreamsRepository implements MessageStore {
       opts.maxDeliveries,
       opts.deadHoldMs,
       ...args
-    )) as [number, RawDelivery[]]
-    return { settled: Number(settled), dead: dead.map((d) => toDelivery(partition, d)) }
+    )) as [number, RawDelivery[], number]
+    return {
+      settled: Number(settled),
+      dead: dead.map((d) => toDelivery(partition, d)),
+      processingMs: Number(idle),
+    }
   }
 
   /**

@@ -14,10 +14,12 @@
   ARGV[5] how long a dead message stays hidden while the caller moves it (ms)
   then triples: stream id, delivery count from the receipt, delay before redelivery (ms; nack)
 
-  Returns { settled, dead }:
+  Returns { settled, dead, idle }:
     settled: ack: how many were acknowledged; nack: how many will be delivered again
     dead: nack only: list of { stream id, delivery count, fields } to move to the dead-letter
           queue (they stay pending and hidden until the caller acknowledges them there)
+    idle: ack only: summed ms since each acknowledged entry was last handed out (XPENDING's
+          idle time; XREADGROUP and XCLAIM reset it), i.e. how long consumers took
 ]]
 local rcall = redis.call
 local streamKey = KEYS[1]
@@ -28,7 +30,7 @@ local mode = ARGV[3]
 local maxDeliveries = tonumber(ARGV[4])
 local deadHold = tonumber(ARGV[5])
 
-local settled, dead = 0, {}
+local settled, dead, idle = 0, {}, 0
 for i = 6, #ARGV, 3 do
   local id = ARGV[i]
   local count = tonumber(ARGV[i + 1])
@@ -39,6 +41,7 @@ for i = 6, #ARGV, 3 do
       rcall('XACK', streamKey, group, id)
       rcall('ZREM', inflightKey, id)
       settled = settled + 1
+      idle = idle + info[3]
     elseif count >= maxDeliveries then
       local entry = rcall('XRANGE', streamKey, id, id)[1]
       if entry then
@@ -54,4 +57,4 @@ for i = 6, #ARGV, 3 do
     end
   end
 end
-return { settled, dead }
+return { settled, dead, idle }

@@ -1,0 +1,281 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
+import type { DeliveredEntry, MessageMetrics, PublishCounts } from '../domain/metrics'
+import type { MessageStore, QueueStore, SubscriptionStore } from '../domain/ports'
+import type { Queue } from '../domain/queues'
+import type { Subscription } from '../domain/subscriptions'
+import type { Keys } from '../streams/keys'
+import type { RedisClient } from '../streams/redis'
+import { FlowWindow } from './flow-window'
+import type { Logger } from './logger'
+import { MetricsReporter } from './metrics-report'
+
+/**
+ * What one webhook push attempt came to, the label of `mq_webhook_attempts_total`:
+ * `success` a 2xx; `http_error` any other status (3xx included: redirects are not followed);
+ * `timeout` no answer within the subscription's `timeoutMs`; `network_error` refused, reset
+ * or unresolvable; `blocked` the URL resolved to an address the SSRF guard refuses.
+ */
+export type WebhookOutcome = 'success' | 'http_error' | 'timeout' | 'network_error' | 'blocked'
+
+/** Live figures of one queue, read from Redis when Prometheus scrapes. */
+export interface QueueLoad {
+  tenantId: string
+  queue: string
+  length: number
+  pending: number
+  lag: number
+}
+
+/** At most this many queues get lag, pending and length series (their labels stay bounded). */
+export const MAX_SCRAPED_QUEUES = 500
+
+const HTTP_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'])
+
+/** Seconds; from a local round trip to a slow long poll (pulls wait up to 20 s). */
+const HTTP_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30]
+/** Seconds; from a consumer waiting on the stream to one that is minutes behind. */
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300]
+/** Seconds; the ticker runs every second, so most promotions are under one. */
+const LATENESS_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300]
+
+/** When a stream entry was added: the milliseconds part of its id. */
+const entryTime = (streamId: string) => Number(streamId.slice(0, streamId.indexOf('-')))
+
+/**
+ * The process's metrics: one prom-client registry (default process metrics plus the `mq_`
+ * series) and the message flow counters behind the JSON metrics. Built once per process in
+ * `buildDeps`, so the api and worker roles of one process count into the same series once.
+ * It is the domain's {@link MessageMetrics}; the ticker reports promotions through
+ * {@link Metrics.delayLateness} and the webhook worker attempts through
+ * {@link Metrics.webhookAttempt}.
+ */
+export class Metrics implements MessageMetrics {
+  readonly registry = new Registry()
+
+  private readonly httpRequests = new Counter({
+    name: 'mq_http_requests_total',
+    help: 'HTTP requests by method, route pattern and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    registers: [this.registry],
+  })
+  private readonly httpDuration = new Histogram({
+    name: 'mq_http_request_duration_seconds',
+    help: 'HTTP request duration by method, route pattern and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: HTTP_BUCKETS,
+    registers: [this.registry],
+  })
+  private readonly publishedTotal = new Counter({
+    name: 'mq_messages_published_total',
+    help: 'Messages accepted by publish calls, by outcome: published, scheduled or duplicate',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  })
+  private readonly deliveredTotal = new Counter({
+    name: 'mq_messages_delivered_total',
+    help: 'Deliveries handed to consumers (pulled or pushed), by attempt: first or redelivery',
+    labelNames: ['attempt'] as const,
+    registers: [this.registry],
+  })
+  private readonly ackedTotal = new Counter({
+    name: 'mq_messages_acked_total',
+    help: 'Deliveries acknowledged',
+    registers: [this.registry],
+  })
+  private readonly nackedTotal = new Counter({
+    name: 'mq_messages_nacked_total',
+    help: 'Deliveries given back to be delivered again',
+    registers: [this.registry],
+  })
+  private readonly deadLetteredTotal = new Counter({
+    name: 'mq_messages_dead_lettered_total',
+    help: 'Messages moved to a dead-letter queue after their last attempt',
+    registers: [this.registry],
+  })
+  private readonly publishToDelivery = new Histogram({
+    name: 'mq_publish_to_delivery_seconds',
+    help: 'From a message becoming deliverable (published, or promoted when delayed) to its first delivery',
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  })
+  private readonly lateness = new Histogram({
+    name: 'mq_delay_lateness_seconds',
+    help: 'How long after its due time a delayed message was promoted to its stream',
+    buckets: LATENESS_BUCKETS,
+    registers: [this.registry],
+  })
+  private readonly webhookAttempts = new Counter({
+    name: 'mq_webhook_attempts_total',
+    help: 'Webhook push attempts by outcome',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  })
+
+  private loading: Promise<QueueLoad[]> | undefined
+
+  constructor(
+    private readonly deps: {
+      flow: FlowWindow
+      logger: Logger
+      /** Reads the first {@link MAX_SCRAPED_QUEUES} queues' figures at scrape time. */
+      queueLoads: () => Promise<QueueLoad[]>
+    }
+  ) {
+    collectDefaultMetrics({ register: this.registry })
+    const metrics = this
+    const perQueue = (name: string, help: string, pick: (l: QueueLoad) => number) =>
+      new Gauge({
+        name,
+        help: `${help}, per queue (the first ${MAX_SCRAPED_QUEUES} by name), read at scrape time`,
+        labelNames: ['tenant', 'queue'] as const,
+        registers: [this.registry],
+        async collect() {
+          this.reset()
+          for (const l of await metrics.loadQueues()) {
+            this.set({ tenant: l.tenantId, queue: l.queue }, pick(l))
+          }
+        },
+      })
+    perQueue('mq_queue_lag_messages', 'Entries no consumer group has read yet', (l) => l.lag)
+    perQueue('mq_queue_pending_messages', 'Deliveries awaiting an ack', (l) => l.pending)
+    perQueue('mq_queue_length_messages', 'Entries in the streams', (l) => l.length)
+  }
+
+  /** One Redis read per scrape, shared by the three per-queue gauges collected together. */
+  private loadQueues(): Promise<QueueLoad[]> {
+    this.loading ??= this.deps
+      .queueLoads()
+      .catch((err) => {
+        this.deps.logger.warn(
+          { err: (err as Error).message },
+          'queue figures not read for /metrics'
+        )
+        return []
+      })
+      .finally(() => {
+        this.loading = undefined
+      })
+    return this.loading
+  }
+
+  /** Records one HTTP request; `route` is the matched pattern, never the raw path. */
+  observeHttp(method: string, route: string, status: number, seconds: number): void {
+    const labels = {
+      method: HTTP_METHODS.has(method) ? method : 'OTHER',
+      route,
+      status: String(status),
+    }
+    this.httpRequests.inc(labels)
+    this.httpDuration.observe(labels, seconds)
+  }
+
+  published(queue: Queue, counts: PublishCounts): void {
+    for (const outcome of ['published', 'scheduled', 'duplicate'] as const) {
+      if (counts[outcome] > 0) this.publishedTotal.inc({ outcome }, counts[outcome])
+    }
+    this.deps.flow.count(
+      queue.tenantId,
+      'published',
+      queue.name,
+      counts.published + counts.scheduled
+    )
+  }
+
+  delivered(sub: Subscription, entries: readonly DeliveredEntry[], now: number): void {
+    let redelivered = 0
+    for (const e of entries) {
+      if (e.deliveryCount > 1) {
+        redelivered++
+        continue
+      }
+      // Measured from the entry's time, not publishedAt: a delayed message keeps the time it
+      // was sent, and its intended delay is not latency (lateness has its own histogram).
+      const ms = Math.max(0, now - entryTime(e.streamId))
+      this.publishToDelivery.observe(ms / 1000)
+      this.deps.flow.latency(sub.tenantId, ms, now)
+    }
+    const first = entries.length - redelivered
+    if (first > 0) this.deliveredTotal.inc({ attempt: 'first' }, first)
+    if (redelivered > 0) this.deliveredTotal.inc({ attempt: 'redelivery' }, redelivered)
+    this.deps.flow.count(sub.tenantId, 'delivered', sub.id, entries.length, now)
+    // A redelivery means the previous attempt failed, as the subscription's counters say.
+    this.deps.flow.count(sub.tenantId, 'failed', sub.id, redelivered, now)
+  }
+
+  acked(sub: Subscription, n: number, processingMs: number): void {
+    if (n <= 0) return
+    this.ackedTotal.inc(n)
+    this.deps.flow.count(sub.tenantId, 'acked', sub.id, n)
+    this.deps.flow.count(sub.tenantId, 'processingMs', sub.id, Math.round(processingMs))
+    this.deps.flow.ackedAt(sub.tenantId, sub.id)
+  }
+
+  nacked(_sub: Subscription, n: number): void {
+    if (n > 0) this.nackedTotal.inc(n)
+  }
+
+  deadLettered(sub: Subscription, n: number): void {
+    if (n <= 0) return
+    this.deadLetteredTotal.inc(n)
+    this.deps.flow.count(sub.tenantId, 'failed', sub.id, n)
+  }
+
+  /**
+   * For the delayed-message ticker: how late (ms after the due time) each promoted message
+   * was. Negative values (clock skew between hosts) count as on time.
+   */
+  delayLateness(latenessMs: readonly number[]): void {
+    for (const ms of latenessMs) this.lateness.observe(Math.max(0, ms) / 1000)
+  }
+
+  /** For the webhook worker: one push attempt and what it came to. */
+  webhookAttempt(outcome: WebhookOutcome): void {
+    this.webhookAttempts.inc({ outcome })
+  }
+
+  /** The Prometheus text exposition of every series. */
+  async exposition(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() }
+  }
+}
+
+/** Where the metrics read queue metadata and figures; the stores `buildDeps` wires. */
+export interface MetricsSources {
+  redis: RedisClient
+  keys: Keys
+  logger: Logger
+  /** Queues of one tenant or (no tenant) of all, by name. */
+  listQueues(tenantId: string | undefined, limit: number): Promise<Queue[]>
+  queues: Pick<QueueStore, 'get'>
+  subscriptions: Pick<SubscriptionStore, 'list'>
+  messages: Pick<MessageStore, 'queueStats' | 'groupStats' | 'counters'>
+}
+
+/**
+ * The process's metrics, the flow window behind them (flushing every second) and the JSON
+ * views; built once per process. `close` stops the timer and writes the last counts.
+ */
+export function createMetrics(sources: MetricsSources): {
+  metrics: Metrics
+  reporter: MetricsReporter
+  close(): Promise<void>
+} {
+  const flow = new FlowWindow(sources)
+  const reporter = new MetricsReporter({
+    flow,
+    listQueues: sources.listQueues,
+    getQueue: (tenantId, name) => sources.queues.get(tenantId, name),
+    listSubscriptions: async (tenantId, limit) =>
+      (await sources.subscriptions.list(tenantId, { limit })).items,
+    queueStats: (queue) => sources.messages.queueStats(queue),
+    groupStats: (queue, group) => sources.messages.groupStats(queue, group),
+    counters: (sub) => sources.messages.counters(sub),
+  })
+  const metrics = new Metrics({
+    flow,
+    logger: sources.logger,
+    queueLoads: () => reporter.queueLoads(MAX_SCRAPED_QUEUES),
+  })
+  flow.start()
+  return { metrics, reporter, close: () => flow.close() }
+}
