@@ -4,6 +4,17 @@ const VERSION = 'v1'
 const IV_BYTES = 12
 const TAG_BYTES = 16
 
+/**
+ * The bytes of a base64url string written the one way `encrypt` writes it, else null. Node's
+ * decoder skips characters outside the alphabet and ignores the spare bits of the last one, so
+ * without this check several stored strings would open as the same envelope: a bit flipped in
+ * Redis could go unnoticed.
+ */
+function strictBase64url(text: string): Buffer | null {
+  const bytes = Buffer.from(text, 'base64url')
+  return bytes.toString('base64url') === text ? bytes : null
+}
+
 /** Where a ciphertext belongs; bound into it as additional data, so it decrypts nowhere else. */
 export interface CipherContext {
   tenantId: string
@@ -64,21 +75,24 @@ export class PayloadCipher {
 
   /** @throws Error when the envelope is malformed, from another context, or tampered with. */
   decrypt(envelope: string, ctx: CipherContext): string {
-    const [version, kid, iv, ct, tag] = envelope.split('.')
-    if (version !== VERSION || !kid || !iv || ct === undefined || !tag) {
+    const parts = envelope.split('.')
+    const [version, kid] = parts
+    const [iv, ct, tag] = parts.slice(2).map(strictBase64url)
+    if (
+      parts.length !== 5 ||
+      version !== VERSION ||
+      !kid ||
+      iv?.length !== IV_BYTES ||
+      !ct ||
+      tag?.length !== TAG_BYTES
+    ) {
       throw new Error('not an encrypted payload')
     }
-    const decipher = createDecipheriv(
-      'aes-256-gcm',
-      this.tenantKey(kid, ctx.tenantId),
-      Buffer.from(iv, 'base64url'),
-      { authTagLength: TAG_BYTES }
-    )
+    const decipher = createDecipheriv('aes-256-gcm', this.tenantKey(kid, ctx.tenantId), iv, {
+      authTagLength: TAG_BYTES,
+    })
     decipher.setAAD(PayloadCipher.aad(ctx, kid))
-    decipher.setAuthTag(Buffer.from(tag, 'base64url'))
-    return Buffer.concat([
-      decipher.update(Buffer.from(ct, 'base64url')),
-      decipher.final(),
-    ]).toString('utf8')
+    decipher.setAuthTag(tag)
+    return Buffer.concat([decipher.update(ct), decipher.final()]).toString('utf8')
   }
 }

@@ -143,6 +143,16 @@ describe('loadConfig', () => {
     expect(loadConfig({ REDIS_KEY_PREFIX: 'mq.v2' }).REDIS_KEY_PREFIX).toBe('mq.v2')
   })
 
+  test('MQ_MASTER_KEYS_PREVIOUS is a comma-separated list of keys, each checked like MQ_MASTER_KEY', () => {
+    const older = Buffer.alloc(32, 8).toString('base64')
+    expect(loadConfig({}).MQ_MASTER_KEYS_PREVIOUS).toEqual([])
+    const config = loadConfig({ MQ_MASTER_KEYS_PREVIOUS: ` ${MASTER_KEY}, ${older} ` })
+    expect(config.MQ_MASTER_KEYS_PREVIOUS).toEqual([MASTER_KEY, older])
+    expect(problems({ MQ_MASTER_KEYS_PREVIOUS: `${MASTER_KEY},short` })).toEqual([
+      'MQ_MASTER_KEYS_PREVIOUS.1: base64 of at least 32 random bytes',
+    ])
+  })
+
   test('empty strings count as unset', () => {
     const config = loadConfig({
       PORT: '',
