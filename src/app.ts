@@ -3,13 +3,18 @@ import { bodyLimit } from 'hono/body-limit'
 import { requestId } from 'hono/request-id'
 import type { Deps } from './deps'
 import { MqError } from './domain/errors'
+import type { ApiSchema } from './http/api-schema'
 import type { AppEnv } from './http/env'
 import { createErrorHandler, notFoundHandler } from './http/errors'
 import { authenticate } from './http/middleware/auth'
+import { observeRequests } from './http/middleware/observe'
 import { rateLimit } from './http/middleware/rate-limit'
 import { createConsumeRouter } from './http/routes/consume'
+import { mountDocs } from './http/routes/docs'
 import { createHealthHandler, createHealthRouter } from './http/routes/health'
+import { createInternalRouter } from './http/routes/internal'
 import { createMessagesRouter } from './http/routes/messages'
+import { createMetricsRouter, createPrometheusRouter } from './http/routes/metrics'
 import { createPublishRouter } from './http/routes/publish'
 import { createQueuesRouter } from './http/routes/queues'
 import { createSchedulesRouter } from './http/routes/schedules'
@@ -39,6 +44,9 @@ export function createApp(
     | 'inspectDeps'
     | 'health'
     | 'statusDeps'
+    | 'metrics'
+    | 'reporter'
+    | 'audit'
   >
 ) {
   const app = new OpenAPIHono<AppEnv>()
@@ -47,6 +55,8 @@ export function createApp(
   app.use(
     '*',
     requestId({ headerName: 'X-Request-Id' }),
+    // Before the body limit, so the 413s it throws are logged and counted too.
+    observeRequests(deps),
     // Hono passes only Error instances to onError; anything else thrown would escape the app
     // and reach the client as the runtime's own 500 page instead of the contract's envelope.
     async (_c, next) => {
@@ -79,8 +89,11 @@ export function createApp(
 
   app.route('/', createHealthHandler(deps.health))
   app.route(API_BASE, createHealthRouter(deps.health, deps.statusDeps))
-  app.route(`${API_BASE}/queues`, createQueuesRouter(deps.queueDeps, deps.inspectDeps))
-  app.route(`${API_BASE}/subscriptions`, createSubscriptionsRouter(deps.subscriptionDeps))
+  app.route(`${API_BASE}/queues`, createQueuesRouter(deps.queueDeps, deps.inspectDeps, deps.audit))
+  app.route(
+    `${API_BASE}/subscriptions`,
+    createSubscriptionsRouter(deps.subscriptionDeps, deps.audit)
+  )
   app.route(`${API_BASE}/subscriptions`, createConsumeRouter(deps.consumeDeps))
   app.route(`${API_BASE}/messages`, createMessagesRouter(deps.inspectDeps))
   app.route(`${API_BASE}/schedules`, createSchedulesRouter(deps.scheduleDeps))
@@ -92,14 +105,18 @@ export function createApp(
     })
   )
 
-  app.doc31('/openapi.json', {
-    openapi: '3.1.0',
-    info: { title: 'Message queue service', version: '1.0.0' },
-  })
+  app.route(`${API_BASE}/metrics`, createMetricsRouter(deps.reporter))
+  if (deps.config.METRICS_ENABLED) {
+    app.route('/', createPrometheusRouter(deps.metrics, deps.config.METRICS_TOKEN))
+  }
+  app.route('/internal/mq', createInternalRouter(deps))
+
+  mountDocs(app)
 
   app.onError(createErrorHandler(deps.logger))
   app.notFound(notFoundHandler)
   return app
 }
 
-export type App = ReturnType<typeof createApp>
+/** The app's routes as types: `hc<App>(url)` from `hono/client` is a typed client. */
+export type App = OpenAPIHono<AppEnv, ApiSchema>

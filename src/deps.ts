@@ -10,7 +10,7 @@ import { SubscriptionRepository } from './db/subscription-repository'
 import type { ConsumeDeps } from './domain/consume'
 import type { InspectDeps } from './domain/inspect'
 import { JsonSchemas } from './domain/json-schema'
-import type { PublishDeps } from './domain/publish'
+import { type PublishDeps, publishMessage } from './domain/publish'
 import { ensureQueueLike, type Queue, type QueueDeps } from './domain/queues'
 import type { ScheduleDeps } from './domain/schedules'
 import { loadSubscription, type SubscriptionDeps } from './domain/subscription-admin'
@@ -18,8 +18,11 @@ import { type HostResolver, WebhookUrlGuard } from './egress/ssrf'
 import { type Authenticator, createAuthenticator } from './http/middleware/auth'
 import { type PrivateRedis, startPrivateRedis } from './local/redis-server'
 import { localSecret } from './local/secrets'
+import { AuditSink } from './observability/audit'
 import { HealthService } from './observability/health'
 import type { Logger } from './observability/logger'
+import { createMetrics, type Metrics } from './observability/metrics'
+import type { MetricsReporter } from './observability/metrics-report'
 import type { StatusDeps } from './observability/status'
 import { ReceiptCodec } from './streams/codec'
 import { PayloadCipher } from './streams/crypto'
@@ -59,6 +62,12 @@ export interface Deps {
   receipts: ReceiptCodec
   health: HealthService
   statusDeps: StatusDeps
+  /** The process's one metrics registry, shared by the api and worker roles. */
+  metrics: Metrics
+  /** The JSON metrics views. */
+  reporter: MetricsReporter
+  /** Audit events of management operations (fire and forget). */
+  audit: AuditSink
   close(): Promise<void>
 }
 
@@ -147,13 +156,35 @@ export async function buildDeps(
     const waiter = new BlockingWaiter(messages, redisTarget, logger)
     closers.push(() => waiter.close())
     const webhookGuard = new WebhookUrlGuard(config.WEBHOOK_ALLOWED_HOSTS, options.resolveHost)
+    const {
+      metrics,
+      reporter,
+      close: closeMetrics,
+    } = createMetrics({
+      redis,
+      keys,
+      logger,
+      listQueues: (tenantId, limit) => repository.listAny(tenantId, limit),
+      queues,
+      subscriptions,
+      messages,
+    })
+    closers.push(closeMetrics)
     const publishDeps: PublishDeps = {
       queues,
       messages,
       cipher,
       checkSchema: schemas.check,
       limits: { maxMessageSize: config.MAX_MESSAGE_SIZE, dedupWindowMs: config.DEDUP_WINDOW_MS },
+      metrics,
     }
+    const audit = new AuditSink({
+      publish: (ctx, queue, input) => publishMessage(publishDeps, ctx, queue, input),
+      url: config.AUDIT_SERVICE_URL,
+      serviceToken: config.INTERNAL_SERVICE_TOKEN,
+      logger,
+    })
+    closers.push(() => audit.settled())
     const queueDeps: QueueDeps = {
       queues,
       messages,
@@ -209,6 +240,7 @@ export async function buildDeps(
         ensureQueue: (ctx, name, like) => ensureQueueLike(queueDeps, ctx, name, like),
         limits: { dedupWindowMs: config.DEDUP_WINDOW_MS },
         deadHoldMs: DEAD_LETTER_HOLD_MS,
+        metrics,
       },
       inspectDeps: { queues, messages, cipher, limits: { dedupWindowMs: config.DEDUP_WINDOW_MS } },
       queueDeps,
@@ -231,6 +263,9 @@ export async function buildDeps(
         listQueues: (tenantId, limit) => repository.listAny(tenantId, limit),
         queueStats: (queue) => messages.queueStats(queue),
       },
+      metrics,
+      reporter,
+      audit,
       close,
     }
   } catch (err) {

@@ -168,7 +168,7 @@ export async function ensureQueueLike(
   deps: QueueDeps,
   ctx: DomainContext,
   name: string,
-  like: Queue
+  like: Pick<Queue, 'partitionCount' | 'encrypted' | 'retentionMs'>
 ): Promise<Queue> {
   const existing = await deps.queues.get(ctx.tenantId, name)
   if (existing) return existing

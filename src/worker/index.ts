@@ -19,11 +19,7 @@ export function workerLoops(deps: Deps): Loop[] {
       redisTarget: deps.redisTarget,
       wakeupChannel: deps.keys.delayedWakeupChannel,
       logger: deps.logger,
-      onPromoted: (lateness) =>
-        deps.logger.debug(
-          { promoted: lateness.length, maxLatenessMs: Math.max(...lateness) },
-          'promoted'
-        ),
+      onPromoted: (lateness) => deps.metrics.delayLateness(lateness),
     }),
     new ScheduleTicker(deps.scheduleDeps, deps.logger),
     new Trimmer({

@@ -11,6 +11,7 @@ import {
   type QueueStats,
   updateQueue,
 } from '../../domain/queues'
+import type { AuditSink } from '../../observability/audit'
 import { requireScope } from '../middleware/auth'
 import { createRouter, domainContext } from '../router'
 import { commonErrors, errorResponse, json, jsonBody } from '../schemas/common'
@@ -125,11 +126,13 @@ const redrive = createRoute({
   },
 })
 
-/** `/api/v1/mq/queues` */
-export function createQueuesRouter(deps: QueueDeps, inspect: InspectDeps) {
+/** `/api/v1/mq/queues`; changes are audited once they succeed. */
+export function createQueuesRouter(deps: QueueDeps, inspect: InspectDeps, audit: AuditSink) {
   return createRouter()
     .openapi(create, async (c) => {
-      const queue = await createQueue(deps, domainContext(c), c.req.valid('json'))
+      const ctx = domainContext(c)
+      const queue = await createQueue(deps, ctx, c.req.valid('json'))
+      audit.record(ctx, { operation: 'queue.created', resource: `queue:${queue.name}` })
       return c.json(presentQueue(queue), 201)
     })
     .openapi(list, async (c) => {
@@ -142,15 +145,32 @@ export function createQueuesRouter(deps: QueueDeps, inspect: InspectDeps) {
     })
     .openapi(update, async (c) => {
       const { name } = c.req.valid('param')
-      const queue = await updateQueue(deps, domainContext(c), name, c.req.valid('json'))
+      const patch = c.req.valid('json')
+      const ctx = domainContext(c)
+      const queue = await updateQueue(deps, ctx, name, patch)
+      audit.record(ctx, {
+        operation: 'queue.updated',
+        resource: `queue:${name}`,
+        details: { fields: Object.keys(patch) },
+      })
       return c.json(presentQueue(queue), 200)
     })
     .openapi(remove, async (c) => {
-      await deleteQueue(deps, domainContext(c), c.req.valid('param').name)
+      const { name } = c.req.valid('param')
+      const ctx = domainContext(c)
+      await deleteQueue(deps, ctx, name)
+      audit.record(ctx, { operation: 'queue.deleted', resource: `queue:${name}` })
       return c.body(null, 204)
     })
     .openapi(purge, async (c) => {
-      const purged = await purgeQueue(deps, domainContext(c), c.req.valid('param').name)
+      const { name } = c.req.valid('param')
+      const ctx = domainContext(c)
+      const purged = await purgeQueue(deps, ctx, name)
+      audit.record(ctx, {
+        operation: 'queue.purged',
+        resource: `queue:${name}`,
+        details: { purged },
+      })
       return c.json({ purged }, 200)
     })
     .openapi(peek, async (c) => {

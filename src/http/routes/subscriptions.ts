@@ -11,6 +11,7 @@ import {
   updateSubscription,
 } from '../../domain/subscription-admin'
 import { deadLetterQueueOf, type Subscription } from '../../domain/subscriptions'
+import type { AuditSink } from '../../observability/audit'
 import { requireScope } from '../middleware/auth'
 import { createRouter, domainContext } from '../router'
 import { commonErrors, errorResponse, json, jsonBody } from '../schemas/common'
@@ -120,15 +121,27 @@ const statusRoute = (verb: 'pause' | 'resume', summary: string) =>
 const pause = statusRoute('pause', 'Pause: no pushes, pulls answer 409, messages wait')
 const resume = statusRoute('resume', 'Resume a paused subscription')
 
-/** `/api/v1/mq/subscriptions`: managing subscriptions (consumption has its own router). */
-export function createSubscriptionsRouter(deps: SubscriptionDeps) {
+const resource = (id: string) => `subscription:${id}`
+
+/**
+ * `/api/v1/mq/subscriptions`: managing subscriptions (consumption has its own router); changes
+ * are audited once they succeed.
+ */
+export function createSubscriptionsRouter(deps: SubscriptionDeps, audit: AuditSink) {
   return createRouter()
     .openapi(create, async (c) => {
+      const ctx = domainContext(c)
       const { subscription, signingSecret } = await createSubscription(
         deps,
-        domainContext(c),
+        ctx,
         c.req.valid('json')
       )
+      const { queue, consumerGroup, consumerName, subscriptionType } = subscription
+      audit.record(ctx, {
+        operation: 'subscription.created',
+        resource: resource(subscription.id),
+        details: { queue, consumerGroup, consumerName, subscriptionType },
+      })
       const body = presentSubscription(subscription)
       return c.json(signingSecret ? { ...body, signingSecret } : body, 201)
     })
@@ -145,19 +158,33 @@ export function createSubscriptionsRouter(deps: SubscriptionDeps) {
     })
     .openapi(update, async (c) => {
       const { id } = c.req.valid('param')
-      const sub = await updateSubscription(deps, domainContext(c), id, c.req.valid('json'))
+      const patch = c.req.valid('json')
+      const ctx = domainContext(c)
+      const sub = await updateSubscription(deps, ctx, id, patch)
+      audit.record(ctx, {
+        operation: 'subscription.updated',
+        resource: resource(id),
+        details: { fields: Object.keys(patch) },
+      })
       return c.json(presentSubscription(sub), 200)
     })
     .openapi(remove, async (c) => {
-      await deleteSubscription(deps, domainContext(c), c.req.valid('param').id)
+      const { id } = c.req.valid('param')
+      const ctx = domainContext(c)
+      await deleteSubscription(deps, ctx, id)
+      audit.record(ctx, { operation: 'subscription.deleted', resource: resource(id) })
       return c.body(null, 204)
     })
     .openapi(pause, async (c) => {
-      const sub = await pauseSubscription(deps, domainContext(c), c.req.valid('param').id)
+      const ctx = domainContext(c)
+      const sub = await pauseSubscription(deps, ctx, c.req.valid('param').id)
+      audit.record(ctx, { operation: 'subscription.paused', resource: resource(sub.id) })
       return c.json(presentSubscription(sub), 200)
     })
     .openapi(resume, async (c) => {
-      const sub = await resumeSubscription(deps, domainContext(c), c.req.valid('param').id)
+      const ctx = domainContext(c)
+      const sub = await resumeSubscription(deps, ctx, c.req.valid('param').id)
+      audit.record(ctx, { operation: 'subscription.resumed', resource: resource(sub.id) })
       return c.json(presentSubscription(sub), 200)
     })
 }

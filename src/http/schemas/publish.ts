@@ -15,7 +15,8 @@ export const messageHeaders = z
   .record(z.string().min(1).max(200), z.string().max(8192))
   .refine((h) => Object.keys(h).length <= 64, 'at most 64 headers')
 
-const messageObject = z.strictObject({
+/** A message's fields without the rules across them (for bodies built from a subset). */
+export const messageObject = z.strictObject({
   payload: z.unknown().refine((v) => v !== undefined, 'payload is required'),
   headers: messageHeaders.optional(),
   key: z.string().min(1).max(500).optional(),
