@@ -1,0 +1,252 @@
+/**
+ * `bun run bench [-- --quick] [-- --only publish,batch]`: starts a private redis-server, a
+ * fresh PostgreSQL database (or PGlite), the compiled service and its peers on loopback,
+ * runs every scenario of issue 6 and writes bench/results/latest.{md,json,svg}.
+ * Everything it starts is stopped, and everything it creates removed, on success, failure,
+ * Ctrl-C or SIGTERM.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { cpus, release } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { Redis } from 'ioredis'
+import { cleanup, installSignalHandlers } from './lib/cleanup'
+import { type Context, PLANS, peerRedisUrl } from './lib/context'
+import {
+  API,
+  BENCH_DIR,
+  buildService,
+  createDatabase,
+  ensureTools,
+  ROOT,
+  rssMb,
+  type Server,
+  type ServiceEnv,
+  startRedis,
+  startServer,
+  startService,
+  tempDir,
+  tokenFor,
+} from './lib/infra'
+import { type Figure, figure, type RunInfo, toMarkdown, toSvg } from './lib/report'
+import { delayed, e2ePull, e2eWebhook, pullAck } from './scenarios/consume'
+import { backlog, batchPublish, scale, singlePublish } from './scenarios/publish'
+import { startup } from './scenarios/startup'
+
+const SCENARIOS: Record<string, (ctx: Context) => Promise<Figure[]>> = {
+  publish: singlePublish,
+  batch: batchPublish,
+  consume: pullAck,
+  e2e: e2ePull,
+  webhook: e2eWebhook,
+  delayed,
+  scale,
+  backlog,
+}
+
+const { values: args } = parseArgs({
+  args: Bun.argv.slice(2).filter((a) => a !== '--'),
+  options: {
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
+  },
+})
+const mode = args.quick ? 'quick' : 'full'
+const plan = PLANS[mode]
+const only = args.only?.split(',').map((s) => s.trim())
+const unknown = only?.filter((s) => !(s in SCENARIOS) && s !== 'startup')
+if (unknown?.length) {
+  console.error(
+    `unknown scenario ${unknown.join(', ')}; one of startup, ${Object.keys(SCENARIOS).join(', ')}`
+  )
+  process.exit(2)
+}
+const wanted = (name: string) => !only || only.includes(name)
+
+const began = performance.now()
+const log = (msg: string) =>
+  console.log(`[${((performance.now() - began) / 1000).toFixed(0).padStart(4)} s] ${msg}`)
+
+/** Samples the RSS of the long-running servers, keeping each one's peak. */
+function memorySampler(servers: Server[]) {
+  const peak = new Map<string, number>()
+  const sample = () => {
+    for (const s of servers) {
+      const mb = rssMb(s.proc.pid)
+      if (mb > (peak.get(s.name) ?? 0)) peak.set(s.name, mb)
+    }
+  }
+  const timer = setInterval(sample, 100)
+  return {
+    peak,
+    now: () => Object.fromEntries(servers.map((s) => [s.name, rssMb(s.proc.pid)])),
+    stop: () => clearInterval(timer),
+  }
+}
+
+function machine(): RunInfo['machine'] {
+  const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8')
+  const meminfo = readFileSync('/proc/meminfo', 'utf8')
+  return {
+    nproc: cpus().length,
+    cpu: /model name\s*:\s*(.+)/.exec(cpuinfo)?.[1]?.trim() ?? 'unknown CPU',
+    memoryGiB: Math.round(Number(/MemTotal:\s+(\d+)/.exec(meminfo)?.[1] ?? 0) / 1024 / 1024),
+    kernel: release(),
+  }
+}
+
+function toolVersion(cmd: string[], pattern: RegExp): string {
+  const out = Bun.spawnSync(cmd, { stdout: 'pipe', stderr: 'pipe' })
+  return pattern.exec(`${out.stdout.toString()}${out.stderr.toString()}`)?.[1] ?? '?'
+}
+
+async function main(): Promise<void> {
+  installSignalHandlers()
+  log(`mode ${mode}${only ? `, only ${only.join(', ')}` : ''}`)
+  await ensureTools(['wrk', 'redis-benchmark', 'redis-server'])
+  const work = tempDir('mq-bench-')
+  const redis = await startRedis(work)
+  const database = await createDatabase()
+  log(
+    `redis-server on ${redis.url}; ${database ? `PostgreSQL ${database.version}, database made for this run` : 'no PostgreSQL on 127.0.0.1:5432: PGlite'}`
+  )
+  const binary = buildService()
+  log('built dist/mq')
+  const serviceEnv: ServiceEnv = {
+    binary,
+    redisUrl: redis.url,
+    databaseUrl: database?.url,
+    dataDir: join(work, 'data'),
+    jwtSecret: Buffer.from(crypto.getRandomValues(new Uint8Array(48))).toString('base64'),
+  }
+  const redisUrls = {
+    bare: peerRedisUrl({ redis }, 'bare'),
+    bullmq: peerRedisUrl({ redis }, 'bullmq'),
+  }
+  const figures: Figure[] = []
+  const notes: string[] = []
+
+  // Start-up first: the first start applies the migrations to the fresh database.
+  const first = await startService(serviceEnv, join(work, 'first-start.log'))
+  await first.stop()
+  if (wanted('startup')) {
+    log('scenario startup')
+    figures.push(...(await startup({ plan, work, redisUrls }, serviceEnv, first.startMs)))
+  }
+
+  const service = await startService(serviceEnv, join(work, 'service.log'))
+  const peerCmd = (name: string) => ['bun', join(BENCH_DIR, 'peers', `${name}.ts`)]
+  const bare = await startServer(
+    'bare',
+    peerCmd('bare'),
+    { REDIS_URL: redisUrls.bare },
+    '/health',
+    join(work, 'bare.log')
+  )
+  const bullmq = await startServer(
+    'bullmq',
+    peerCmd('bullmq'),
+    { REDIS_URL: redisUrls.bullmq },
+    '/health',
+    join(work, 'bullmq.log')
+  )
+  const admin = new Redis(redis.url)
+  const tenant = crypto.randomUUID()
+  const ctx: Context = {
+    plan,
+    quick: mode === 'quick',
+    work,
+    redis,
+    admin,
+    service,
+    bare,
+    bullmq,
+    serviceEnv,
+    tenant,
+    token: await tokenFor(tenant, serviceEnv.jwtSecret),
+    apiUrl: `${service.url}${API}`,
+    notes,
+  }
+  const memory = memorySampler([service, bare, bullmq])
+  try {
+    await Bun.sleep(plan.quietSeconds * 1000)
+    const idleAtStart = memory.now()
+    for (const [name, run] of Object.entries(SCENARIOS)) {
+      if (!wanted(name)) continue
+      log(`scenario ${name}`)
+      try {
+        figures.push(...(await run(ctx)))
+      } catch (err) {
+        const message = (err as Error).message.split('\n')[0]
+        notes.push(`${name}: failed (${message})`)
+        console.error(`scenario ${name} failed:`, err)
+      }
+    }
+    await Bun.sleep(plan.quietSeconds * 1000)
+    const idleAfter = memory.now()
+    memory.stop()
+    figures.push(
+      figure({
+        scenario: 'memory (RSS)',
+        metric: 'peak during the run',
+        unit: 'MB',
+        better: 'lower',
+        runs: Object.fromEntries([...memory.peak].map(([k, v]) => [k, [v]])),
+        target: (s) => ({ text: '≤ 200 MB', met: s <= 200 }),
+      }),
+      figure({
+        scenario: 'memory (RSS)',
+        metric: `idle, ${plan.quietSeconds} s after the load`,
+        unit: 'MB',
+        better: 'lower',
+        runs: Object.fromEntries(Object.entries(idleAfter).map(([k, v]) => [k, [v]])),
+        target: (s) => ({ text: '≤ 100 MB', met: s <= 100 }),
+        note: `idle after start: ${Object.entries(idleAtStart)
+          .map(([k, v]) => `${k} ${v.toFixed(0)} MB`)
+          .join(', ')}`,
+      })
+    )
+  } finally {
+    memory.stop()
+    admin.disconnect()
+  }
+
+  const info: RunInfo = {
+    date: `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`,
+    mode,
+    runsPerFigure: plan.runs,
+    machine: machine(),
+    versions: {
+      bun: Bun.version,
+      'redis-server': toolVersion(['redis-server', '--version'], /v=(\S+)/),
+      wrk: toolVersion(['wrk', '-v'], /wrk (\S+)/),
+    },
+    database: database ? `PostgreSQL ${database.version}` : 'PGlite',
+    durationS: (performance.now() - began) / 1000,
+    notes,
+  }
+  const markdown = toMarkdown(info, figures)
+  const out = join(BENCH_DIR, 'results')
+  mkdirSync(out, { recursive: true })
+  writeFileSync(join(out, 'latest.md'), markdown)
+  writeFileSync(join(out, 'latest.json'), `${JSON.stringify({ ...info, figures }, null, 2)}\n`)
+  writeFileSync(join(out, 'latest.svg'), toSvg(info, figures))
+  // Committed results must pass `bun run lint` as they are written.
+  Bun.spawnSync([join(ROOT, 'node_modules', '.bin', 'biome'), 'format', '--write', out], {
+    stdout: 'ignore',
+    stderr: 'ignore',
+  })
+  console.log(`\n${markdown}`)
+  log('wrote bench/results/latest.md, latest.json and latest.svg')
+}
+
+try {
+  await main()
+} catch (err) {
+  console.error(err)
+  process.exitCode = 1
+} finally {
+  await cleanup()
+}
+// Nothing of ours is left running; do not wait for stray handles of libraries.
+process.exit()

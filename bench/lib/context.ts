@@ -1,0 +1,239 @@
+import { join } from 'node:path'
+import type { Redis } from 'ioredis'
+import type { PrivateRedis } from '../../src/local/redis-server'
+import { spawnTracked, stopChild } from './cleanup'
+import { API, api, BENCH_DIR, type Server, type ServiceEnv } from './infra'
+import { PAYLOAD } from './load'
+
+/** How long and how big each scenario runs, by mode. */
+export interface Plan {
+  runs: number
+  /** Seconds of each measured wrk run, and of the warm-up run before a system's first. */
+  wrkSeconds: number
+  warmSeconds: number
+  redisRequests: { plain: number; pipelined: number }
+  consumeCount: number
+  e2eSeconds: number
+  e2eRate: number
+  delayed: { count: number; windowMs: number; runs: number }
+  scaleTenants: number[]
+  scaleQueuesPerTenant: number
+  backlog: number
+  quietSeconds: number
+}
+
+export const PLANS: Record<'quick' | 'full', Plan> = {
+  quick: {
+    runs: 1,
+    wrkSeconds: 2,
+    warmSeconds: 1,
+    redisRequests: { plain: 100_000, pipelined: 400_000 },
+    consumeCount: 20_000,
+    e2eSeconds: 3,
+    e2eRate: 2000,
+    delayed: { count: 5000, windowMs: 5000, runs: 1 },
+    scaleTenants: [1, 10, 100],
+    scaleQueuesPerTenant: 10,
+    backlog: 100_000,
+    quietSeconds: 3,
+  },
+  full: {
+    runs: 3,
+    wrkSeconds: 6,
+    warmSeconds: 2,
+    redisRequests: { plain: 300_000, pipelined: 2_000_000 },
+    consumeCount: 150_000,
+    e2eSeconds: 8,
+    e2eRate: 2000,
+    // One run of each: a 60 s window of 100,000 arrivals is itself a large sample.
+    delayed: { count: 100_000, windowMs: 60_000, runs: 1 },
+    scaleTenants: [1, 10, 100],
+    scaleQueuesPerTenant: 10,
+    backlog: 10_000_000,
+    quietSeconds: 10,
+  },
+}
+
+/**
+ * Redis databases: the service keeps db 0 (what it runs with by default); each peer gets its
+ * own so its keys are flushed between scenarios without touching the service's.
+ */
+export const PEER_DB = { bare: 1, bullmq: 2, redis: 3 } as const
+
+/** What every scenario gets. */
+export interface Context {
+  plan: Plan
+  quick: boolean
+  work: string
+  redis: PrivateRedis
+  /** The harness's own connection, for flushing peer databases. */
+  admin: Redis
+  service: Server
+  bare: Server
+  bullmq: Server
+  serviceEnv: ServiceEnv
+  tenant: string
+  token: string
+  /** The service's API base, e.g. http://127.0.0.1:1234/api/v1/mq */
+  apiUrl: string
+  /** Notes for the report (what was skipped and why). */
+  notes: string[]
+}
+
+export const peerRedisUrl = (ctx: Pick<Context, 'redis'>, peer: keyof typeof PEER_DB) =>
+  `${ctx.redis.url}/${PEER_DB[peer]}`
+
+/** Empties the peers' databases (asynchronously on the server, so it does not stall it). */
+export async function flushPeers(ctx: Context): Promise<void> {
+  for (const db of Object.values(PEER_DB)) {
+    await ctx.admin.select(db)
+    await ctx.admin.flushdb('ASYNC')
+  }
+  await ctx.admin.select(0)
+}
+
+/** Creates a queue of the bench tenant with room for everything a scenario puts in. */
+export async function createQueue(
+  ctx: Context,
+  name: string,
+  token = ctx.token,
+  extra: Record<string, unknown> = {}
+): Promise<void> {
+  await api(ctx.service.url, token, 'POST', '/queues', {
+    name,
+    maxLength: 100_000_000,
+    ...extra,
+  })
+}
+
+export async function deleteQueue(ctx: Context, name: string, token = ctx.token): Promise<void> {
+  await api(ctx.service.url, token, 'DELETE', `/queues/${name}`)
+}
+
+/**
+ * Pull subscriptions `consumers` strong in one consumer group, each allowed batches of 100.
+ * @returns their ids.
+ */
+export async function createPullSubscriptions(
+  ctx: Context,
+  queue: string,
+  consumers: number,
+  offsetResetPolicy: 'earliest' | 'latest'
+): Promise<string[]> {
+  const ids: string[] = []
+  for (let i = 0; i < consumers; i++) {
+    const sub = await api<{ id: string }>(ctx.service.url, ctx.token, 'POST', '/subscriptions', {
+      queue,
+      consumerGroup: 'bench',
+      consumerName: `c${i}`,
+      subscriptionType: 'redis_consumer',
+      maxPollRecords: 100,
+      offsetResetPolicy,
+    })
+    ids.push(sub.id)
+  }
+  return ids
+}
+
+/** Pull targets of the service's subscriptions. */
+export const servicePullTargets = (ctx: Context, subscriptionIds: string[]) =>
+  subscriptionIds.map((id) => ({
+    pullUrl: `${ctx.apiUrl}/subscriptions/${id}/pull`,
+    ackUrl: `${ctx.apiUrl}/subscriptions/${id}/ack`,
+  }))
+
+/** Pull targets of the bare peer (consumers c0…, one group). */
+export const barePullTargets = (ctx: Context, queue: string, consumers: number) =>
+  Array.from({ length: consumers }, (_, i) => ({
+    pullUrl: `${ctx.bare.url}/streams/${queue}/consumers/c${i}/pull`,
+    ackUrl: `${ctx.bare.url}/streams/${queue}/consumers/c${i}/ack`,
+  }))
+
+/**
+ * Puts `count` messages into a queue through a batch route (`url` is the service's or a
+ * peer's `/publish/batch`), 1,000 per request, four requests in flight.
+ * @returns messages/s achieved.
+ */
+export async function fill(opts: {
+  url: string
+  token?: string
+  queue: string
+  count: number
+}): Promise<number> {
+  const BATCH = 1000
+  const headers: Record<string, string> = { 'content-type': 'application/json' }
+  if (opts.token) headers.authorization = `Bearer ${opts.token}`
+  const message = JSON.stringify({ payload: PAYLOAD })
+  const bodyOf = (n: number) =>
+    `{"queue":${JSON.stringify(opts.queue)},"messages":[${Array(n).fill(message).join(',')}]}`
+  const fullBody = bodyOf(BATCH)
+  let next = 0
+  const started = performance.now()
+  await Promise.all(
+    Array.from({ length: 4 }, async () => {
+      while (next < opts.count) {
+        const n = Math.min(BATCH, opts.count - next)
+        next += n
+        const res = await fetch(opts.url, {
+          method: 'POST',
+          headers,
+          body: n === BATCH ? fullBody : bodyOf(n),
+        })
+        if (!res.ok) throw new Error(`fill ${opts.queue}: ${res.status} ${await res.text()}`)
+        await res.arrayBuffer()
+      }
+    })
+  )
+  return (opts.count / (performance.now() - started)) * 1000
+}
+
+/**
+ * Runs a client process (bench/clients/<name>.ts) with `job` and returns what it reported;
+ * it is killed if it outlives `timeoutMs`.
+ */
+export async function runClient<T>(name: string, job: unknown, timeoutMs: number): Promise<T> {
+  const proc = spawnTracked(
+    ['bun', join(BENCH_DIR, 'clients', `${name}.ts`), JSON.stringify(job)],
+    {
+      stdout: 'pipe',
+      stderr: 'pipe',
+    }
+  )
+  const timer = setTimeout(() => void stopChild(proc, 1000), timeoutMs)
+  const [out, err] = await Promise.all([
+    new Response(proc.stdout as ReadableStream).text(),
+    new Response(proc.stderr as ReadableStream).text(),
+  ])
+  await proc.exited
+  clearTimeout(timer)
+  const line = out.split('\n').find((l) => l.startsWith('BENCH_RESULT '))
+  if (!line)
+    throw new Error(`client ${name} reported nothing (exit ${proc.exitCode}):\n${err.slice(-3000)}`)
+  if (err.trim())
+    console.error(
+      err
+        .trim()
+        .split('\n')
+        .map((l) => `  [${name}] ${l}`)
+        .join('\n')
+    )
+  return JSON.parse(line.slice('BENCH_RESULT '.length)) as T
+}
+
+/**
+ * Runs `fn` for each run and system, systems interleaved within a run so slow drift (Redis
+ * growing, the machine warming) spreads over all of them alike.
+ */
+export async function interleave<S extends string, T>(
+  runs: number,
+  systems: readonly S[],
+  fn: (system: S, run: number) => Promise<T>
+): Promise<Record<S, T[]>> {
+  const out = Object.fromEntries(systems.map((s) => [s, [] as T[]])) as Record<S, T[]>
+  for (let run = 0; run < runs; run++) {
+    for (const system of systems) out[system].push(await fn(system, run))
+  }
+  return out
+}
+
+export { API }

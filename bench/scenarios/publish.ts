@@ -1,0 +1,279 @@
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import {
+  type Context,
+  createQueue,
+  deleteQueue,
+  fill,
+  flushPeers,
+  interleave,
+  PEER_DB,
+} from '../lib/context'
+import { api, tokenFor } from '../lib/infra'
+import { type HttpRun, runRedisBenchmark, runWrk } from '../lib/load'
+import { type Figure, figure } from '../lib/report'
+
+const BATCH = 100
+const HTTP_SYSTEMS = ['service', 'bare', 'bullmq'] as const
+type HttpSystem = (typeof HTTP_SYSTEMS)[number]
+
+/** Where each system takes a publish, and the bearer it needs. */
+function endpoint(ctx: Context, system: HttpSystem, path: '/publish' | '/publish/batch') {
+  const base = system === 'service' ? ctx.apiUrl : ctx[system].url
+  return { url: `${base}${path}`, token: system === 'service' ? ctx.token : '' }
+}
+
+/** wrk runs of each HTTP system, interleaved, after one warm-up run per system. */
+async function wrkRuns(
+  ctx: Context,
+  path: '/publish' | '/publish/batch',
+  queue: string
+): Promise<Record<HttpSystem, HttpRun[]>> {
+  const runOnce = (system: HttpSystem, seconds: number) => {
+    const { url, token } = endpoint(ctx, system, path)
+    return runWrk({
+      url,
+      script: path === '/publish' ? 'publish' : 'batch',
+      env: { BENCH_TOKEN: token, BENCH_QUEUE: queue, BENCH_BATCH: String(BATCH) },
+      seconds,
+      workDir: ctx.work,
+    })
+  }
+  for (const system of HTTP_SYSTEMS) await runOnce(system, ctx.plan.warmSeconds)
+  return interleave(ctx.plan.runs, HTTP_SYSTEMS, (system) => runOnce(system, ctx.plan.wrkSeconds))
+}
+
+const pick = <S extends string>(runs: Record<S, HttpRun[]>, f: (r: HttpRun) => number) =>
+  Object.fromEntries(Object.entries<HttpRun[]>(runs).map(([k, v]) => [k, v.map(f)])) as Record<
+    S,
+    number[]
+  >
+
+function errorNote(runs: Record<string, HttpRun[]>): string | undefined {
+  const bad = Object.entries(runs)
+    .map(([k, v]) => [k, v.reduce((a, r) => a + r.errors, 0)] as const)
+    .filter(([, n]) => n > 0)
+  return bad.length > 0
+    ? `errors (socket or non-2xx): ${bad.map(([k, n]) => `${k} ${n}`).join(', ')}`
+    : undefined
+}
+
+/** Single POST /publish, ~200-byte JSON, 50 connections. */
+export async function singlePublish(ctx: Context): Promise<Figure[]> {
+  const scenario = 'single POST /publish, 50 connections'
+  await createQueue(ctx, 'publish')
+  const runs = await wrkRuns(ctx, '/publish', 'publish')
+  const redisPlain: number[] = []
+  const redisPipelined: number[] = []
+  for (let i = 0; i < ctx.plan.runs; i++) {
+    const plain = await runRedisBenchmark({
+      port: ctx.redis.port,
+      db: PEER_DB.redis,
+      key: 'bench:redis:publish',
+      requests: ctx.plan.redisRequests.plain,
+      pipeline: 1,
+    })
+    redisPlain.push(plain.rps)
+    const pipelined = await runRedisBenchmark({
+      port: ctx.redis.port,
+      db: PEER_DB.redis,
+      key: 'bench:redis:publish',
+      requests: ctx.plan.redisRequests.pipelined,
+      pipeline: 16,
+    })
+    redisPipelined.push(pipelined.rps)
+  }
+  await deleteQueue(ctx, 'publish')
+  await flushPeers(ctx)
+  const rps = pick(runs, (r) => r.rps)
+  return [
+    figure({
+      scenario,
+      metric: 'throughput',
+      unit: 'requests/s',
+      better: 'higher',
+      runs: { ...rps, 'redis XADD': redisPlain, 'redis XADD -P16': redisPipelined },
+      target: (s, p) => ({
+        text: '≥ 1.3 × bullmq and ≥ 0.7 × bare',
+        met: s >= 1.3 * p.bullmq! && s >= 0.7 * p.bare!,
+      }),
+      note: errorNote(runs),
+    }),
+    figure({
+      scenario,
+      metric: 'latency p50',
+      unit: 'ms',
+      better: 'lower',
+      runs: pick(runs, (r) => r.p50Ms),
+    }),
+    figure({
+      scenario,
+      metric: 'latency p99',
+      unit: 'ms',
+      better: 'lower',
+      runs: pick(runs, (r) => r.p99Ms),
+      target: (s) => ({ text: '≤ 10 ms', met: s <= 10 }),
+    }),
+  ]
+}
+
+/** POST /publish/batch with 100 messages a request: messages/s. */
+export async function batchPublish(ctx: Context): Promise<Figure[]> {
+  const scenario = `POST /publish/batch, ${BATCH} messages a request`
+  await createQueue(ctx, 'batch')
+  const runs = await wrkRuns(ctx, '/publish/batch', 'batch')
+  const redisPipelined: number[] = []
+  for (let i = 0; i < ctx.plan.runs; i++) {
+    const r = await runRedisBenchmark({
+      port: ctx.redis.port,
+      db: PEER_DB.redis,
+      key: 'bench:redis:batch',
+      requests: ctx.plan.redisRequests.pipelined,
+      pipeline: BATCH,
+    })
+    redisPipelined.push(r.rps)
+  }
+  await deleteQueue(ctx, 'batch')
+  await flushPeers(ctx)
+  return [
+    figure({
+      scenario,
+      metric: 'throughput',
+      unit: 'messages/s',
+      better: 'higher',
+      runs: { ...pick(runs, (r) => r.rps * BATCH), [`redis XADD -P${BATCH}`]: redisPipelined },
+      target: (s) => ({ text: '≥ 200,000 messages/s', met: s >= 200_000 }),
+      note: errorNote(runs),
+    }),
+    figure({
+      scenario,
+      metric: 'request latency p99',
+      unit: 'ms',
+      better: 'lower',
+      runs: pick(runs, (r) => r.p99Ms),
+    }),
+  ]
+}
+
+/**
+ * Publish throughput with 1, 10 and 100 tenants × 10 queues, each request to the next
+ * tenant's queue in turn; the bare peer gets the same queue names.
+ */
+export async function scale(ctx: Context): Promise<Figure[]> {
+  const figures: Figure[] = []
+  const perTenant = ctx.plan.scaleQueuesPerTenant
+  let oneTenant: number[] = []
+  for (const tenants of ctx.plan.scaleTenants) {
+    const made: Array<{ token: string; queue: string }> = []
+    for (let t = 0; t < tenants; t++) {
+      const token = await tokenFor(crypto.randomUUID(), ctx.serviceEnv.jwtSecret)
+      await Promise.all(
+        Array.from({ length: perTenant }, (_, q) => createQueue(ctx, `scale-q${q}`, token))
+      )
+      for (let q = 0; q < perTenant; q++) made.push({ token, queue: `scale-q${q}` })
+    }
+    const serviceTargets = join(ctx.work, `targets-service-${tenants}.txt`)
+    const bareTargets = join(ctx.work, `targets-bare-${tenants}.txt`)
+    writeFileSync(serviceTargets, made.map((m) => `${m.token} ${m.queue}`).join('\n'))
+    writeFileSync(
+      bareTargets,
+      made.map((m, i) => `- t${Math.floor(i / perTenant)}-${m.queue}`).join('\n')
+    )
+    const run = (system: 'service' | 'bare', seconds: number) =>
+      runWrk({
+        url: system === 'service' ? `${ctx.apiUrl}/publish` : `${ctx.bare.url}/publish`,
+        script: 'targets',
+        env: { BENCH_TARGETS: system === 'service' ? serviceTargets : bareTargets },
+        seconds,
+        workDir: ctx.work,
+      })
+    // Warm the new tokens and queues into the service's caches, as a steady state would have.
+    await run('service', ctx.plan.warmSeconds)
+    const runs = await interleave(ctx.plan.runs, ['service', 'bare'] as const, (s) =>
+      run(s, ctx.plan.wrkSeconds)
+    )
+    const rps = pick(runs, (r) => r.rps)
+    if (tenants === ctx.plan.scaleTenants[0]) oneTenant = rps.service
+    figures.push(
+      figure({
+        scenario: `scale: ${tenants} tenant${tenants > 1 ? 's' : ''} × ${perTenant} queues`,
+        metric: 'publish throughput',
+        unit: 'requests/s',
+        better: 'higher',
+        runs: {
+          ...rps,
+          ...(tenants === ctx.plan.scaleTenants[0]
+            ? {}
+            : { [`service, ${ctx.plan.scaleTenants[0]} tenant`]: oneTenant }),
+        },
+        note: errorNote(runs),
+      })
+    )
+    await Promise.all(made.map((m) => deleteQueue(ctx, m.queue, m.token)))
+    await flushPeers(ctx)
+  }
+  return figures
+}
+
+/**
+ * Publish throughput into a queue holding a large backlog against an empty one, for the
+ * service and for the bare peer (whose backlog redis-benchmark writes, pipelined).
+ */
+export async function backlog(ctx: Context): Promise<Figure[]> {
+  const n = ctx.plan.backlog
+  await createQueue(ctx, 'backlog')
+  await createQueue(ctx, 'empty')
+  const fillStarted = performance.now()
+  const fillRate = await fill({
+    url: `${ctx.apiUrl}/publish/batch`,
+    token: ctx.token,
+    queue: 'backlog',
+    count: n,
+  })
+  const fillSeconds = (performance.now() - fillStarted) / 1000
+  const stats = await api<{ stats: { length: number } }>(
+    ctx.service.url,
+    ctx.token,
+    'GET',
+    '/queues/backlog'
+  )
+  await runRedisBenchmark({
+    port: ctx.redis.port,
+    db: PEER_DB.bare,
+    key: 'bench:bare:backlog',
+    requests: n,
+    pipeline: 1000,
+  })
+  const systems = ['service backlog', 'service empty', 'bare backlog', 'bare empty'] as const
+  const run = (system: (typeof systems)[number], seconds: number) =>
+    runWrk({
+      url: system.startsWith('service') ? `${ctx.apiUrl}/publish` : `${ctx.bare.url}/publish`,
+      script: 'publish',
+      env: {
+        BENCH_TOKEN: system.startsWith('service') ? ctx.token : '',
+        BENCH_QUEUE: system.endsWith('backlog') ? 'backlog' : 'empty',
+      },
+      seconds,
+      workDir: ctx.work,
+    })
+  for (const s of systems) await run(s, ctx.plan.warmSeconds)
+  const runs = await interleave(ctx.plan.runs, systems, (s) => run(s, ctx.plan.wrkSeconds))
+  const { 'service backlog': service, ...peers } = pick(runs, (r) => r.rps)
+  await deleteQueue(ctx, 'backlog')
+  await deleteQueue(ctx, 'empty')
+  await flushPeers(ctx)
+  return [
+    figure({
+      scenario: `backlog: ${n.toLocaleString('en-US')} messages in the queue`,
+      metric: 'publish throughput',
+      unit: 'requests/s',
+      better: 'higher',
+      runs: { service, ...peers },
+      target: (s, p) => ({
+        text: '≥ 0.8 × service empty',
+        met: s >= 0.8 * p['service empty']!,
+      }),
+      note: `backlog written through POST /publish/batch in ${fillSeconds.toFixed(1)} s (${Math.round(fillRate).toLocaleString('en-US')} messages/s); the queue held ${stats.stats.length.toLocaleString('en-US')}${errorNote(runs) ? `; ${errorNote(runs)}` : ''}`,
+    }),
+  ]
+}
