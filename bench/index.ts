@@ -6,7 +6,7 @@
  * Ctrl-C or SIGTERM.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { cpus, release } from 'node:os'
+import { cpus, loadavg, release } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { Redis } from 'ioredis'
@@ -16,6 +16,7 @@ import {
   API,
   BENCH_DIR,
   buildService,
+  cpuSeconds,
   createDatabase,
   ensureTools,
   ROOT,
@@ -95,6 +96,20 @@ function machine(): RunInfo['machine'] {
   }
 }
 
+/** Share of the machine's CPU (all cores) busy over `ms`, from /proc/stat, in %. */
+async function machineBusy(ms: number): Promise<number> {
+  const read = () => {
+    const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/)
+    const n = fields.map(Number)
+    const idle = n[3]! + n[4]!
+    return { idle, total: n.reduce((a, b) => a + b, 0) }
+  }
+  const a = read()
+  await Bun.sleep(ms)
+  const b = read()
+  return Math.round((1 - (b.idle - a.idle) / (b.total - a.total)) * 100)
+}
+
 function toolVersion(cmd: string[], pattern: RegExp): string {
   const out = Bun.spawnSync(cmd, { stdout: 'pipe', stderr: 'pipe' })
   return pattern.exec(`${out.stdout.toString()}${out.stderr.toString()}`)?.[1] ?? '?'
@@ -103,6 +118,10 @@ function toolVersion(cmd: string[], pattern: RegExp): string {
 async function main(): Promise<void> {
   installSignalHandlers()
   log(`mode ${mode}${only ? `, only ${only.join(', ')}` : ''}`)
+  // Figures taken while other work loads the machine are not comparable with earlier runs:
+  // say so in the report.
+  const busyBefore = await machineBusy(1000)
+  const loadBefore = loadavg()[0]!
   await ensureTools(['wrk', 'redis-benchmark', 'redis-server'])
   const work = tempDir('mq-bench-')
   const redis = await startRedis(work)
@@ -125,6 +144,8 @@ async function main(): Promise<void> {
   }
   const figures: Figure[] = []
   const notes: string[] = []
+  /** Per scenario, each process's CPU use over it, in % of one core. */
+  const scenarioCpu: Record<string, Record<string, number>> = {}
 
   // Start-up first: the first start applies the migrations to the fresh database.
   const first = await startService(serviceEnv, join(work, 'first-start.log'))
@@ -171,9 +192,20 @@ async function main(): Promise<void> {
   try {
     await Bun.sleep(plan.quietSeconds * 1000)
     const idleAtStart = memory.now()
+    // CPU used per scenario by each long-running process: which one saturated a core.
+    const pids = {
+      service: service.proc.pid,
+      bare: bare.proc.pid,
+      bullmq: bullmq.proc.pid,
+      'redis-server': redis.pid,
+    }
+    const cpuNow = () =>
+      Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuSeconds(pid)]))
     for (const [name, run] of Object.entries(SCENARIOS)) {
       if (!wanted(name)) continue
       log(`scenario ${name}`)
+      const before = cpuNow()
+      const startedAt = performance.now()
       try {
         figures.push(...(await run(ctx)))
       } catch (err) {
@@ -181,6 +213,16 @@ async function main(): Promise<void> {
         notes.push(`${name}: failed (${message})`)
         console.error(`scenario ${name} failed:`, err)
       }
+      const wallS = (performance.now() - startedAt) / 1000
+      const after = cpuNow()
+      scenarioCpu[name] = Object.fromEntries(
+        Object.keys(pids).map((k) => [k, Math.round(((after[k]! - before[k]!) / wallS) * 100)])
+      )
+      log(
+        `  cpu over ${wallS.toFixed(0)} s: ${Object.entries(scenarioCpu[name]!)
+          .map(([k, v]) => `${k} ${v}%`)
+          .join(', ')}`
+      )
     }
     await Bun.sleep(plan.quietSeconds * 1000)
     const idleAfter = memory.now()
@@ -223,13 +265,19 @@ async function main(): Promise<void> {
     },
     database: database ? `PostgreSQL ${database.version}` : 'PGlite',
     durationS: (performance.now() - began) / 1000,
-    notes,
+    notes: [
+      `machine before the run: ${busyBefore}% busy (all cores, other processes), load average ${loadBefore.toFixed(1)}; after: load average ${loadavg()[0]!.toFixed(1)}${busyBefore > 10 ? ' — other work was running, figures are depressed' : ''}`,
+      ...notes,
+    ],
   }
   const markdown = toMarkdown(info, figures)
   const out = join(BENCH_DIR, 'results')
   mkdirSync(out, { recursive: true })
   writeFileSync(join(out, 'latest.md'), markdown)
-  writeFileSync(join(out, 'latest.json'), `${JSON.stringify({ ...info, figures }, null, 2)}\n`)
+  writeFileSync(
+    join(out, 'latest.json'),
+    `${JSON.stringify({ ...info, figures, cpuPercentOfOneCore: scenarioCpu }, null, 2)}\n`
+  )
   writeFileSync(join(out, 'latest.svg'), toSvg(info, figures))
   // Committed results must pass `bun run lint` as they are written.
   Bun.spawnSync([join(ROOT, 'node_modules', '.bin', 'biome'), 'format', '--write', out], {

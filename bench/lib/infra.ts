@@ -224,6 +224,21 @@ export async function api<T = unknown>(
   return (text ? JSON.parse(text) : undefined) as T
 }
 
+/** CPU time (user + system) `pid` has used, in seconds, or NaN once it is gone. */
+export function cpuSeconds(pid: number): number {
+  try {
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS
+  } catch {
+    return Number.NaN
+  }
+}
+
+/** USER_HZ: 100 on every Linux the bench runs on (getconf CLK_TCK). */
+const CLOCK_TICKS = 100
+
 /** Resident memory of `pid` in MB (VmRSS), or NaN once the process is gone. */
 export function rssMb(pid: number): number {
   try {

@@ -297,7 +297,7 @@ interface DelayedResult {
 export async function delayed(ctx: Context): Promise<Figure[]> {
   const { count, windowMs, runs } = ctx.plan.delayed
   // Time to publish them all before the first is due (batch publishing runs far above 25/ms).
-  const leadMs = 2000 + Math.ceil(count / 25)
+  const leadMs = 1000 + Math.ceil(count / 25)
   const timeout = leadMs * 2 + windowMs + 90_000
   const base = { count, windowMs, leadMs, payload: PAYLOAD }
   const results = await interleave(runs, ['service', 'bullmq'] as const, async (system, run) => {

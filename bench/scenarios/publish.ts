@@ -164,14 +164,16 @@ export async function scale(ctx: Context): Promise<Figure[]> {
   const perTenant = ctx.plan.scaleQueuesPerTenant
   let oneTenant: number[] = []
   for (const tenants of ctx.plan.scaleTenants) {
-    const made: Array<{ token: string; queue: string }> = []
-    for (let t = 0; t < tenants; t++) {
-      const token = await tokenFor(crypto.randomUUID(), ctx.serviceEnv.jwtSecret)
+    const made = (
       await Promise.all(
-        Array.from({ length: perTenant }, (_, q) => createQueue(ctx, `scale-q${q}`, token))
+        Array.from({ length: tenants }, async () => {
+          const token = await tokenFor(crypto.randomUUID(), ctx.serviceEnv.jwtSecret)
+          const queues = Array.from({ length: perTenant }, (_, q) => `scale-q${q}`)
+          for (const queue of queues) await createQueue(ctx, queue, token)
+          return queues.map((queue) => ({ token, queue }))
+        })
       )
-      for (let q = 0; q < perTenant; q++) made.push({ token, queue: `scale-q${q}` })
-    }
+    ).flat()
     const serviceTargets = join(ctx.work, `targets-service-${tenants}.txt`)
     const bareTargets = join(ctx.work, `targets-bare-${tenants}.txt`)
     writeFileSync(serviceTargets, made.map((m) => `${m.token} ${m.queue}`).join('\n'))
@@ -256,7 +258,8 @@ export async function backlog(ctx: Context): Promise<Figure[]> {
       seconds,
       workDir: ctx.work,
     })
-  for (const s of systems) await run(s, ctx.plan.warmSeconds)
+  // No warm-up: every system is warm from the scenarios before, and two queues' metadata is
+  // loaded by the first requests.
   const runs = await interleave(ctx.plan.runs, systems, (s) => run(s, ctx.plan.wrkSeconds))
   const { 'service backlog': service, ...peers } = pick(runs, (r) => r.rps)
   await deleteQueue(ctx, 'backlog')
