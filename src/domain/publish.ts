@@ -116,17 +116,20 @@ interface Prepared {
   deliverAt: number
 }
 
-/** Validates and encodes one message; throws before anything is stored. */
-function prepare(
-  deps: PublishDeps,
-  ctx: DomainContext,
+/**
+ * A payload as the JSON text the queue would store, once it is known to fit MAX_MESSAGE_SIZE and
+ * the queue's schema. Recurring schedules check theirs with it too, when they are written.
+ * @param index the message's place in a batch, named in the error's details.
+ * @throws MqError MQ_MESSAGE_TOO_LARGE, MQ_VALIDATION_FAILED
+ */
+export function checkedPayloadText(
+  deps: Pick<PublishDeps, 'limits' | 'checkSchema'>,
   queue: Queue,
-  input: PublishInput,
-  now: number,
-  index: number | null
-): Prepared {
+  payload: unknown,
+  index: number | null = null
+): string {
   const where = index === null ? {} : { index }
-  const payloadText = JSON.stringify(input.payload ?? null)
+  const payloadText = JSON.stringify(payload ?? null)
   const size = Buffer.byteLength(payloadText)
   if (size > deps.limits.maxMessageSize) {
     throw new MqError(
@@ -136,7 +139,7 @@ function prepare(
     )
   }
   if (queue.schema) {
-    const issues = deps.checkSchema(queue, input.payload)
+    const issues = deps.checkSchema(queue, payload)
     if (issues.length > 0) {
       throw new MqError(
         'MQ_VALIDATION_FAILED',
@@ -148,6 +151,19 @@ function prepare(
       )
     }
   }
+  return payloadText
+}
+
+/** Validates and encodes one message; throws before anything is stored. */
+function prepare(
+  deps: PublishDeps,
+  ctx: DomainContext,
+  queue: Queue,
+  input: PublishInput,
+  now: number,
+  index: number | null
+): Prepared {
+  const payloadText = checkedPayloadText(deps, queue, input.payload, index)
   const messageId = input.messageId ?? Bun.randomUUIDv7()
   const dedupId = input.messageId ?? null
   const deliverAt = input.deliverAt

@@ -3,7 +3,13 @@ import type { PayloadOpener } from './consume'
 import type { DomainContext } from './context'
 import { MqError, notFound } from './errors'
 import type { QueueStore } from './ports'
-import { type PayloadSealer, type PublishDeps, publishableQueue, publishMessage } from './publish'
+import {
+  checkedPayloadText,
+  type PayloadSealer,
+  type PublishDeps,
+  publishableQueue,
+  publishMessage,
+} from './publish'
 import type { Queue } from './queues'
 
 export type ScheduleStatus = 'active' | 'paused' | 'completed'
@@ -114,7 +120,8 @@ function seal(
   id: string,
   payload: unknown
 ): { payloadText: string; sealed: boolean } {
-  const text = JSON.stringify(payload ?? null)
+  // Checked now, as a message would be: every occurrence would fail the same way later.
+  const text = checkedPayloadText(deps.publish, queue, payload)
   // An encrypted queue's payloads never rest in clear, in PostgreSQL either.
   return queue.encrypted
     ? {
@@ -143,7 +150,8 @@ export function schedulePayload(deps: Pick<ScheduleDeps, 'cipher'>, s: Schedule)
 /**
  * Creates a recurring schedule publishing `payload` to `queueName` at each occurrence of
  * `cron` in `timezone`.
- * @throws MqError MQ_QUEUE_NOT_FOUND, MQ_QUEUE_PAUSED, MQ_FORBIDDEN, MQ_VALIDATION_FAILED.
+ * @throws MqError MQ_QUEUE_NOT_FOUND, MQ_QUEUE_PAUSED, MQ_FORBIDDEN, MQ_VALIDATION_FAILED,
+ *   MQ_MESSAGE_TOO_LARGE.
  */
 export async function createSchedule(
   deps: ScheduleDeps,

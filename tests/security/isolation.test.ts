@@ -4,6 +4,7 @@ import fc from 'fast-check'
 import { ErrorSchema } from '../../src/http/schemas/common'
 import { Keys, PARTITION_PARTS, type PartitionPart } from '../../src/streams/keys'
 import { call, newTenant, SERVICE_TOKEN, sharedDeps, testApp } from '../helpers/harness'
+import { mountedRoutes } from '../helpers/routes'
 
 /*
  * S3 (RELIABILITY.md): tenant B calls every route the app mounts with tenant A's names and
@@ -310,13 +311,6 @@ const MATRIX: Record<string, Entry> = {
   'GET /internal/mq/notification-queue': { kind: 'service' },
   'GET /internal/mq/metrics': { kind: 'service' },
   'GET /internal/mq/health-detailed': { kind: 'service' },
-}
-
-/** `METHOD /path` of every handler the app mounts (middleware is mounted as `ALL`). */
-function mountedRoutes(app: App): string[] {
-  return [
-    ...new Set(app.routes.filter((r) => r.method !== 'ALL').map((r) => `${r.method} ${r.path}`)),
-  ]
 }
 
 /** The concrete path a route pattern takes for a request with no object (for public routes). */
