@@ -28,6 +28,7 @@ import {
   startService,
   tempDir,
   tokenFor,
+  waitProcessQuiet,
 } from './lib/infra'
 import { type Figure, figure, type RunInfo, toMarkdown, toSvg } from './lib/report'
 import { delayed, e2ePull, e2eWebhook, pullAck } from './scenarios/consume'
@@ -50,6 +51,8 @@ const { values: args } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     only: { type: 'string' },
+    'wait-idle': { type: 'string' },
+    ref: { type: 'string' },
   },
 })
 const mode = args.quick ? 'quick' : 'full'
@@ -96,6 +99,9 @@ function machine(): RunInfo['machine'] {
   }
 }
 
+/** Above this share of the machine's CPU busy before the run, other work is running. */
+const IDLE_BUSY_PERCENT = 10
+
 /** Share of the machine's CPU (all cores) busy over `ms`, from /proc/stat, in %. */
 async function machineBusy(ms: number): Promise<number> {
   const read = () => {
@@ -119,8 +125,14 @@ async function main(): Promise<void> {
   installSignalHandlers()
   log(`mode ${mode}${only ? `, only ${only.join(', ')}` : ''}`)
   // Figures taken while other work loads the machine are not comparable with earlier runs:
-  // say so in the report.
-  const busyBefore = await machineBusy(1000)
+  // wait a while for it to end when asked (a shared machine), and say in the report how busy it was.
+  let busyBefore = await machineBusy(1000)
+  const waitUntil = performance.now() + Number(args['wait-idle'] ?? 0) * 1000
+  while (busyBefore > IDLE_BUSY_PERCENT && performance.now() < waitUntil) {
+    log(`machine ${busyBefore}% busy with other work; waiting for it to settle`)
+    await Bun.sleep(5000)
+    busyBefore = await machineBusy(2000)
+  }
   const loadBefore = loadavg()[0]!
   await ensureTools(['wrk', 'redis-benchmark', 'redis-server'])
   const work = tempDir('mq-bench-')
@@ -129,8 +141,8 @@ async function main(): Promise<void> {
   log(
     `redis-server on ${redis.url}; ${database ? `PostgreSQL ${database.version}, database made for this run` : 'no PostgreSQL on 127.0.0.1:5432: PGlite'}`
   )
-  const binary = buildService()
-  log('built dist/mq')
+  const { binary, source } = buildService(work, args.ref)
+  log(`built ${binary} from the ${source}`)
   const serviceEnv: ServiceEnv = {
     binary,
     redisUrl: redis.url,
@@ -203,7 +215,12 @@ async function main(): Promise<void> {
       Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuSeconds(pid)]))
     for (const [name, run] of Object.entries(SCENARIOS)) {
       if (!wanted(name)) continue
-      log(`scenario ${name}`)
+      // Each scenario starts on a quiet service: background work left by the one before (the
+      // ledger copying what it published) would otherwise be charged to this one.
+      const settleMs = await waitProcessQuiet(service.proc.pid, 120_000)
+      log(
+        `scenario ${name}${settleMs > 1500 ? ` (after waiting ${(settleMs / 1000).toFixed(0)} s for the service to go quiet)` : ''}`
+      )
       const before = cpuNow()
       const startedAt = performance.now()
       try {
@@ -264,9 +281,10 @@ async function main(): Promise<void> {
       wrk: toolVersion(['wrk', '-v'], /wrk (\S+)/),
     },
     database: database ? `PostgreSQL ${database.version}` : 'PGlite',
+    source,
     durationS: (performance.now() - began) / 1000,
     notes: [
-      `machine before the run: ${busyBefore}% busy (all cores, other processes), load average ${loadBefore.toFixed(1)}; after: load average ${loadavg()[0]!.toFixed(1)}${busyBefore > 10 ? ' — other work was running, figures are depressed' : ''}`,
+      `machine before the run: ${busyBefore}% busy (all cores, other processes), load average ${loadBefore.toFixed(1)}; after: load average ${loadavg()[0]!.toFixed(1)}${busyBefore > IDLE_BUSY_PERCENT ? ' — other work was running, figures are depressed' : ''}`,
       ...notes,
     ],
   }

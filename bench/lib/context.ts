@@ -39,11 +39,11 @@ export const PLANS: Record<'quick' | 'full', Plan> = {
   },
   full: {
     runs: 3,
-    wrkSeconds: 6,
+    wrkSeconds: 5,
     warmSeconds: 2,
     redisRequests: { plain: 300_000, pipelined: 2_000_000 },
-    consumeCount: 150_000,
-    e2eSeconds: 8,
+    consumeCount: 100_000,
+    e2eSeconds: 6,
     e2eRate: 2000,
     // One run of each: a 60 s window of 100,000 arrivals is itself a large sample.
     delayed: { count: 100_000, windowMs: 60_000, runs: 1 },

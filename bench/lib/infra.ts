@@ -1,4 +1,4 @@
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Subprocess } from 'bun'
@@ -91,16 +91,38 @@ export async function createDatabase(): Promise<{ url: string; version: string }
   return { url: url.toString(), version }
 }
 
-/** `bun run build` (dist/mq) with drizzle/ copied beside it, as the README's binary section. */
-export function buildService(): string {
-  const build = Bun.spawnSync(['bun', 'run', 'build'], {
-    cwd: ROOT,
-    stdout: 'pipe',
-    stderr: 'pipe',
-  })
+/**
+ * `bun run build` (dist/mq) with drizzle/ copied beside it, as the README's binary section.
+ * With `ref`, the service is built from that commit, exported into `workDir` (sharing this
+ * checkout's node_modules), so uncommitted edits in the working tree are not measured.
+ * @returns the binary's path and what was built (a commit, marked when the tree was dirty).
+ */
+export function buildService(workDir: string, ref?: string): { binary: string; source: string } {
+  const git = (...args: string[]) => {
+    const r = Bun.spawnSync(['git', ...args], { cwd: ROOT, stdout: 'pipe', stderr: 'pipe' })
+    if (r.exitCode !== 0) throw new Error(`git ${args.join(' ')}: ${r.stderr.toString()}`)
+    return r.stdout
+  }
+  let dir = ROOT
+  let source: string
+  if (ref) {
+    const commit = git('rev-parse', '--short', ref).toString().trim()
+    dir = join(workDir, 'source')
+    mkdirSync(dir)
+    const tar = git('archive', '--format=tar', commit)
+    const untar = Bun.spawnSync(['tar', '-x', '-C', dir], { stdin: tar, stderr: 'pipe' })
+    if (untar.exitCode !== 0) throw new Error(`tar: ${untar.stderr.toString()}`)
+    symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'))
+    source = `commit ${commit}`
+  } else {
+    const commit = git('rev-parse', '--short', 'HEAD').toString().trim()
+    const dirty = git('status', '--porcelain', '--', 'src', 'drizzle').toString().trim() !== ''
+    source = `working tree at ${commit}${dirty ? ' with uncommitted changes in src/' : ''}`
+  }
+  const build = Bun.spawnSync(['bun', 'run', 'build'], { cwd: dir, stdout: 'pipe', stderr: 'pipe' })
   if (build.exitCode !== 0) throw new Error(`bun run build failed:\n${build.stderr.toString()}`)
-  cpSync(join(ROOT, 'drizzle'), join(ROOT, 'dist', 'drizzle'), { recursive: true })
-  return join(ROOT, 'dist', 'mq')
+  cpSync(join(dir, 'drizzle'), join(dir, 'dist', 'drizzle'), { recursive: true })
+  return { binary: join(dir, 'dist', 'mq'), source }
 }
 
 /** A started HTTP server of the bench (the service or a peer). */
@@ -234,6 +256,21 @@ export function cpuSeconds(pid: number): number {
   } catch {
     return Number.NaN
   }
+}
+
+/**
+ * Waits until `pid` uses under 15 % of a core over a second (background work such as the
+ * ledger catching up is done), or `maxMs` passes.
+ * @returns milliseconds waited.
+ */
+export async function waitProcessQuiet(pid: number, maxMs: number): Promise<number> {
+  const started = performance.now()
+  while (performance.now() - started < maxMs) {
+    const before = cpuSeconds(pid)
+    await Bun.sleep(1000)
+    if (!(cpuSeconds(pid) - before >= 0.15)) break
+  }
+  return performance.now() - started
 }
 
 /** USER_HZ: 100 on every Linux the bench runs on (getconf CLK_TCK). */

@@ -53,6 +53,8 @@ export interface RunInfo {
   machine: { nproc: number; cpu: string; memoryGiB: number; kernel: string }
   versions: Record<string, string>
   database: string
+  /** What was built: a commit, or the working tree. */
+  source: string
   durationS: number
   notes: string[]
 }
@@ -76,7 +78,7 @@ export function toMarkdown(info: RunInfo, figures: Figure[]): string {
       info.versions
     )
       .map(([k, v]) => `${k} ${v}`)
-      .join(', ')}; metadata on ${info.database}.`,
+      .join(', ')}; metadata on ${info.database}; service built from the ${info.source}.`,
     '',
     '| scenario | figure | service | peers (same run) | service ÷ peer | target | met |',
     '| --- | --- | ---: | --- | --- | --- | :---: |',
@@ -118,45 +120,51 @@ const COLORS: Record<string, string> = {
 const colorOf = (name: string) => COLORS[name] ?? '#10b981'
 
 /**
- * A small SVG of two panels: throughput figures and latency figures, each group of bars the
- * service and its peers, scaled per group (the numbers are printed on the bars).
+ * A small SVG of two panels, the main throughput figures and the p99 latencies, each figure
+ * a group of bars (the service and its peers) scaled to its largest, values printed.
  */
 export function toSvg(info: RunInfo, figures: Figure[]): string {
-  const pick = (unit: (u: string) => boolean) =>
-    figures.filter((f) => unit(f.unit) && f.service !== null && Object.keys(f.peers).length > 0)
+  const charted = (f: Figure) => f.service !== null && Object.keys(f.peers).length > 0
   const panels = [
-    { title: 'Throughput (higher is better)', figures: pick((u) => u.endsWith('/s')) },
-    { title: 'Latency, ms (lower is better)', figures: pick((u) => u === 'ms') },
+    {
+      title: 'Throughput (higher is better)',
+      figures: figures.filter((f) => charted(f) && f.metric === 'throughput'),
+    },
+    {
+      title: 'p99 latency, ms (lower is better)',
+      figures: figures.filter((f) => charted(f) && f.unit === 'ms' && f.metric.includes('p99')),
+    },
   ].filter((p) => p.figures.length > 0)
   const barH = 14
-  const labelW = 250
-  const plotW = 420
-  let y = 40
+  const left = 20
+  const plotW = 460
+  let y = 44
   const parts: string[] = []
   for (const panel of panels) {
     parts.push(`<text x="10" y="${y}" font-weight="bold">${escapeXml(panel.title)}</text>`)
-    y += 10
+    y += 8
     for (const f of panel.figures) {
       const bars = [['service', f.service!] as const, ...Object.entries(f.peers)].filter(([, v]) =>
         Number.isFinite(v)
       )
       const max = Math.max(...bars.map(([, v]) => v), 1e-9)
+      y += 14
       parts.push(
-        `<text x="10" y="${y + 12}" font-size="11">${escapeXml(`${f.scenario}: ${f.metric}`)}</text>`
+        `<text x="${left}" y="${y}" font-size="11">${escapeXml(`${f.scenario}: ${f.metric}`)}</text>`
       )
+      y += 4
       for (const [name, v] of bars) {
         const w = Math.max(1, (v / max) * plotW)
         parts.push(
-          `<rect x="${labelW}" y="${y}" width="${w.toFixed(1)}" height="${barH - 2}" fill="${colorOf(name)}"/>`,
-          `<text x="${(labelW + w + 4).toFixed(1)}" y="${y + 10}" font-size="10">${escapeXml(`${name} ${formatNumber(v)}`)}</text>`
+          `<rect x="${left}" y="${y}" width="${w.toFixed(1)}" height="${barH - 2}" fill="${colorOf(name)}"/>`,
+          `<text x="${(left + w + 4).toFixed(1)}" y="${y + 10}" font-size="10">${escapeXml(`${name} ${formatNumber(v)}`)}</text>`
         )
         y += barH
       }
-      y += 8
     }
-    y += 14
+    y += 24
   }
-  const width = labelW + plotW + 160
+  const width = left + plotW + 170
   const title = `message-queue-service bench, ${info.date} (${info.mode}), ${info.machine.nproc} × ${info.machine.cpu}`
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${y}" font-family="sans-serif" font-size="12">`,
