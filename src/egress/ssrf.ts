@@ -109,17 +109,15 @@ export class WebhookUrlGuard {
       ? [{ address: host, family: ipaddr.parse(host).kind() === 'ipv6' ? 6 : 4 }]
       : await this.lookup(host)
     if (addresses.length === 0) throw new UnsafeWebhookUrlError(`host '${host}' has no address`)
-    if (!allowed) {
-      for (const { address } of addresses) {
-        const refusal = addressRefusal(address)
-        if (refusal) {
-          throw new UnsafeWebhookUrlError(
-            literal
-              ? `${refusal} is not a public address`
-              : `host '${host}' resolves to ${refusal}, not a public address`
-          )
-        }
-      }
+    for (const { address } of addresses) {
+      const refusal = addressRefusal(address)
+      // An allowed host may resolve anywhere, but only to something that is an IP.
+      if (!refusal || (allowed && ipaddr.isValid(address))) continue
+      throw new UnsafeWebhookUrlError(
+        literal
+          ? `${refusal} is not a public address`
+          : `host '${host}' resolves to ${refusal}, not a public address`
+      )
     }
     const [first] = addresses
     const mapped = ipaddr.parse(first!.address)

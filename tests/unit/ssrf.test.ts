@@ -66,6 +66,10 @@ describe('webhook URL guard', () => {
     expect(await guard.refusal('http://sub.localhost/')).toContain('could not be resolved')
     // Another spelling of an allowed IP is the same host once the URL parser normalised it.
     expect(await guard.check('http://2130706433/')).toMatchObject({ address: '127.0.0.1' })
+    const garbled = new WebhookUrlGuard(['odd.example.test'], async () => [
+      { address: 'not-an-ip', family: 4 },
+    ])
+    expect(await garbled.refusal('http://odd.example.test/')).toContain('not an IP')
     // Allowed hosts still need http(s) and no user info.
     expect(await guard.refusal('ftp://localhost/')).toContain('http')
     expect(await guard.refusal('http://a:b@localhost/')).toContain('user info')
