@@ -139,6 +139,21 @@ export class SubscriptionRepository implements SubscriptionStore {
     return rows.length > 0
   }
 
+  /**
+   * Every active webhook subscription of every tenant: the delivery worker serves them all,
+   * so this one query is deliberately not tenant-scoped. It runs every second in each worker;
+   * the filter keeps the rows few (pull subscriptions and paused ones are left out).
+   */
+  async listActiveWebhooks(): Promise<Subscription[]> {
+    const rows = await this.select().where(
+      and(
+        eq(messageSubscriptions.status, 'active'),
+        eq(messageSubscriptions.subscriptionType, 'webhook')
+      )
+    )
+    return rows.map((row) => toSubscription(row, row.queueName))
+  }
+
   async countInGroup(tenantId: string, queueId: string, group: string): Promise<number> {
     const [row] = await this.db
       .select({ n: count() })

@@ -1,7 +1,7 @@
 import type { Subscription } from './subscriptions'
 
-/** No retry waits longer than this, however many attempts came before. */
-const MAX_RETRY_DELAY_MS = 12 * 60 * 60 * 1000
+/** No retry waits longer than this, however many attempts came before (nor for a `Retry-After`). */
+export const MAX_RETRY_DELAY_MS = 12 * 60 * 60 * 1000
 
 /**
  * How long to wait before delivering again after failed attempt number `attempt` (1-based):

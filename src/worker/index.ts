@@ -2,6 +2,7 @@ import type { Deps } from '../deps'
 import { DelayedTicker } from './delayed-ticker'
 import { ScheduleTicker } from './schedule-ticker'
 import { Trimmer } from './trimmer'
+import { createWebhookDelivery } from './webhook-delivery'
 
 /** A long-running loop of the worker role. */
 export interface Loop {
@@ -27,6 +28,7 @@ export function workerLoops(deps: Deps): Loop[] {
       trimPartition: (...args) => deps.messages.trimPartition(...args),
       logger: deps.logger,
     }),
+    createWebhookDelivery(deps),
   ]
 }
 

@@ -2,7 +2,7 @@ import { SignJWT } from 'jose'
 import { createApp } from '../../src/app'
 import { type Config, loadConfig } from '../../src/config'
 import { buildDeps, type Deps } from '../../src/deps'
-import type { HostResolver } from '../../src/egress/ssrf'
+import type { HostResolver, WebhookUrlGuard } from '../../src/egress/ssrf'
 import { createLogger } from '../../src/observability/logger'
 import type { Infra } from './infra'
 
@@ -73,6 +73,15 @@ export async function closeSharedDeps(): Promise<void> {
 export async function testApp(config: Partial<Config> = {}) {
   const deps = await sharedDeps()
   return createApp({ ...deps, config: { ...deps.config, ...config } })
+}
+
+/** The app over the shared dependencies, checking webhook URLs with `guard` (a stub resolver's). */
+export async function testAppWithGuard(guard: WebhookUrlGuard) {
+  const deps = await sharedDeps()
+  return createApp({
+    ...deps,
+    subscriptionDeps: { ...deps.subscriptionDeps, checkWebhookUrl: (url) => guard.refusal(url) },
+  })
 }
 
 export const newTenant = () => crypto.randomUUID()

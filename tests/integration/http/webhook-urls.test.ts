@@ -1,20 +1,14 @@
 import { describe, expect, test } from 'bun:test'
-import { createApp } from '../../../src/app'
 import { WebhookUrlGuard } from '../../../src/egress/ssrf'
-import { call, newTenant, sharedDeps } from '../../helpers/harness'
+import { call, newTenant, testAppWithGuard } from '../../helpers/harness'
 import { ALL_BLOCKED_URLS, ssrfResolver } from '../../helpers/ssrf-vectors'
 
 const B = '/api/v1/mq'
 
 /** The app with a guard over the SSRF stub resolver and no allowed hosts. */
 async function setup() {
-  const deps = await sharedDeps()
   const resolver = ssrfResolver()
-  const guard = new WebhookUrlGuard([], resolver)
-  const app = createApp({
-    ...deps,
-    subscriptionDeps: { ...deps.subscriptionDeps, checkWebhookUrl: (url) => guard.refusal(url) },
-  })
+  const app = await testAppWithGuard(new WebhookUrlGuard([], resolver))
   const tenant = newTenant()
   expect(
     (await call(app, 'POST', `${B}/queues`, { tenant, body: { name: 'orders' } })).status

@@ -1,0 +1,610 @@
+import { createHmac } from 'node:crypto'
+import { SubscriptionRepository } from '../db/subscription-repository'
+import type { Deps } from '../deps'
+import {
+  ackDeliveries,
+  type ConsumeDeps,
+  type Delivery,
+  nackDeliveries,
+  pullOnce,
+  type ReceiptData,
+} from '../domain/consume'
+import type { DomainContext } from '../domain/context'
+import type { SubscriptionStore } from '../domain/ports'
+import type { Queue } from '../domain/queues'
+import { MAX_RETRY_DELAY_MS, retryDelay } from '../domain/retry'
+import { openSigningSecret, WEBHOOK_DEFAULTS } from '../domain/subscription-admin'
+import type { Subscription } from '../domain/subscriptions'
+import { type Connector, pinnedFetch } from '../egress/pinned-fetch'
+import type { WebhookUrlGuard } from '../egress/ssrf'
+import type { Logger } from '../observability/logger'
+import { createRedis, type RedisClient } from '../streams/redis'
+import type { Loop } from '.'
+
+/** What the delivery loop needs; {@link createWebhookDelivery} wires it from the process's deps. */
+export interface WebhookDeliveryDeps {
+  consume: ConsumeDeps
+  /** Pauses a subscription whose endpoint answered 410 (the cached store tells other processes). */
+  subscriptions: Pick<SubscriptionStore, 'update'>
+  /** Every active webhook subscription of every tenant, read afresh (not from a cache). */
+  listActiveWebhooks(): Promise<Subscription[]>
+  /** The subscription's `whsec_…` secret in clear. */
+  signingSecret(sub: Subscription): string | null
+  /** Validates a URL and resolves it to the one address to connect to, at every attempt. */
+  guard: Pick<WebhookUrlGuard, 'check'>
+  /** Opens the socket; Bun's fetch unless a test records connections. */
+  connect?: Connector
+  /** The newest entry id of each partition, taken before a pull so nothing slips between. */
+  lastIds(queue: Queue): Promise<string[]>
+  /** Waits on `client` (blocking) until an entry newer than `after` arrives, or the timeout. */
+  waitForEntries(
+    client: RedisClient,
+    queue: Queue,
+    after: string[],
+    timeoutMs: number
+  ): Promise<void>
+  /** A dedicated connection for one dispatcher's blocking reads. */
+  openBlockingConnection(): RedisClient
+  /** Ends another connection's blocking read early (`CLIENT UNBLOCK`). @returns 1 if it did. */
+  unblock(clientId: number): Promise<number>
+  logger: Logger
+}
+
+export interface WebhookDeliveryOptions {
+  /** Requests in flight per subscription (`MAX_CONCURRENT_CONSUMERS`). */
+  perSubscription: number
+  /** Requests in flight across all subscriptions of this process. */
+  maxInFlight: number
+  /** Cap on a subscription's `timeoutMs` (`PROCESSING_TIMEOUT_MS`). */
+  maxTimeoutMs: number
+  /** How often subscriptions are re-read: pause, resume, delete and edits take effect this fast. */
+  refreshMs?: number
+  /** How long stop() waits for requests in flight before abandoning them. */
+  stopDeadlineMs?: number
+}
+
+const REFRESH_MS = 1000
+/** A blocking read never outlasts this, so a lost wake-up costs at most this long (STYLE 15). */
+const MAX_WAIT_SLICE_MS = 5000
+/** Below the process's 10 s shutdown deadline, leaving time to close connections. */
+const STOP_DEADLINE_MS = 8000
+/** Beyond the request timeout, the time a delivery may take to be settled before it is redelivered. */
+const SETTLE_MARGIN_MS = 5000
+/** After a failed pull or wait, so a failing Redis or PostgreSQL is not hammered. */
+const ERROR_PAUSE_MS = 1000
+/** Requests in flight per process across all subscriptions, unless one subscription may have more. */
+const MAX_IN_FLIGHT = 256
+
+/** Headers a message or `handlerConfig.headers` may not set: ours, and those of the transport. */
+const RESERVED_HEADER =
+  /^(host|content-.*|transfer-encoding|connection|keep-alive|upgrade|te|trailer|expect|proxy-.*|webhook-.*|x-mq-.*)$/i
+
+/** The actor the worker acts as when it acks, nacks and dead-letters. */
+const workerContext = (sub: Subscription): DomainContext => ({
+  tenantId: sub.tenantId,
+  principal: { kind: 'service', name: 'webhook-delivery' },
+  requestId: `webhook-${sub.id}`,
+})
+
+/** `handlerConfig` of a webhook with its defaults; `timeoutMs` capped by the operator's limit. */
+function endpointOf(sub: Subscription, maxTimeoutMs: number) {
+  const c = sub.handlerConfig
+  return {
+    url: String(c.url),
+    method: typeof c.method === 'string' ? c.method : WEBHOOK_DEFAULTS.method,
+    headers: (c.headers ?? {}) as Record<string, string>,
+    timeoutMs: Math.min(
+      typeof c.timeoutMs === 'number' ? c.timeoutMs : WEBHOOK_DEFAULTS.timeoutMs,
+      maxTimeoutMs
+    ),
+  }
+}
+
+/** What an attempt came to. */
+type Outcome =
+  | { kind: 'ack' }
+  | { kind: 'retry'; reason: string; notBeforeMs?: number }
+  | { kind: 'gone'; reason: string }
+
+/**
+ * `Retry-After` as milliseconds from now: delta-seconds or an HTTP date (RFC 9110 §10.2.3),
+ * at most the longest retry delay. @returns null when absent or unreadable.
+ */
+export function retryAfterMs(value: string | null, now = Date.now()): number | null {
+  if (!value) return null
+  const trimmed = value.trim()
+  const ms = /^\d+$/.test(trimmed) ? Number(trimmed) * 1000 : Date.parse(trimmed) - now
+  return Number.isNaN(ms) ? null : Math.min(Math.max(0, ms), MAX_RETRY_DELAY_MS)
+}
+
+function judge(res: Response): Outcome {
+  if (res.status >= 200 && res.status < 300) return { kind: 'ack' }
+  if (res.status === 410) return { kind: 'gone', reason: 'endpoint answered 410 Gone' }
+  const reason =
+    res.status >= 300 && res.status < 400
+      ? `endpoint answered ${res.status} (redirects are not followed)`
+      : `endpoint answered ${res.status}`
+  const wait =
+    res.status === 429 || res.status === 503 ? retryAfterMs(res.headers.get('retry-after')) : null
+  return wait === null ? { kind: 'retry', reason } : { kind: 'retry', reason, notBeforeMs: wait }
+}
+
+/** Rejects with the signal's reason as soon as it aborts, whatever `promise` is doing. */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason)
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason)
+    signal.addEventListener('abort', onAbort, { once: true })
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort))
+  })
+}
+
+/**
+ * The Standard Webhooks signature: `v1,` + base64 HMAC-SHA256 of `id.timestamp.body`, keyed
+ * with the base64-decoded part of the `whsec_` secret.
+ */
+export function signWebhook(secret: string, id: string, timestamp: number, body: string): string {
+  const key = Buffer.from(secret.replace(/^whsec_/, ''), 'base64')
+  return `v1,${createHmac('sha256', key).update(`${id}.${timestamp}.${body}`).digest('base64')}`
+}
+
+/** Slots shared by every dispatcher of a process: the global in-flight cap. */
+class Slots {
+  private waiters: Array<() => void> = []
+
+  constructor(private free: number) {}
+
+  /** Takes up to `n` slots. @returns how many it got. */
+  take(n: number): number {
+    const got = Math.max(0, Math.min(n, this.free))
+    this.free -= got
+    return got
+  }
+
+  give(n: number): void {
+    if (n <= 0) return
+    this.free += n
+    for (const wake of this.waiters.splice(0)) wake()
+  }
+
+  /** Resolves the next time slots are given back. */
+  freed(): Promise<void> {
+    return new Promise((resolve) => this.waiters.push(resolve))
+  }
+}
+
+interface Shared {
+  deps: WebhookDeliveryDeps
+  options: Required<WebhookDeliveryOptions>
+  slots: Slots
+}
+
+/**
+ * Pushes one subscription's messages. Dispatchers share nothing but the global slot count, so
+ * one slow or dead endpoint holds at most `perSubscription` slots for at most its timeout and
+ * never delays another subscription's deliveries.
+ */
+class Dispatcher {
+  /** Set when it should take no more work: stopped, or the endpoint answered 410. */
+  halted = false
+  private readonly inFlight = new Set<Promise<void>>()
+  private readonly aborter = new AbortController()
+  private wakeRequested = false
+  private wakers: Array<() => void> = []
+  private connection: RedisClient | undefined
+  private blockedId: number | null = null
+  private interrupting = false
+  private running: Promise<void> = Promise.resolve()
+  private secret: string | null | undefined
+
+  constructor(
+    private readonly shared: Shared,
+    private sub: Subscription,
+    private readonly queue: Queue
+  ) {}
+
+  start(): void {
+    this.running = this.run()
+  }
+
+  /** Takes new settings (URL, headers, retry policy…) for the attempts that follow. */
+  update(sub: Subscription): void {
+    if (sub.updatedAt.getTime() === this.sub.updatedAt.getTime()) return
+    if (sub.signingSecret !== this.sub.signingSecret) this.secret = undefined
+    this.sub = sub
+  }
+
+  /**
+   * Takes no more work, lets requests in flight finish and settle for up to `deadlineMs`, then
+   * aborts the rest without settling them: they stay in flight in Redis and are delivered
+   * again once their visibility timeout passes.
+   */
+  async stop(deadlineMs: number): Promise<void> {
+    this.halted = true
+    this.wake()
+    // Ends a blocking read at once; its rejection is expected while halted.
+    this.connection?.disconnect()
+    await this.running
+    const done = Promise.all(this.inFlight)
+    let timer: Timer | undefined
+    const late = await Promise.race([
+      done.then(() => false),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(true), deadlineMs)
+      }),
+    ])
+    clearTimeout(timer)
+    if (late) {
+      this.aborter.abort(new Error('worker stopping'))
+      await done
+    }
+  }
+
+  private get log() {
+    return this.shared.deps.logger
+  }
+
+  private async run(): Promise<void> {
+    try {
+      await this.dispatch()
+    } finally {
+      this.connection?.disconnect()
+    }
+  }
+
+  private async dispatch(): Promise<void> {
+    const { deps, options, slots } = this.shared
+    while (!this.halted) {
+      this.wakeRequested = false
+      let room = slots.take(options.perSubscription - this.inFlight.size)
+      if (room === 0) {
+        await this.sleep(slots.freed())
+        continue
+      }
+      try {
+        const after = await deps.lastIds(this.queue)
+        const { deliveries, nextDeadline, read } = await pullOnce(
+          deps.consume,
+          workerContext(this.sub),
+          this.sub,
+          this.queue,
+          room,
+          this.visibilityMs()
+        )
+        slots.give(room - deliveries.length)
+        room = 0
+        for (const d of deliveries) this.launch(d)
+        // Entries were handed out (some perhaps filtered away): more may be waiting unread.
+        if (read > 0 || this.wakeRequested) continue
+        await this.idle(after, nextDeadline)
+      } catch (err) {
+        slots.give(room)
+        if (this.halted) break
+        this.log.warn(
+          { err: (err as Error).message, subscriptionId: this.sub.id },
+          'webhook pull failed'
+        )
+        await this.sleep(Bun.sleep(ERROR_PAUSE_MS))
+      }
+    }
+  }
+
+  /** Long enough that a delivery is never handed out again while its request still runs. */
+  private visibilityMs(): number {
+    const { timeoutMs } = endpointOf(this.sub, this.shared.options.maxTimeoutMs)
+    return Math.max(this.sub.sessionTimeoutMs, timeoutMs + SETTLE_MARGIN_MS)
+  }
+
+  private launch(d: Delivery): void {
+    const task = this.deliver(d)
+      .catch((err) =>
+        this.log.error({ err, subscriptionId: this.sub.id }, 'webhook delivery not settled')
+      )
+      .finally(() => {
+        this.inFlight.delete(task)
+        this.shared.slots.give(1)
+        // A slot is free, and a retry may now be due sooner than the current wait ends.
+        this.wake()
+      })
+    this.inFlight.add(task)
+  }
+
+  /** Waits until `p` settles or something wakes the dispatcher. */
+  private async sleep(p: Promise<unknown>): Promise<void> {
+    if (this.wakeRequested || this.halted) return
+    await Promise.race([p, new Promise<void>((resolve) => this.wakers.push(resolve))])
+  }
+
+  /** Wakes the loop: out of a local wait, and out of a blocking read via `CLIENT UNBLOCK`. */
+  private wake(): void {
+    this.wakeRequested = true
+    for (const resolve of this.wakers.splice(0)) resolve()
+    void this.interrupt()
+  }
+
+  /**
+   * Unblocks the dispatcher's blocking read. The read may not have reached Redis yet when the
+   * wake-up comes, so this tries again for a little while until one unblock lands.
+   */
+  private async interrupt(): Promise<void> {
+    if (this.interrupting) return
+    this.interrupting = true
+    try {
+      for (let i = 0; i < 20 && this.blockedId !== null; i++) {
+        if ((await this.shared.deps.unblock(this.blockedId).catch(() => 0)) > 0) return
+        await Bun.sleep(5)
+      }
+    } finally {
+      this.interrupting = false
+    }
+  }
+
+  /**
+   * Sleeps on a blocking read of the queue's streams until something is published, the
+   * earliest visibility deadline (a retry coming due) passes, or a wake-up. The deadline is a
+   * local timer, not the read's timeout: Redis times blocked reads out only on its ~100 ms
+   * cron, too coarse for retry delays of a few hundred milliseconds.
+   */
+  private async idle(after: string[], nextDeadline: number | null): Promise<void> {
+    if (this.halted) return
+    const due =
+      nextDeadline === null
+        ? undefined
+        : setTimeout(() => this.wake(), Math.max(0, nextDeadline - Date.now()))
+    this.connection ??= this.shared.deps.openBlockingConnection()
+    const connection = this.connection
+    let failure: Error | undefined
+    try {
+      const id = Number(await connection.client('ID'))
+      if (this.wakeRequested || this.halted) return
+      this.blockedId = id
+      await this.shared.deps.waitForEntries(connection, this.queue, after, MAX_WAIT_SLICE_MS)
+    } catch (err) {
+      failure = err as Error
+    } finally {
+      this.blockedId = null
+      clearTimeout(due)
+    }
+    if (!failure || this.halted) return
+    this.log.warn({ err: failure.message, subscriptionId: this.sub.id }, 'webhook wait failed')
+    await this.sleep(Bun.sleep(ERROR_PAUSE_MS))
+  }
+
+  private signingSecret(): string {
+    if (this.secret === undefined) this.secret = this.shared.deps.signingSecret(this.sub)
+    if (!this.secret) throw new Error('the subscription has no signing secret')
+    return this.secret
+  }
+
+  /** Our headers win over `handlerConfig.headers`, which win over the message's own. */
+  private headers(
+    sub: Subscription,
+    d: Delivery,
+    configured: Record<string, string>,
+    body: string
+  ): Headers {
+    const headers = new Headers()
+    for (const source of [d.headers, configured]) {
+      for (const [name, value] of Object.entries(source)) {
+        if (RESERVED_HEADER.test(name)) continue
+        try {
+          headers.set(name, value)
+        } catch {
+          // A name or value HTTP cannot carry (a space, a line break): left out, not fatal.
+        }
+      }
+    }
+    const timestamp = Math.floor(Date.now() / 1000)
+    headers.set('content-type', 'application/json')
+    headers.set('webhook-id', d.messageId)
+    headers.set('webhook-timestamp', String(timestamp))
+    headers.set(
+      'webhook-signature',
+      signWebhook(this.signingSecret(), d.messageId, timestamp, body)
+    )
+    headers.set('x-mq-queue', sub.queue)
+    headers.set('x-mq-delivery-count', String(d.deliveryCount))
+    if (d.correlationId) headers.set('x-mq-correlation-id', d.correlationId)
+    return headers
+  }
+
+  private async deliver(d: Delivery): Promise<void> {
+    const sub = this.sub
+    const receipt = this.shared.deps.consume.receipts.decode(sub.tenantId, d.receipt)
+    if (!receipt) throw new Error('a receipt of our own did not decode')
+    const endpoint = endpointOf(sub, this.shared.options.maxTimeoutMs)
+    // One deadline for the whole attempt, resolving the name included.
+    const signal = AbortSignal.any([AbortSignal.timeout(endpoint.timeoutMs), this.aborter.signal])
+    let outcome: Outcome
+    try {
+      // Checked again at every attempt: what the name resolves to may have changed.
+      const target = await abortable(this.shared.deps.guard.check(endpoint.url), signal)
+      const body = JSON.stringify(d.payload)
+      const res = await pinnedFetch(
+        target,
+        {
+          method: endpoint.method,
+          headers: this.headers(sub, d, endpoint.headers, body),
+          body,
+          signal,
+        },
+        this.shared.deps.connect
+      )
+      // The answer's body is never needed; not reading it keeps a huge one out of memory.
+      void res.body?.cancel().catch(() => {})
+      outcome = judge(res)
+    } catch (err) {
+      if (this.aborter.signal.aborted) return
+      const reason =
+        (err as Error).name === 'TimeoutError'
+          ? `no answer within ${endpoint.timeoutMs} ms`
+          : (err as Error).message
+      outcome = { kind: 'retry', reason }
+    }
+    await this.settle(sub, receipt, d, outcome)
+  }
+
+  private async settle(
+    sub: Subscription,
+    receipt: ReceiptData,
+    d: Delivery,
+    outcome: Outcome
+  ): Promise<void> {
+    const { deps } = this.shared
+    if (outcome.kind === 'ack') {
+      await ackDeliveries(deps.consume, sub, this.queue, [receipt])
+      return
+    }
+    this.log.debug(
+      {
+        subscriptionId: sub.id,
+        messageId: d.messageId,
+        deliveryCount: d.deliveryCount,
+        reason: outcome.reason,
+      },
+      'webhook attempt failed'
+    )
+    if (outcome.kind === 'gone') {
+      // Paused before the nack, so the message waits for a resume instead of being retried.
+      this.halted = true
+      this.wake()
+      const statusReason = `${outcome.reason} at ${new Date().toISOString()}`
+      await deps.subscriptions.update(sub.tenantId, sub.id, { status: 'paused', statusReason })
+      this.log.info({ subscriptionId: sub.id, statusReason }, 'webhook subscription paused')
+    }
+    const backoff = outcome.kind === 'gone' ? 0 : retryDelay(sub, d.deliveryCount)
+    const notBefore = outcome.kind === 'retry' ? (outcome.notBeforeMs ?? 0) : 0
+    await nackDeliveries(deps.consume, workerContext(sub), sub, this.queue, [receipt], {
+      delayMs: Math.max(backoff, notBefore),
+      reason: `webhook: ${outcome.reason}`,
+    })
+  }
+}
+
+/**
+ * Pushes messages of webhook subscriptions (API.md "Subscriptions"; RELIABILITY.md R12, R13,
+ * S1, S2). Every `refreshMs` it reads the active webhook subscriptions of all tenants and runs
+ * one dispatcher for each: created, resumed and edited subscriptions are picked up, paused
+ * and deleted ones stop, within about a second. Many workers may run at once: pulls go through
+ * the same atomic script as the pull API, so each message is handed to one of them at a time.
+ */
+export class WebhookDelivery implements Loop {
+  readonly name = 'webhook-delivery'
+  private readonly dispatchers = new Map<string, Dispatcher>()
+  private readonly retiring = new Set<Promise<void>>()
+  private readonly shared: Shared
+  private running: Promise<void> | undefined
+  private stopping = false
+  private wakeStop: (() => void) | undefined
+
+  constructor(deps: WebhookDeliveryDeps, options: WebhookDeliveryOptions) {
+    this.shared = {
+      deps,
+      options: { refreshMs: REFRESH_MS, stopDeadlineMs: STOP_DEADLINE_MS, ...options },
+      slots: new Slots(options.maxInFlight),
+    }
+  }
+
+  start(): void {
+    if (this.running) return
+    this.stopping = false
+    this.running = this.run()
+  }
+
+  /**
+   * Stops reading, lets requests in flight finish and settle within the stop deadline, then
+   * closes the dispatchers' connections.
+   */
+  async stop(): Promise<void> {
+    this.stopping = true
+    this.wakeStop?.()
+    await this.running
+    this.running = undefined
+    for (const [id, dispatcher] of this.dispatchers) this.retire(id, dispatcher)
+    await Promise.all(this.retiring)
+  }
+
+  private async run(): Promise<void> {
+    const { deps, options } = this.shared
+    while (!this.stopping) {
+      try {
+        await this.refresh()
+      } catch (err) {
+        // Dispatchers keep running on what they know; the next refresh tries again.
+        deps.logger.warn({ err: (err as Error).message }, 'webhook subscriptions not refreshed')
+      }
+      if (this.stopping) break
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, options.refreshMs)
+        this.wakeStop = () => {
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+    }
+  }
+
+  private async refresh(): Promise<void> {
+    const { deps } = this.shared
+    const active = new Map((await deps.listActiveWebhooks()).map((s) => [s.id, s]))
+    if (this.stopping) return
+    for (const [id, dispatcher] of this.dispatchers) {
+      const sub = active.get(id)
+      if (!sub || dispatcher.halted) this.retire(id, dispatcher)
+      else dispatcher.update(sub)
+    }
+    for (const sub of active.values()) {
+      if (this.dispatchers.has(sub.id)) continue
+      const queue = await deps.consume.queues.get(sub.tenantId, sub.queue)
+      // A queue deleted (perhaps recreated under the name) takes its subscriptions with it.
+      if (!queue || queue.id !== sub.queueId || this.stopping) continue
+      const dispatcher = new Dispatcher(this.shared, sub, queue)
+      this.dispatchers.set(sub.id, dispatcher)
+      dispatcher.start()
+    }
+  }
+
+  private retire(id: string, dispatcher: Dispatcher): void {
+    this.dispatchers.delete(id)
+    const stopped = dispatcher
+      .stop(this.shared.options.stopDeadlineMs)
+      .catch((err) => this.shared.deps.logger.error({ err }, 'webhook dispatcher did not stop'))
+      .finally(() => this.retiring.delete(stopped))
+    this.retiring.add(stopped)
+  }
+}
+
+/**
+ * The delivery loop over the process's shared dependencies and configuration.
+ * @param overrides replace single dependencies (tests: a stub resolver's guard, a recording
+ * connector) and options (a shorter stop deadline).
+ */
+export function createWebhookDelivery(
+  deps: Deps,
+  overrides: Partial<WebhookDeliveryDeps> = {},
+  options: Partial<WebhookDeliveryOptions> = {}
+): WebhookDelivery {
+  const repository = new SubscriptionRepository(deps.database.db)
+  return new WebhookDelivery(
+    {
+      consume: deps.consumeDeps,
+      subscriptions: deps.subscriptionDeps.subscriptions,
+      listActiveWebhooks: () => repository.listActiveWebhooks(),
+      signingSecret: (sub) => openSigningSecret(deps.cipher, sub),
+      guard: deps.webhookGuard,
+      lastIds: (queue) => deps.messages.lastIds(queue),
+      waitForEntries: (client, queue, after, timeoutMs) =>
+        deps.messages.waitForEntries(client, queue, after, timeoutMs),
+      openBlockingConnection: () => createRedis(deps.redisTarget, 'blocking', deps.logger),
+      unblock: async (clientId) => Number(await deps.redis.client('UNBLOCK', clientId)),
+      logger: deps.logger,
+      ...overrides,
+    },
+    {
+      perSubscription: deps.config.MAX_CONCURRENT_CONSUMERS,
+      maxInFlight: Math.max(MAX_IN_FLIGHT, deps.config.MAX_CONCURRENT_CONSUMERS),
+      maxTimeoutMs: deps.config.PROCESSING_TIMEOUT_MS,
+      ...options,
+    }
+  )
+}
