@@ -35,7 +35,7 @@ export const PLANS: Record<'quick' | 'full', Plan> = {
     scaleTenants: [1, 10, 100],
     scaleQueuesPerTenant: 10,
     backlog: 100_000,
-    quietSeconds: 2,
+    quietSeconds: 1,
   },
   full: {
     runs: 3,

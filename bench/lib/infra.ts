@@ -259,7 +259,7 @@ export function cpuSeconds(pid: number): number {
 }
 
 /**
- * Waits until `pid` uses under 15 % of a core over a second (background work such as the
+ * Waits until `pid` uses under 15 % of a core over 300 ms (background work such as the
  * ledger catching up is done), or `maxMs` passes.
  * @returns milliseconds waited.
  */
@@ -267,8 +267,8 @@ export async function waitProcessQuiet(pid: number, maxMs: number): Promise<numb
   const started = performance.now()
   while (performance.now() - started < maxMs) {
     const before = cpuSeconds(pid)
-    await Bun.sleep(1000)
-    if (!(cpuSeconds(pid) - before >= 0.15)) break
+    await Bun.sleep(300)
+    if (!(cpuSeconds(pid) - before >= 0.045)) break
   }
   return performance.now() - started
 }
