@@ -61,6 +61,17 @@ export interface PartitionPull {
   nextDeadline: number | null
 }
 
+/** An entry settle() acknowledged or requeued, as it reports it when asked for details. */
+export interface SettledEntry {
+  streamId: string
+  /** Since the entry was last handed out (ms). */
+  idleMs: number
+  /** Empty when the entry is no longer in the stream. */
+  messageId: string
+  /** The whole message, when asked for; null otherwise or when it is gone. */
+  message: (StoredMessage & { publishedAt: number }) | null
+}
+
 /** Where a consumer group starts reading or is moved to. */
 export type GroupPosition = 'earliest' | 'latest' | Date
 

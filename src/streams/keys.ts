@@ -103,4 +103,14 @@ export class Keys {
   get metadataChannel(): string {
     return `${this.prefix}:metadata-changed`
   }
+
+  /** One shard of the stream of delivery attempts on their way to the ledger. */
+  ledgerEvents(shard: number): string {
+    return `${this.prefix}:{ledger:${shard}}:events`
+  }
+
+  /** Claim of the ledger writers' periodic sweep, so one writer sweeps at a time. */
+  get ledgerSweep(): string {
+    return `${this.prefix}:{ledger}:sweep`
+  }
 }

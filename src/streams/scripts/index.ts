@@ -1,6 +1,7 @@
 import type { Result } from 'ioredis'
 import type { RedisClient } from '../redis'
 import cancelScheduled from './cancelScheduled.lua' with { type: 'text' }
+import forgetConsumers from './forgetConsumers.lua' with { type: 'text' }
 import trimming from './includes/trimming.lua' with { type: 'text' }
 import promoteDue from './promoteDue.lua' with { type: 'text' }
 import publishMessages from './publishMessages.lua' with { type: 'text' }
@@ -32,6 +33,7 @@ function withIncludes(lua: string): string {
 
 export const SCRIPTS = {
   cancelScheduled: { numberOfKeys: 2, lua: cancelScheduled },
+  forgetConsumers: { numberOfKeys: 1, lua: forgetConsumers },
   publishMessages: { lua: withIncludes(publishMessages) },
   promoteDue: { numberOfKeys: 4, lua: promoteDue },
   pull: { numberOfKeys: 2, lua: pull },
@@ -54,6 +56,8 @@ declare module 'ioredis' {
       delayedBodies: string,
       messageId: string
     ): Result<number, Context>
+    /** forgetConsumers.lua: deletes idle consumers holding nothing; returns how many. */
+    forgetConsumers(stream: string, group: string, minIdleMs: number): Result<number, Context>
     /** publishMessages.lua: dedup, capacity check and XADD/ZADD for one partition. */
     publishMessages(numKeys: number, ...keysAndArgs: Arg[]): Result<unknown[], Context>
     /** promoteDue.lua: moves due delayed messages into the stream; returns { promoted, nextDue }. */
