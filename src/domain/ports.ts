@@ -2,6 +2,7 @@ import type {
   GroupPosition,
   PartitionPull,
   PartitionWrite,
+  SettledEntry,
   StoredDelivery,
   WriteResult,
 } from './messages'
@@ -82,12 +83,19 @@ export interface MessageStore {
     group: string,
     mode: 'ack' | 'nack',
     items: Array<{ streamId: string; deliveryCount: number; delayMs: number }>,
-    opts: { now: number; maxDeliveries: number; deadHoldMs: number }
+    opts: {
+      now: number
+      maxDeliveries: number
+      deadHoldMs: number
+      /** What to tell about each settled entry in `done` (for the ledger); nothing if unset. */
+      details?: 'ids' | 'messages'
+    }
   ): Promise<{
     settled: number
     dead: StoredDelivery[]
     /** ack: the summed time (ms) since each acknowledged delivery was handed out. */
     processingMs: number
+    done: SettledEntry[]
   }>
 }
 

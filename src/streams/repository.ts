@@ -4,6 +4,7 @@ import type {
   PartitionPull,
   PartitionWrite,
   QueueEntry,
+  SettledEntry,
   StoredDelivery,
   WriteResult,
 } from '../domain/messages'
@@ -12,6 +13,7 @@ import type { Queue, QueueStats } from '../domain/queues'
 import type { Subscription, SubscriptionCounters } from '../domain/subscriptions'
 import { decodeFields, encodeFields } from './codec'
 import type { Keys, PartitionPart } from './keys'
+import { isInternalGroup } from './ledger'
 import type { RedisClient } from './redis'
 
 type Reply = [Error | null, unknown]
@@ -80,7 +82,9 @@ export class StreamsRepository implements MessageStore {
       if (last !== '0-0' && (!stats.lastMessageId || compareIds(last, stats.lastMessageId) > 0)) {
         stats.lastMessageId = last
       }
-      const groupList = (groups as unknown[]).map(fields)
+      const groupList = (groups as unknown[])
+        .map(fields)
+        .filter((g) => !isInternalGroup(String(g.name)))
       // Every partition carries the same groups; count them once.
       stats.consumerGroups = Math.max(stats.consumerGroups, groupList.length)
       for (const g of groupList) stats.pending += Number(g.pending ?? 0)
@@ -297,10 +301,20 @@ export class StreamsRepository implements MessageStore {
     group: string,
     mode: 'ack' | 'nack',
     items: Array<{ streamId: string; deliveryCount: number; delayMs: number }>,
-    opts: { now: number; maxDeliveries: number; deadHoldMs: number }
-  ): Promise<{ settled: number; dead: StoredDelivery[]; processingMs: number }> {
+    opts: {
+      now: number
+      maxDeliveries: number
+      deadHoldMs: number
+      details?: 'ids' | 'messages'
+    }
+  ): Promise<{
+    settled: number
+    dead: StoredDelivery[]
+    processingMs: number
+    done: SettledEntry[]
+  }> {
     const args = items.flatMap((i) => [i.streamId, i.deliveryCount, i.delayMs])
-    const [settled, dead, idle] = (await this.redis.settle(
+    const [settled, dead, idle, done] = (await this.redis.settle(
       this.key(queue, partition, 'stream'),
       this.inflight(queue, partition, group),
       group,
@@ -308,12 +322,23 @@ export class StreamsRepository implements MessageStore {
       mode,
       opts.maxDeliveries,
       opts.deadHoldMs,
+      opts.details ?? '',
       ...args
-    )) as [number, RawDelivery[], number]
+    )) as [number, RawDelivery[], number, Array<[string, number, string | string[]]>]
     return {
       settled: Number(settled),
       dead: dead.map((d) => toDelivery(partition, d)),
       processingMs: Number(idle),
+      done: done.map(([streamId, idleMs, about]) => {
+        const message =
+          Array.isArray(about) && about.length > 0 ? decodeFields(streamId, about) : null
+        return {
+          streamId,
+          idleMs: Number(idleMs),
+          messageId: Array.isArray(about) ? (message?.messageId ?? '') : about,
+          message,
+        }
+      }),
     }
   }
 
@@ -440,7 +465,9 @@ export class StreamsRepository implements MessageStore {
       [string, string[]]
     >
     if (!entry) return null
-    const groups = ((await this.redis.xinfo('GROUPS', stream)) as unknown[]).map(fields)
+    const groups = ((await this.redis.xinfo('GROUPS', stream)) as unknown[])
+      .map(fields)
+      .filter((g) => !isInternalGroup(String(g.name)))
     const progress = await Promise.all(
       groups.map(async (g) => {
         const name = String(g.name)

@@ -29,10 +29,11 @@ end
 
 -- The lowest id some consumer group still needs: its oldest pending entry, or the one after
 -- its last delivered. Entries below it have been acknowledged by every group. No groups: nil,
--- since nobody has consumed anything yet.
+-- since nobody has consumed anything yet. The service's own groups (named `__…`, e.g. the
+-- ledger's) hold entries back like any group but consume nothing: with only them, nil too.
 local function safeTrimBound()
   if rcall('EXISTS', streamKey) == 0 then return nil end
-  local safe = nil
+  local safe, consumed = nil, false
   for _, group in ipairs(rcall('XINFO', 'GROUPS', streamKey)) do
     local name, lastDelivered, pending
     for i = 1, #group, 2 do
@@ -40,6 +41,7 @@ local function safeTrimBound()
       if group[i] == 'last-delivered-id' then lastDelivered = group[i + 1] end
       if group[i] == 'pending' then pending = group[i + 1] end
     end
+    if string.sub(name, 1, 2) ~= '__' then consumed = true end
     local bound
     if pending > 0 then
       bound = rcall('XPENDING', streamKey, name, '-', '+', 1)[1][1]
@@ -49,6 +51,7 @@ local function safeTrimBound()
     end
     if safe == nil or idLess(bound, safe) then safe = bound end
   end
+  if not consumed then return nil end
   return safe
 end
 
