@@ -1,5 +1,6 @@
 import type { Deps } from '../deps'
 import { DelayedTicker } from './delayed-ticker'
+import { createLedgerWriter } from './ledger-writer'
 import { ScheduleTicker } from './schedule-ticker'
 import { Trimmer } from './trimmer'
 import { createWebhookDelivery } from './webhook-delivery'
@@ -23,6 +24,7 @@ export function workerLoops(deps: Deps): Loop[] {
       onPromoted: (lateness) => deps.metrics.delayLateness(lateness),
     }),
     new ScheduleTicker(deps.scheduleDeps, deps.logger),
+    createLedgerWriter(deps),
     new Trimmer({
       queues: deps.queuePages,
       trimPartition: (...args) => deps.messages.trimPartition(...args),

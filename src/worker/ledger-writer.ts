@@ -1,0 +1,368 @@
+import { randomUUID } from 'node:crypto'
+import { hostname } from 'node:os'
+import { chunks, LedgerRepository, type StreamMessage } from '../db/ledger-repository'
+import type { Deps } from '../deps'
+import type { AttemptBatch, LedgerMode } from '../domain/ledger'
+import type { Queue } from '../domain/queues'
+import type { Logger } from '../observability/logger'
+import { decodeFields } from '../streams/codec'
+import { decodeBatch, LedgerStreams, type RawEntry } from '../streams/ledger'
+import { createRedis } from '../streams/redis'
+import { defineScripts } from '../streams/scripts'
+import type { Loop } from '.'
+
+/** What the writer needs; {@link createLedgerWriter} wires it from the process's deps. */
+export interface LedgerWriterDeps {
+  mode: LedgerMode
+  /** Queues of every tenant, a page at a time, ordered by id. */
+  queues(afterId: string | null, limit: number): Promise<Queue[]>
+  /** Opens the writer's own connection, under a consumer name no other process uses. */
+  connect(): LedgerStreams
+  records: Pick<LedgerRepository, 'recordMessages' | 'recordAttempts'>
+  /** Whether one read may name many streams: not on a cluster, where they hash to many slots. */
+  multiKey: boolean
+  logger: Logger
+}
+
+export interface LedgerWriterOptions {
+  /** How often the queue list is read again: a new queue's messages are recorded this soon. */
+  refreshMs?: number
+  /** The pause after a pass that found nothing. */
+  idleMs?: number
+  /** How long another writer's unacknowledged entries wait before this one takes them over. */
+  claimIdleMs?: number
+  /** How often one of the writers looks for such entries and for consumers that are gone. */
+  sweepMs?: number
+  /** How long a consumer holding nothing stays idle before it counts as a writer that is gone. */
+  forgetAfterMs?: number
+  /** How long stop() waits for the batch in hand to be stored. */
+  stopDeadlineMs?: number
+}
+
+const REFRESH_MS = 2000
+const IDLE_MS = 200
+const CLAIM_IDLE_MS = 60_000
+const SWEEP_MS = 30_000
+/** Below the process's 10 s shutdown deadline, leaving time to close connections. */
+const STOP_DEADLINE_MS = 8000
+const ERROR_PAUSE_MS = 1000
+const FORGET_AFTER_MS = 10 * 60_000
+const QUEUES_PER_PAGE = 500
+/** Entries per stored batch. */
+const BATCH = 1000
+/**
+ * Reads: a quiet stream is read with many others, a few entries each; one that filled its
+ * share is read alone next time, a full batch at once. No read returns more than 1000.
+ */
+const STREAMS_PER_READ = 100
+const QUIET_COUNT = 10
+const BUSY_COUNT = 1000
+/** Reads (and sweep steps) in flight at once. */
+const PARALLEL = 8
+/** Groups created or destroyed per round trip. */
+const GROUPS_PER_CALL = 500
+
+/** What a stream read by the writer holds: one partition of a queue, or attempts. */
+type Target = { queue: Queue; partition: number } | 'attempts'
+
+/** Entries read but not yet stored, and what to acknowledge once they are. */
+class Batch {
+  messages: StreamMessage[] = []
+  attempts: AttemptBatch[] = []
+  acks = new Map<string, string[]>()
+  size = 0
+}
+
+/**
+ * Writes the ledger (`message_records`, `consumption_records`) in batches, off the hot path.
+ * Messages come from their streams, read with a consumer group of the ledger's own on every
+ * partition of every queue: publishing costs nothing more, and since entries are trimmed only
+ * once every group has acknowledged them, none leaves before it is recorded. Attempts come
+ * from the event streams the ack, nack and dead-letter paths append to. Rows are written
+ * idempotently before the entries are acknowledged, so a batch stored twice (a writer that
+ * died before acknowledging it, its entries claimed by another) is stored once. Any number of
+ * writers may run: the group hands each entry to one of them.
+ */
+export class LedgerWriter implements Loop {
+  readonly name = 'ledger-writer'
+  private readonly options: Required<LedgerWriterOptions>
+  private readonly targets = new Map<string, Target>()
+  private readonly known = new Map<string, Queue>()
+  /** Streams whose group went missing: checked at the next refresh. */
+  private readonly lost = new Set<string>()
+  private readonly busy = new Set<string>()
+  private streams: LedgerStreams | undefined
+  private batch = new Batch()
+  private running: Promise<void> | undefined
+  private stopping = false
+  private wakeUp: (() => void) | undefined
+  private nextRefresh = 0
+  private nextSweep = 0
+
+  constructor(
+    private readonly deps: LedgerWriterDeps,
+    options: LedgerWriterOptions = {}
+  ) {
+    this.options = {
+      refreshMs: REFRESH_MS,
+      idleMs: IDLE_MS,
+      claimIdleMs: CLAIM_IDLE_MS,
+      sweepMs: SWEEP_MS,
+      forgetAfterMs: FORGET_AFTER_MS,
+      stopDeadlineMs: STOP_DEADLINE_MS,
+      ...options,
+    }
+  }
+
+  start(): void {
+    if (this.running) return
+    this.stopping = false
+    this.streams = this.deps.connect()
+    // The event streams get their group (and are read) from the first refresh on.
+    if (this.deps.mode !== 'off') for (const s of this.streams.eventStreams()) this.lost.add(s)
+    this.running = this.run()
+  }
+
+  /**
+   * Stops reading and waits for the batch in hand to be stored and acknowledged, for up to
+   * the deadline; what is left unacknowledged is claimed by another writer later.
+   */
+  async stop(): Promise<void> {
+    this.stopping = true
+    this.wakeUp?.()
+    let timer: Timer | undefined
+    const late = await Promise.race([
+      (this.running ?? Promise.resolve()).then(() => false),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(true), this.options.stopDeadlineMs)
+      }),
+    ])
+    clearTimeout(timer)
+    if (late) this.deps.logger.warn('ledger writer stopped with a batch not yet stored')
+    this.streams?.close()
+    this.running = undefined
+  }
+
+  private get redis(): LedgerStreams {
+    if (!this.streams) throw new Error('ledger writer is not started')
+    return this.streams
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopping) {
+      try {
+        if (this.batch.size > 0) await this.flush()
+        if (Date.now() >= this.nextRefresh) await this.refresh()
+        if (this.deps.mode === 'off') {
+          await this.pause(this.options.refreshMs)
+          continue
+        }
+        if (Date.now() >= this.nextSweep) await this.sweep()
+        if ((await this.pass()) === 0) await this.pause(this.options.idleMs)
+      } catch (err) {
+        if (this.stopping) break
+        // The batch in hand is kept and stored again first: its entries are pending for
+        // this consumer and would not be read again.
+        this.deps.logger.warn({ err: (err as Error).message }, 'ledger writer failed; retrying')
+        await this.pause(ERROR_PAUSE_MS)
+      }
+    }
+    if (this.batch.size > 0) await this.flush().catch(() => {})
+  }
+
+  private pause(ms: number): Promise<void> {
+    if (this.stopping) return Promise.resolve()
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms)
+      this.wakeUp = () => {
+        clearTimeout(timer)
+        resolve()
+      }
+    })
+  }
+
+  /**
+   * Reads the queue list again. Queues seen for the first time get the group (mode `all`:
+   * from their first entry, so nothing published before is missed) or lose it (a mode that
+   * does not read the streams); deleted queues are no longer read.
+   */
+  private async refresh(): Promise<void> {
+    const current = new Map<string, Queue>()
+    for (let after: string | null = null; ; ) {
+      const page: Queue[] = await this.deps.queues(after, QUEUES_PER_PAGE)
+      for (const queue of page) current.set(queue.id, queue)
+      if (page.length < QUEUES_PER_PAGE) break
+      after = page.at(-1)!.id
+    }
+    for (const [id, queue] of this.known) {
+      if (!current.has(id)) this.forget(queue)
+    }
+    const added = [...current.values()].filter((q) => !this.known.has(q.id))
+    const streams = added.flatMap((q) => this.redis.messageStreams(q))
+    for (const part of chunks(streams, GROUPS_PER_CALL)) {
+      if (this.deps.mode === 'all') await this.redis.ensureGroup(part)
+      else await this.redis.destroyGroup(part)
+    }
+    for (const queue of added) {
+      this.known.set(queue.id, queue)
+      if (this.deps.mode !== 'all') continue
+      this.redis.messageStreams(queue).forEach((stream, partition) => {
+        this.targets.set(stream, { queue, partition })
+      })
+    }
+    await this.recover()
+    this.nextRefresh = Date.now() + this.options.refreshMs
+  }
+
+  /** Gives the group back to streams that lost it but still belong to a queue or the log. */
+  private async recover(): Promise<void> {
+    const events = new Set(this.redis.eventStreams())
+    const again = [...this.lost].filter((s) => events.has(s) || this.targets.has(s))
+    this.lost.clear()
+    for (const part of chunks(again, GROUPS_PER_CALL)) await this.redis.ensureGroup(part)
+    for (const stream of again) if (events.has(stream)) this.targets.set(stream, 'attempts')
+  }
+
+  private forget(queue: Queue): void {
+    this.known.delete(queue.id)
+    for (const stream of this.redis.messageStreams(queue)) {
+      this.targets.delete(stream)
+      this.busy.delete(stream)
+    }
+  }
+
+  /** Reads every stream once, storing as it goes. @returns how many entries it read. */
+  private async pass(): Promise<number> {
+    const streams = [...this.targets.keys()]
+    const reads = [
+      ...streams.filter((s) => this.busy.has(s)).map((s) => ({ streams: [s], count: BUSY_COUNT })),
+      ...chunks(
+        streams.filter((s) => !this.busy.has(s)),
+        this.deps.multiKey ? STREAMS_PER_READ : 1
+      ).map((part) => ({ streams: part, count: QUIET_COUNT })),
+    ]
+    let read = 0
+    for (const window of chunks(reads, PARALLEL)) {
+      if (this.stopping) break
+      const replies = await Promise.all(window.map((r) => this.read(r.streams, r.count)))
+      window.forEach((r, i) => {
+        for (const stream of r.streams) {
+          const entries = replies[i]!.get(stream) ?? []
+          if (entries.length >= r.count) this.busy.add(stream)
+          else this.busy.delete(stream)
+          read += entries.length
+          this.add(stream, entries)
+        }
+      })
+      if (this.batch.size >= BATCH) await this.flush()
+    }
+    await this.flush()
+    return read
+  }
+
+  private async read(streams: string[], count: number): Promise<Map<string, RawEntry[]>> {
+    try {
+      return await this.redis.read(streams, count)
+    } catch (err) {
+      if (!/NOGROUP/.test((err as Error).message)) throw err
+      // A deleted queue (or a destroyed group): the refresh tells which.
+      const key = /No such key '([^']+)'/.exec((err as Error).message)?.[1]
+      for (const stream of key ? [key] : streams) this.lost.add(stream)
+      this.nextRefresh = 0
+      return new Map()
+    }
+  }
+
+  private add(stream: string, entries: RawEntry[]): void {
+    const target = this.targets.get(stream)
+    if (target === undefined || entries.length === 0) return
+    const acks = this.batch.acks.get(stream) ?? []
+    for (const [id, fields] of entries) {
+      acks.push(id)
+      if (target !== 'attempts') {
+        this.batch.messages.push({
+          tenantId: target.queue.tenantId,
+          queueId: target.queue.id,
+          partition: target.partition,
+          streamId: id,
+          message: decodeFields(id, fields),
+        })
+        continue
+      }
+      try {
+        this.batch.attempts.push(decodeBatch(fields[fields.indexOf('a') + 1] ?? ''))
+      } catch (err) {
+        this.deps.logger.warn({ err: (err as Error).message, id }, 'ledger event unreadable')
+      }
+    }
+    this.batch.acks.set(stream, acks)
+    this.batch.size += entries.length
+  }
+
+  /** Stores the batch, then acknowledges it (and deletes the events it held). */
+  private async flush(): Promise<void> {
+    const batch = this.batch
+    if (batch.size === 0) return
+    if (batch.messages.length > 0) await this.deps.records.recordMessages(batch.messages)
+    if (batch.attempts.length > 0) await this.deps.records.recordAttempts(batch.attempts)
+    await Promise.all(
+      [...batch.acks].map(([stream, ids]) =>
+        this.redis.ack(stream, ids, this.targets.get(stream) === 'attempts')
+      )
+    )
+    this.batch = new Batch()
+  }
+
+  /**
+   * One writer at a time, every `sweepMs`: takes over entries other consumers have held
+   * unacknowledged for `claimIdleMs` (a writer that crashed), stores them, and deletes the
+   * consumers of writers that are gone.
+   */
+  private async sweep(): Promise<void> {
+    this.nextSweep = Date.now() + this.options.sweepMs
+    if (!(await this.redis.claimSweep(this.options.sweepMs))) return
+    for (const window of chunks([...this.targets.keys()], PARALLEL)) {
+      if (this.stopping) break
+      // A stream that cannot be claimed from now is left to the next sweep; a lost group is
+      // noticed by the next read.
+      const claimed = await Promise.all(
+        window.map((s) => this.redis.claim(s, this.options.claimIdleMs, BATCH).catch(() => []))
+      )
+      window.forEach((stream, i) => {
+        this.add(stream, claimed[i]!)
+      })
+      await Promise.all(
+        window.map((s) =>
+          this.redis.forgetIdleConsumers(s, this.options.forgetAfterMs).catch(() => 0)
+        )
+      )
+      if (this.batch.size >= BATCH) await this.flush()
+    }
+    await this.flush()
+  }
+}
+
+/**
+ * A connection of the writer's own, reading as `consumer`: by default a name no other
+ * process uses (host, pid and a random part), so each process holds only what it read.
+ */
+export function openLedgerStreams(
+  deps: Pick<Deps, 'redisTarget' | 'keys' | 'logger'>,
+  consumer = `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`
+): LedgerStreams {
+  const redis = createRedis(deps.redisTarget, 'worker', deps.logger)
+  defineScripts(redis)
+  return new LedgerStreams(redis, deps.keys, consumer)
+}
+
+/** The ledger writer over the process's shared dependencies and configuration. */
+export function createLedgerWriter(deps: Deps): LedgerWriter {
+  return new LedgerWriter({
+    mode: deps.config.LEDGER_MODE,
+    queues: deps.queuePages,
+    connect: () => openLedgerStreams(deps),
+    records: new LedgerRepository(deps.database.db, deps.logger),
+    multiKey: deps.redisTarget.clusterNodes.length === 0,
+    logger: deps.logger,
+  })
+}
