@@ -1,6 +1,7 @@
 import type { PayloadOpener } from './consume'
 import type { DomainContext } from './context'
 import { MqError, notFound } from './errors'
+import type { AttemptRecord, LedgerReader } from './ledger'
 import type { GroupProgress, QueueEntry, StoredMessage } from './messages'
 import type { MessageStore, QueueStore } from './ports'
 import { choosePartition, type PayloadSealer, writeMessages } from './publish'
@@ -33,9 +34,18 @@ export interface InspectDeps {
   messages: MessageStore & InspectStore
   cipher: PayloadSealer & PayloadOpener
   limits: { dedupWindowMs: number }
+  /** Where a message is found once it has left Redis, with its recorded attempts. */
+  ledger?: LedgerReader
 }
 
-export type MessageStatus = 'scheduled' | 'published' | 'delivered' | 'acked' | 'expired'
+export type MessageStatus =
+  | 'scheduled'
+  | 'published'
+  | 'delivered'
+  | 'acked'
+  | 'failed'
+  | 'dead_letter'
+  | 'expired'
 
 /** A message as peeked or looked up. */
 export interface MessageView {
@@ -149,9 +159,13 @@ export async function peekMessages(
   }
 }
 
+const expired = (m: StoredMessage) => m.expiresAt !== null && m.expiresAt <= Date.now()
+
 /**
- * A message's record from Redis while it is scheduled or still in its stream: its status
- * and each consumer group's progress with it.
+ * A message's record, with every attempt the ledger has of it. While the message is
+ * scheduled or still in its stream, Redis tells its status and each consumer group's
+ * progress with it; once it has left (acknowledged and trimmed, purged, past retention), the
+ * ledger tells its latest outcome, and `consumerGroups` is empty.
  * @throws MqError MQ_MESSAGE_NOT_FOUND
  */
 export async function getMessage(
@@ -160,11 +174,29 @@ export async function getMessage(
   queueName: string,
   messageId: string
 ): Promise<
-  MessageView & { status: MessageStatus; deliverAt: Date | null; consumerGroups: GroupProgress[] }
+  MessageView & {
+    status: MessageStatus
+    deliverAt: Date | null
+    consumerGroups: GroupProgress[]
+    attempts: AttemptRecord[]
+  }
 > {
   const queue = await queueOf(deps, ctx, queueName)
-  const found = await deps.messages.findMessage(queue, messageId)
-  if (!found) throw notFound('MQ_MESSAGE_NOT_FOUND', 'message', messageId)
+  const [found, recorded] = await Promise.all([
+    deps.messages.findMessage(queue, messageId),
+    deps.ledger ? deps.ledger.find(ctx.tenantId, queue.id, messageId) : null,
+  ])
+  if (!found) {
+    if (!recorded) throw notFound('MQ_MESSAGE_NOT_FOUND', 'message', messageId)
+    return {
+      ...view(deps, queue, recorded.partition, recorded.message),
+      status:
+        recorded.status === 'published' && expired(recorded.message) ? 'expired' : recorded.status,
+      deliverAt: null,
+      consumerGroups: [],
+      attempts: recorded.attempts,
+    }
+  }
   const { groups, message } = found
   const states = new Set(groups.map((g) => g.state))
   const status: MessageStatus =
@@ -173,8 +205,11 @@ export async function getMessage(
       : states.has('delivered')
         ? 'delivered'
         : groups.length > 0 && states.size === 1 && states.has('acked')
-          ? 'acked'
-          : message.expiresAt !== null && message.expiresAt <= Date.now()
+          ? // Dead-lettering acknowledges a message too; the ledger tells the two apart.
+            recorded?.status === 'dead_letter'
+            ? 'dead_letter'
+            : 'acked'
+          : expired(message)
             ? 'expired'
             : 'published'
   return {
@@ -182,6 +217,7 @@ export async function getMessage(
     status,
     deliverAt: found.deliverAt === null ? null : new Date(found.deliverAt),
     consumerGroups: groups,
+    attempts: recorded?.attempts ?? [],
   }
 }
 

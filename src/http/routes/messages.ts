@@ -48,7 +48,18 @@ export function createMessagesRouter(deps: InspectDeps) {
         c.req.valid('query').queue,
         c.req.valid('param').messageId
       )
-      return c.json({ ...presentMessage(m), deliverAt: m.deliverAt?.toISOString() ?? null }, 200)
+      return c.json(
+        {
+          ...presentMessage(m),
+          deliverAt: m.deliverAt?.toISOString() ?? null,
+          attempts: m.attempts.map((a) => ({
+            ...a,
+            at: a.at.toISOString(),
+            nextRetryAt: a.nextRetryAt?.toISOString() ?? null,
+          })),
+        },
+        200
+      )
     })
     .openapi(remove, async (c) => {
       await cancelMessage(

@@ -16,9 +16,33 @@ export const MessageViewSchema = z
   })
   .openapi('QueuedMessage')
 
+/** One delivery of a message to a subscription and how it ended, from the ledger. */
+export const AttemptSchema = z
+  .object({
+    subscriptionId: z.uuid(),
+    consumerGroup: z.string(),
+    consumerName: z.string(),
+    status: z.enum(['success', 'failed', 'retrying', 'dead_letter']),
+    deliveryCount: z.number().int(),
+    processingTimeMs: z.number().int().nullable(),
+    error: z.string().nullable(),
+    at: isoDate,
+    nextRetryAt: isoDate.nullable(),
+  })
+  .openapi('DeliveryAttempt')
+
 export const MessageRecordSchema = MessageViewSchema.extend({
-  status: z.enum(['scheduled', 'published', 'delivered', 'acked', 'expired']),
+  status: z.enum([
+    'scheduled',
+    'published',
+    'delivered',
+    'acked',
+    'failed',
+    'dead_letter',
+    'expired',
+  ]),
   deliverAt: isoDate.nullable(),
+  /** Live progress from Redis; empty once the message has left its stream. */
   consumerGroups: z.array(
     z.object({
       consumerGroup: z.string(),
@@ -26,6 +50,7 @@ export const MessageRecordSchema = MessageViewSchema.extend({
       deliveryCount: z.number().int(),
     })
   ),
+  attempts: z.array(AttemptSchema),
 }).openapi('MessageRecord')
 
 export const PeekQuery = z.object({
