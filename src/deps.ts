@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import pkg from '../package.json' with { type: 'json' }
 import type { Config } from './config'
 import { type Database, openDatabase, resolveMigrationsDir } from './db/client'
+import { LedgerRepository } from './db/ledger-repository'
 import { CachedQueueStore, CachedSubscriptionStore } from './db/metadata-cache'
 import { QueueRepository } from './db/queue-repository'
 import { ScheduleRepository } from './db/schedule-repository'
@@ -27,6 +28,7 @@ import type { StatusDeps } from './observability/status'
 import { ReceiptCodec } from './streams/codec'
 import { PayloadCipher } from './streams/crypto'
 import { Keys } from './streams/keys'
+import { LedgerEventLog } from './streams/ledger'
 import { RedisRateLimiter } from './streams/rate-limiter'
 import { createRedis, type RedisClient, type RedisTarget } from './streams/redis'
 import { StreamsRepository } from './streams/repository'
@@ -241,8 +243,15 @@ export async function buildDeps(
         limits: { dedupWindowMs: config.DEDUP_WINDOW_MS },
         deadHoldMs: DEAD_LETTER_HOLD_MS,
         metrics,
+        ledger: new LedgerEventLog(config.LEDGER_MODE, redis, keys, logger),
       },
-      inspectDeps: { queues, messages, cipher, limits: { dedupWindowMs: config.DEDUP_WINDOW_MS } },
+      inspectDeps: {
+        queues,
+        messages,
+        cipher,
+        limits: { dedupWindowMs: config.DEDUP_WINDOW_MS },
+        ledger: new LedgerRepository(database.db, logger),
+      },
       queueDeps,
       health: new HealthService({
         redis,

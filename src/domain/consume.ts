@@ -1,6 +1,13 @@
 import type { DomainContext } from './context'
 import { MqError } from './errors'
 import { matchesFilter } from './filter'
+import {
+  type Attempt,
+  type ConsumptionLog,
+  settleDetails,
+  settledAttempts,
+  timedOutAttempts,
+} from './ledger'
 import type { GroupPosition, StoredDelivery, StoredMessage } from './messages'
 import type { MessageMetrics } from './metrics'
 import type { MessageStore, QueueStore } from './ports'
@@ -56,6 +63,8 @@ export interface ConsumeDeps {
   deadHoldMs: number
   /** Told of deliveries, acks, nacks and dead letters; optional so tests may leave it out. */
   metrics?: MessageMetrics
+  /** Where attempts go on their way to the ledger; none when it is left out. */
+  ledger?: ConsumptionLog
 }
 
 /** A message handed to a consumer (API.md "A delivery"). */
@@ -148,19 +157,38 @@ export async function moveToDeadLetter(
   const outcomes = await writeMessages(deps, dlq, prepared, now)
   const stored = dead.filter((_, i) => outcomes[i] !== 'full')
   let moved = 0
+  const attempts: Attempt[] = []
   for (const [partition, items] of groupByPartition(stored)) {
-    const { settled } = await deps.messages.settle(
+    const settling = items.map((d) => ({
+      streamId: d.streamId,
+      deliveryCount: d.deliveryCount,
+      delayMs: 0,
+    }))
+    const { settled, done } = await deps.messages.settle(
       queue,
       partition,
       sub.consumerGroup,
       'ack',
-      items.map((d) => ({ streamId: d.streamId, deliveryCount: d.deliveryCount, delayMs: 0 })),
-      { now, maxDeliveries: sub.maxRetryAttempts, deadHoldMs: deps.deadHoldMs }
+      settling,
+      {
+        now,
+        maxDeliveries: sub.maxRetryAttempts,
+        deadHoldMs: deps.deadHoldMs,
+        details: settleDetails(deps.ledger, 'dead_letter'),
+      }
     )
     moved += settled
+    attempts.push(
+      ...settledAttempts(partition, settling, done, {
+        status: 'dead_letter',
+        at: now,
+        error: reason,
+      })
+    )
   }
   await deps.messages.countOutcome(sub, 'deadLettered', moved)
   await deps.messages.countOutcome(sub, 'failed', moved)
+  await deps.ledger?.append(sub, queue, attempts)
   deps.metrics?.deadLettered(sub, moved)
   return moved
 }
@@ -192,6 +220,7 @@ export async function pullOnce(
   visibilityMs: number
 ): Promise<{ deliveries: Delivery[]; nextDeadline: number | null; read: number }> {
   const deliveries: Delivery[] = []
+  const timedOut: Attempt[] = []
   let nextDeadline: number | null = null
   let read = 0
   for (const partition of partitionsFrom(queue, Math.floor(Math.random() * queue.partitionCount))) {
@@ -209,6 +238,7 @@ export async function pullOnce(
     if (result.nextDeadline !== null)
       nextDeadline = Math.min(nextDeadline ?? Infinity, result.nextDeadline)
     read += result.delivered.length + result.dead.length
+    timedOut.push(...timedOutAttempts(deps.ledger, result.delivered, now))
     await moveToDeadLetter(
       deps,
       ctx,
@@ -269,6 +299,7 @@ export async function pullOnce(
   const redelivered = deliveries.filter((d) => d.deliveryCount > 1).length
   await deps.messages.countOutcome(sub, 'delivered', deliveries.length)
   await deps.messages.countOutcome(sub, 'failed', redelivered)
+  await deps.ledger?.append(sub, queue, timedOut)
   return { deliveries, nextDeadline, read }
 }
 
@@ -354,19 +385,38 @@ export async function ackDeliveries(
 ): Promise<number> {
   let acked = 0
   let processingMs = 0
+  const attempts: Attempt[] = []
   for (const [partition, items] of groupByPartition(receipts)) {
+    const now = Date.now()
+    const settling = items.map((r) => ({
+      streamId: r.streamId,
+      deliveryCount: r.deliveryCount,
+      delayMs: 0,
+    }))
     const settle = await deps.messages.settle(
       queue,
       partition,
       sub.consumerGroup,
       'ack',
-      items.map((r) => ({ streamId: r.streamId, deliveryCount: r.deliveryCount, delayMs: 0 })),
-      { now: Date.now(), maxDeliveries: sub.maxRetryAttempts, deadHoldMs: deps.deadHoldMs }
+      settling,
+      {
+        now,
+        maxDeliveries: sub.maxRetryAttempts,
+        deadHoldMs: deps.deadHoldMs,
+        details: settleDetails(deps.ledger, 'success'),
+      }
     )
     acked += settle.settled
     processingMs += settle.processingMs
+    attempts.push(
+      ...settledAttempts(partition, settling, settle.done, { status: 'success', at: now })
+    )
   }
-  await deps.messages.countOutcome(sub, 'acked', acked)
+  // Sent together, so logging the attempts adds no round trip to an ack.
+  await Promise.all([
+    deps.messages.countOutcome(sub, 'acked', acked),
+    deps.ledger?.append(sub, queue, attempts),
+  ])
   deps.metrics?.acked(sub, acked, processingMs)
   return acked
 }
@@ -402,29 +452,35 @@ export async function nackDeliveries(
 ): Promise<{ requeued: number; deadLettered: number }> {
   let requeued = 0
   let deadLettered = 0
+  const attempts: Attempt[] = []
+  const reason = opts.reason ?? 'rejected by the consumer'
   for (const [partition, items] of groupByPartition(receipts)) {
-    const { settled, dead } = await deps.messages.settle(
+    const now = Date.now()
+    const settling = items.map((r) => ({
+      streamId: r.streamId,
+      deliveryCount: r.deliveryCount,
+      delayMs: opts.delayMs ?? retryDelay(sub, r.deliveryCount),
+    }))
+    const { settled, dead, done } = await deps.messages.settle(
       queue,
       partition,
       sub.consumerGroup,
       'nack',
-      items.map((r) => ({
-        streamId: r.streamId,
-        deliveryCount: r.deliveryCount,
-        delayMs: opts.delayMs ?? retryDelay(sub, r.deliveryCount),
-      })),
-      { now: Date.now(), maxDeliveries: sub.maxRetryAttempts, deadHoldMs: deps.deadHoldMs }
+      settling,
+      {
+        now,
+        maxDeliveries: sub.maxRetryAttempts,
+        deadHoldMs: deps.deadHoldMs,
+        details: settleDetails(deps.ledger, 'retrying'),
+      }
     )
     requeued += settled
-    deadLettered += await moveToDeadLetter(
-      deps,
-      ctx,
-      sub,
-      queue,
-      dead,
-      opts.reason ?? 'rejected by the consumer'
+    attempts.push(
+      ...settledAttempts(partition, settling, done, { status: 'retrying', at: now, error: reason })
     )
+    deadLettered += await moveToDeadLetter(deps, ctx, sub, queue, dead, reason)
   }
+  await deps.ledger?.append(sub, queue, attempts)
   deps.metrics?.nacked(sub, requeued)
   // Each requeued delivery counts as failed when it is delivered again.
   return { requeued, deadLettered }

@@ -1,0 +1,596 @@
+import { afterAll, afterEach, describe, expect, test } from 'bun:test'
+import { and, asc, eq } from 'drizzle-orm'
+import { Redis } from 'ioredis'
+import { createApp } from '../../../src/app'
+import { LedgerRepository } from '../../../src/db/ledger-repository'
+import { consumptionRecords, messageRecords } from '../../../src/db/schema'
+import { buildDeps, type Deps } from '../../../src/deps'
+import { type AttemptBatch, type AttemptStatus, TIMED_OUT } from '../../../src/domain/ledger'
+import { publishBatch } from '../../../src/domain/publish'
+import type { Queue } from '../../../src/domain/queues'
+import { MessageRecordSchema } from '../../../src/http/schemas/messages'
+import { createLogger } from '../../../src/observability/logger'
+import { LEDGER_GROUP, LEDGER_SHARDS } from '../../../src/streams/ledger'
+import {
+  LedgerWriter,
+  type LedgerWriterOptions,
+  openLedgerStreams,
+} from '../../../src/worker/ledger-writer'
+import {
+  call,
+  currentInfra,
+  newTenant,
+  sharedDeps,
+  testConfig,
+  testResolver,
+} from '../../helpers/harness'
+
+const B = '/api/v1/mq'
+/** A retention bound that has trimmed nothing of what a test just published. */
+const HOUR_AGO = () => Date.now() - 3_600_000
+const running: LedgerWriter[] = []
+const extraDeps: Deps[] = []
+
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((w) => w.stop()))
+})
+
+afterAll(async () => {
+  await Promise.all(extraDeps.splice(0).map((d) => d.close()))
+})
+
+/** Deps of their own (own key prefix) in another LEDGER_MODE. */
+async function depsInMode(mode: 'failures' | 'off'): Promise<Deps> {
+  const deps = await buildDeps(testConfig({ LEDGER_MODE: mode }), createLogger('silent'), {
+    resolveHost: testResolver,
+  })
+  extraDeps.push(deps)
+  return deps
+}
+
+/**
+ * A writer over the queues of `tenants` only (the test database holds every test's queues),
+ * with short intervals so tests need not wait.
+ */
+function startWriter(
+  deps: Deps,
+  tenants: string[],
+  options: LedgerWriterOptions & { consumer?: string } = {}
+): LedgerWriter {
+  const writer = new LedgerWriter(
+    {
+      mode: deps.config.LEDGER_MODE,
+      queues: async (after) =>
+        after
+          ? []
+          : (
+              await Promise.all(tenants.map((t) => deps.queueDeps.queues.list(t, { limit: 100 })))
+            ).flatMap((page) => page.items),
+      connect: () => openLedgerStreams(deps, options.consumer),
+      records: new LedgerRepository(deps.database.db, deps.logger),
+      multiKey: true,
+      logger: deps.logger,
+    },
+    { refreshMs: 100, idleMs: 20, ...options }
+  )
+  writer.start()
+  running.push(writer)
+  return writer
+}
+
+async function until<T>(probe: () => Promise<T>, done: (v: T) => boolean, ms = 5000): Promise<T> {
+  const deadline = Date.now() + ms
+  for (;;) {
+    const value = await probe()
+    if (done(value) || Date.now() > deadline) return value
+    await Bun.sleep(25)
+  }
+}
+
+async function setup(deps: Deps, settings: Record<string, unknown> = {}) {
+  const app = createApp(deps)
+  const tenant = newTenant()
+  const res = await call(app, 'POST', `${B}/queues`, {
+    tenant,
+    body: { name: 'orders', ...settings },
+  })
+  expect(res.status).toBe(201)
+  const publish = async (messages: Array<Record<string, unknown>>) => {
+    const r = await call(app, 'POST', `${B}/publish/batch`, {
+      tenant,
+      body: { queue: 'orders', messages },
+    })
+    expect(r.status).toBe(201)
+    return r.body.results.map((x: { messageId: string }) => x.messageId) as string[]
+  }
+  const subscribe = async (body: Record<string, unknown> = {}) => {
+    const r = await call(app, 'POST', `${B}/subscriptions`, {
+      tenant,
+      body: {
+        queue: 'orders',
+        consumerGroup: 'g',
+        consumerName: 'c',
+        subscriptionType: 'redis_consumer',
+        offsetResetPolicy: 'earliest',
+        ...body,
+      },
+    })
+    expect(r.status).toBe(201)
+    return r.body.id as string
+  }
+  const pull = async (sub: string, body: Record<string, unknown> = {}) => {
+    const r = await call(app, 'POST', `${B}/subscriptions/${sub}/pull`, {
+      tenant,
+      body: { max: 100, ...body },
+    })
+    expect(r.status).toBe(200)
+    return r.body.messages as Array<{ receipt: string; messageId: string; deliveryCount: number }>
+  }
+  const settle = async (sub: string, verb: 'ack' | 'nack', receipts: string[], extra = {}) => {
+    const r = await call(app, 'POST', `${B}/subscriptions/${sub}/${verb}`, {
+      tenant,
+      body: { receipts, ...extra },
+    })
+    expect(r.status).toBe(200)
+    return r.body
+  }
+  const getMessage = (id: string, as = tenant) =>
+    call(app, 'GET', `${B}/messages/${encodeURIComponent(id)}?queue=orders`, { tenant: as })
+  const queue = async () => (await deps.queueDeps.queues.get(tenant, 'orders'))!
+  /** Rows of 'orders' only: a dead-letter queue's copies have rows of their own. */
+  const rows = async () =>
+    deps.database.db
+      .select()
+      .from(messageRecords)
+      .where(
+        and(eq(messageRecords.tenantId, tenant), eq(messageRecords.topicId, (await queue()).id))
+      )
+  const attempts = () =>
+    deps.database.db
+      .select()
+      .from(consumptionRecords)
+      .where(eq(consumptionRecords.tenantId, tenant))
+      .orderBy(asc(consumptionRecords.processedAt), asc(consumptionRecords.retryCount))
+  const stream = (p = 0) => deps.keys.partition(tenant, 'orders', p, 'stream')
+  return {
+    app,
+    tenant,
+    publish,
+    subscribe,
+    pull,
+    settle,
+    getMessage,
+    rows,
+    attempts,
+    stream,
+    queue,
+  }
+}
+
+const groupsOf = async (deps: Deps, stream: string) =>
+  ((await deps.redis.xinfo('GROUPS', stream).catch(() => [])) as string[][]).map((g) => g[1])
+
+describe('ledger: messages', () => {
+  test('500 published messages are recorded once, across a crashed reader, two writers and a restart', async () => {
+    const deps = await sharedDeps()
+    const t = await setup(deps, { partitionCount: 4 })
+    const ids = await t.publish(Array.from({ length: 500 }, (_, i) => ({ payload: { i } })))
+    // A writer that read 40 entries of each partition and died before storing them.
+    const crashed = openLedgerStreams(deps, 'crashed')
+    const streams = [0, 1, 2, 3].map((p) => t.stream(p))
+    await crashed.ensureGroup(streams)
+    const taken = await crashed.read(streams, 40)
+    expect([...taken.values()].flat()).toHaveLength(160)
+    crashed.close()
+
+    const fast = { claimIdleMs: 200, sweepMs: 300, forgetAfterMs: 200 }
+    const first = startWriter(deps, [t.tenant], fast)
+    startWriter(deps, [t.tenant], fast)
+    await until(t.rows, (r) => r.length >= 340)
+    await first.stop()
+    const more = await t.publish(Array.from({ length: 100 }, (_, i) => ({ payload: { more: i } })))
+    startWriter(deps, [t.tenant], fast)
+    const rows = await until(t.rows, (r) => r.length >= 600, 8000)
+
+    expect(rows).toHaveLength(600)
+    expect(new Set(rows.map((r) => r.messageId))).toEqual(new Set([...ids, ...more]))
+    expect(rows.every((r) => r.status === 'published' && r.payloadSize !== null)).toBe(true)
+    // Everything acknowledged, and the dead reader's consumer forgotten.
+    await until(
+      async () =>
+        Promise.all(streams.map((s) => deps.redis.xpending(s, LEDGER_GROUP))) as Promise<
+          unknown[][]
+        >,
+      (summaries) => summaries.every((s) => Number(s[0]) === 0)
+    )
+    const consumers = await until(
+      async () =>
+        (
+          await Promise.all(
+            streams.map(
+              (s) => deps.redis.xinfo('CONSUMERS', s, LEDGER_GROUP) as Promise<string[][]>
+            )
+          )
+        )
+          .flat()
+          .map((c) => c[1]),
+      (names) => !names.includes('crashed')
+    )
+    expect(consumers).not.toContain('crashed')
+  })
+
+  test('fields and payloads are kept; an encrypted payload stays sealed; GET answers from the ledger after a purge', async () => {
+    const deps = await sharedDeps()
+    const t = await setup(deps, { encrypted: true })
+    const [id] = await t.publish([
+      {
+        payload: { order: 42, items: ['a', 'b'] },
+        headers: { type: 'order.created' },
+        key: 'customer-7',
+        correlationId: 'corr-1',
+        traceId: 'trace-1',
+        ttlMs: 3_600_000,
+      },
+    ])
+    startWriter(deps, [t.tenant])
+    const [row] = await until(t.rows, (r) => r.length === 1)
+    expect(row).toMatchObject({
+      messageId: id,
+      headers: { type: 'order.created' },
+      messageKey: 'customer-7',
+      correlationId: 'corr-1',
+      traceId: 'trace-1',
+      status: 'published',
+      partitionId: 0,
+    })
+    expect(String(row!.payload)).toStartWith('v1.')
+    expect(JSON.stringify(row!.payload)).not.toContain('order')
+
+    expect(
+      (await call(t.app, 'POST', `${B}/queues/orders/purge`, { tenant: t.tenant })).status
+    ).toBe(200)
+    const res = await t.getMessage(id!)
+    expect(res.status).toBe(200)
+    const body = MessageRecordSchema.parse(res.body)
+    expect(body).toMatchObject({
+      messageId: id,
+      status: 'published',
+      payload: { order: 42, items: ['a', 'b'] },
+      headers: { type: 'order.created' },
+      key: 'customer-7',
+      consumerGroups: [],
+      attempts: [],
+    })
+  })
+
+  test('queue stats leave the ledger group out; alone it lets nothing be trimmed as consumed', async () => {
+    const deps = await sharedDeps()
+    const t = await setup(deps)
+    await t.publish([{ payload: 1 }, { payload: 2 }])
+    startWriter(deps, [t.tenant])
+    await until(t.rows, (r) => r.length === 2)
+    expect(await groupsOf(deps, t.stream())).toEqual([LEDGER_GROUP])
+    const stats = (await call(t.app, 'GET', `${B}/queues/orders`, { tenant: t.tenant })).body.stats
+    expect(stats).toMatchObject({ consumerGroups: 0, pending: 0, length: 2 })
+    expect(await deps.messages.trimPartition(await t.queue(), 0, HOUR_AGO(), 1000, 1)).toBe(0)
+  })
+
+  test('entries acknowledged by every subscription wait for the ledger before they are trimmed', async () => {
+    const deps = await sharedDeps()
+    const t = await setup(deps)
+    const sub = await t.subscribe()
+    // The group exists before the first publish, as the writer would have made it by then.
+    await openLedgerStreams(deps).ensureGroup([t.stream()])
+    const ids = await t.publish([{ payload: 1 }, { payload: 2 }, { payload: 3 }])
+    const got = await t.pull(sub)
+    await t.settle(
+      sub,
+      'ack',
+      got.map((d) => d.receipt)
+    )
+    expect(await deps.messages.trimPartition(await t.queue(), 0, HOUR_AGO(), 1000, 1)).toBe(0)
+
+    startWriter(deps, [t.tenant])
+    await until(t.attempts, (a) => a.length === 3)
+    await until(t.rows, (r) => r.every((x) => x.payloadSize !== null && x.status === 'acked'))
+    await until(
+      async () => (await deps.redis.xpending(t.stream(), LEDGER_GROUP)) as unknown[],
+      (s) => Number(s[0]) === 0
+    )
+    expect(await deps.messages.trimPartition(await t.queue(), 0, HOUR_AGO(), 1000, 1)).toBe(3)
+    for (const id of ids) {
+      const res = await t.getMessage(id)
+      expect(res.status).toBe(200)
+      expect(MessageRecordSchema.parse(res.body)).toMatchObject({
+        status: 'acked',
+        consumerGroups: [],
+        attempts: [{ status: 'success', deliveryCount: 1, consumerGroup: 'g', consumerName: 'c' }],
+      })
+    }
+  })
+})
+
+describe('ledger: attempts', () => {
+  test('ack, nack then ack, nack until dead-lettered: every attempt and each final status', async () => {
+    const deps = await sharedDeps()
+    const t = await setup(deps)
+    const sub = await t.subscribe({ maxRetryAttempts: 2 })
+    startWriter(deps, [t.tenant])
+    const [m1, m2, m3] = await t.publish([{ payload: 1 }, { payload: 2 }, { payload: 3 }])
+    const first = await t.pull(sub)
+    const receipt = (list: typeof first, id: string) =>
+      list.find((d) => d.messageId === id)!.receipt
+    await Bun.sleep(30)
+    await t.settle(sub, 'ack', [receipt(first, m1!)])
+    await t.settle(sub, 'nack', [receipt(first, m2!)], { delayMs: 0, reason: 'bad input' })
+    await t.settle(sub, 'nack', [receipt(first, m3!)], { delayMs: 0, reason: 'boom' })
+    const second = await t.pull(sub)
+    expect(second.map((d) => d.deliveryCount)).toEqual([2, 2])
+    await t.settle(sub, 'ack', [receipt(second, m2!)])
+    expect(
+      await t.settle(sub, 'nack', [receipt(second, m3!)], { delayMs: 0, reason: 'boom' })
+    ).toEqual({ requeued: 0, deadLettered: 1 })
+
+    const attempts = await until(t.attempts, (a) => a.length === 5)
+    const of = (id: string) =>
+      attempts
+        .filter((a) => a.messageId === id)
+        .map((a) => ({ status: a.status, retry: a.retryCount, error: a.errorMessage }))
+    expect(of(m1!)).toEqual([{ status: 'success', retry: 0, error: null }])
+    // The redelivery's inferred timeout does not replace the nack that came first.
+    expect(of(m2!)).toEqual([
+      { status: 'retrying', retry: 0, error: 'bad input' },
+      { status: 'success', retry: 1, error: null },
+    ])
+    expect(of(m3!)).toEqual([
+      { status: 'retrying', retry: 0, error: 'boom' },
+      { status: 'dead_letter', retry: 1, error: 'boom' },
+    ])
+    const acked = attempts.find((a) => a.messageId === m1 && a.status === 'success')!
+    expect(acked.processingTimeMs).toBeGreaterThanOrEqual(25)
+    expect(acked.consumerInstance).toBe('c')
+    expect(attempts.find((a) => a.status === 'retrying')!.nextRetryAt).not.toBeNull()
+
+    const rows = await until(
+      t.rows,
+      (r) => r.length === 3 && r.every((x) => x.status !== 'published')
+    )
+    const status = Object.fromEntries(rows.map((r) => [r.messageId, [r.status, r.retryCount]]))
+    expect(status).toEqual({ [m1!]: ['acked', 0], [m2!]: ['acked', 1], [m3!]: ['dead_letter', 1] })
+
+    // Still in its stream, acknowledged by the group: the ledger says it was dead-lettered.
+    const live = MessageRecordSchema.parse((await t.getMessage(m3!)).body)
+    expect(live.status).toBe('dead_letter')
+    expect(live.consumerGroups).toEqual([{ consumerGroup: 'g', state: 'acked', deliveryCount: 0 }])
+    expect(live.attempts.map((a) => [a.status, a.deliveryCount, a.error])).toEqual([
+      ['retrying', 1, 'boom'],
+      ['dead_letter', 2, 'boom'],
+    ])
+    // The dead letter is a message of the dead-letter queue, recorded there too.
+    await until(
+      async () =>
+        (await call(t.app, 'GET', `${B}/messages/${m3}?queue=orders.dlq`, { tenant: t.tenant }))
+          .status,
+      (s) => s === 200
+    )
+  })
+
+  test('a delivery not acknowledged in time is recorded as failed', async () => {
+    const deps = await sharedDeps()
+    const t = await setup(deps)
+    const sub = await t.subscribe()
+    startWriter(deps, [t.tenant])
+    const [id] = await t.publish([{ payload: 'slow' }])
+    expect(await t.pull(sub, { visibilityTimeoutMs: 1000 })).toHaveLength(1)
+    await Bun.sleep(1100)
+    const again = await t.pull(sub)
+    expect(again[0]!.deliveryCount).toBe(2)
+    await t.settle(sub, 'ack', [again[0]!.receipt])
+    const attempts = await until(t.attempts, (a) => a.length === 2)
+    expect(attempts.map((a) => [a.messageId, a.status, a.retryCount, a.errorMessage])).toEqual([
+      [id!, 'failed', 0, TIMED_OUT],
+      [id!, 'success', 1, null],
+    ])
+  })
+
+  test("another tenant's message id is 404 from Redis and from the ledger alike", async () => {
+    const deps = await sharedDeps()
+    const a = await setup(deps)
+    const b = await setup(deps)
+    const [id] = await a.publish([{ payload: 'secret' }])
+    startWriter(deps, [a.tenant, b.tenant])
+    await until(a.rows, (r) => r.length === 1)
+    expect((await b.getMessage(id!)).status).toBe(404)
+    await call(a.app, 'POST', `${B}/queues/orders/purge`, { tenant: a.tenant })
+    expect((await a.getMessage(id!)).status).toBe(200)
+    const foreign = await a.getMessage(id!, b.tenant)
+    expect(foreign.status).toBe(404)
+    expect(foreign.body.code).toBe('MQ_MESSAGE_NOT_FOUND')
+    expect(JSON.stringify(foreign.body)).not.toContain('secret')
+  })
+})
+
+describe('ledger: modes', () => {
+  test('failures: only failed attempts, with their messages, and no group on the streams', async () => {
+    const deps = await depsInMode('failures')
+    const t = await setup(deps)
+    const sub = await t.subscribe({ maxRetryAttempts: 1 })
+    startWriter(deps, [t.tenant])
+    const [ok, bad] = await t.publish([{ payload: 'fine' }, { payload: { broken: true } }])
+    const got = await t.pull(sub)
+    await t.settle(sub, 'ack', [got.find((d) => d.messageId === ok)!.receipt])
+    await t.settle(sub, 'nack', [got.find((d) => d.messageId === bad)!.receipt], {
+      reason: 'cannot parse',
+    })
+    await until(t.attempts, (a) => a.length === 1)
+    // Long enough for the writer to have stored anything else it was going to.
+    await Bun.sleep(200)
+    expect((await t.attempts()).map((a) => [a.messageId, a.status, a.errorMessage])).toEqual([
+      [bad!, 'dead_letter', 'cannot parse'],
+    ])
+    const rows = await t.rows()
+    expect(rows.map((r) => [r.messageId, r.status, r.payload])).toEqual([
+      [bad, 'dead_letter', { broken: true }],
+    ])
+    expect(await groupsOf(deps, t.stream())).toEqual(['g'])
+  })
+
+  test('off: nothing is written, no group is made, and one left from another mode goes', async () => {
+    const deps = await depsInMode('off')
+    const t = await setup(deps)
+    const sub = await t.subscribe({ maxRetryAttempts: 1 })
+    await openLedgerStreams(deps).ensureGroup([t.stream()])
+    const ids = await t.publish([{ payload: 1 }, { payload: 2 }])
+    const got = await t.pull(sub)
+    await t.settle(sub, 'ack', [got[0]!.receipt])
+    await t.settle(sub, 'nack', [got[1]!.receipt], { reason: 'no' })
+    startWriter(deps, [t.tenant])
+    expect(
+      await until(
+        () => groupsOf(deps, t.stream()),
+        (g) => g.length === 1
+      )
+    ).toEqual(['g'])
+    await Bun.sleep(200)
+    expect(await t.rows()).toEqual([])
+    expect(await t.attempts()).toEqual([])
+    for (let shard = 0; shard < LEDGER_SHARDS; shard++) {
+      expect(await deps.redis.exists(deps.keys.ledgerEvents(shard))).toBe(0)
+    }
+    expect((await t.getMessage(ids[0]!)).status).toBe(200)
+  })
+})
+
+describe('ledger: the publish path', () => {
+  test('publishing sends one script call and nothing else: the ledger adds no command', async () => {
+    const deps = await sharedDeps()
+    const t = await setup(deps)
+    const ctx = { tenantId: t.tenant, principal: { kind: 'service', name: 'test' }, requestId: 'r' }
+    // Without the metrics hook, whose flow counters are not the ledger's business.
+    const publishDeps = { ...deps.publishDeps, metrics: undefined }
+    // Warms the queue cache and the script cache.
+    await publishBatch(publishDeps, ctx as never, 'orders', [{ payload: 0 }])
+    const observer = new Redis(currentInfra().redisUrl)
+    const monitor = await observer.monitor()
+    const sent: string[] = []
+    let ended = false
+    monitor.on('monitor', (_time: string, args: string[], source: string) => {
+      if (args[0] === 'echo' && args[1] === 'publish-done') ended = true
+      // Commands a script runs are reported too, from 'lua'; only the client's count here.
+      else if (!ended && source !== 'lua') sent.push(args[0]!.toLowerCase())
+    })
+    await publishBatch(publishDeps, ctx as never, 'orders', [{ payload: 1 }, { payload: 2 }])
+    await deps.redis.echo('publish-done')
+    await until(
+      async () => ended,
+      (done) => done
+    )
+    monitor.disconnect()
+    observer.disconnect()
+    expect(sent).toEqual(['evalsha'])
+  })
+})
+
+/** A message as the writer reads it from the queue's first partition, entered at `ms`. */
+function streamMessage(queue: Queue, messageId: string, payloadText: string, ms: number) {
+  return {
+    tenantId: queue.tenantId,
+    queueId: queue.id,
+    partition: 0,
+    streamId: `${ms}-0`,
+    message: {
+      messageId,
+      payloadText,
+      encrypted: false,
+      headers: {} as Record<string, string>,
+      key: null,
+      correlationId: null,
+      traceId: null,
+      expiresAt: null,
+      publishedAt: ms,
+    },
+  }
+}
+
+describe('ledger: the repository', () => {
+  test('an attempt before its message leaves a placeholder the message fills; replays and late reports change nothing', async () => {
+    const deps = await sharedDeps()
+    const t = await setup(deps)
+    const subscriptionId = await t.subscribe()
+    const queue = await t.queue()
+    const ledger = new LedgerRepository(deps.database.db, deps.logger)
+    const now = Date.now()
+    const streamId = `${now}-0`
+    const batch = (
+      status: AttemptStatus,
+      deliveryCount: number,
+      at: number,
+      error: string | null = null
+    ): AttemptBatch => ({
+      tenantId: t.tenant,
+      queueId: queue.id,
+      subscriptionId,
+      consumer: 'c',
+      attempts: [
+        {
+          messageId: 'm-1',
+          partition: 0,
+          streamId,
+          deliveryCount,
+          status,
+          at,
+          processingMs: null,
+          error,
+          nextRetryAt: null,
+          message: null,
+        },
+      ],
+    })
+    const stored = streamMessage(queue, 'm-1', '{"a":1}', now)
+    stored.message.headers = { h: 'v' }
+
+    await ledger.recordAttempts([batch('success', 2, now + 20)])
+    expect(await t.rows()).toMatchObject([{ status: 'acked', payloadSize: null, retryCount: 1 }])
+    // Reported late and together: the nack wins over the timeout inferred for the same attempt,
+    // and neither is newer than the success.
+    await ledger.recordAttempts([
+      batch('failed', 1, now + 10, TIMED_OUT),
+      batch('retrying', 1, now + 5, 'bad'),
+    ])
+    await ledger.recordMessages([stored])
+    await ledger.recordMessages([stored])
+    await ledger.recordAttempts([batch('success', 2, now + 20), batch('failed', 1, now + 10)])
+
+    expect(await t.rows()).toMatchObject([
+      {
+        messageId: 'm-1',
+        status: 'acked',
+        retryCount: 1,
+        payload: { a: 1 },
+        headers: { h: 'v' },
+        payloadSize: 7,
+        consumedAt: new Date(now + 20),
+      },
+    ])
+    expect((await t.attempts()).map((a) => [a.status, a.retryCount, a.errorMessage])).toEqual([
+      ['retrying', 0, 'bad'],
+      ['success', 1, null],
+    ])
+  })
+
+  test('a payload jsonb cannot hold is recorded without it, and holds no other row back', async () => {
+    const deps = await sharedDeps()
+    const t = await setup(deps)
+    const queue = await t.queue()
+    const ledger = new LedgerRepository(deps.database.db, deps.logger)
+    await ledger.recordMessages([
+      streamMessage(queue, 'good', '{"ok":true}', 1),
+      streamMessage(queue, 'nul', '{"s":"\\u0000"}', 2),
+    ])
+    const rows = await t.rows()
+    expect(Object.fromEntries(rows.map((r) => [r.messageId, r.payload]))).toEqual({
+      good: { ok: true },
+      nul: null,
+    })
+  })
+})
