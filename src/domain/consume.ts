@@ -337,18 +337,33 @@ export async function pullMessages(
     )
   }
   const visibilityMs = opts.visibilityTimeoutMs ?? sub.sessionTimeoutMs
-  const deadline = Date.now() + (opts.waitMs ?? 0)
+  const started = Date.now()
+  const deadline = started + (opts.waitMs ?? 0)
   for (;;) {
     const waiting = deadline > Date.now()
     const after = waiting ? await deps.waiter.lastIds(queue) : []
-    const { deliveries, nextDeadline } = await pullOnce(deps, ctx, sub, queue, max, visibilityMs)
+    const { deliveries, nextDeadline, read } = await pullOnce(
+      deps,
+      ctx,
+      sub,
+      queue,
+      max,
+      visibilityMs
+    )
     const now = Date.now()
+    // Everything read was filtered out: more may wait behind it, already in the stream, which
+    // a wait for new entries would not see. Read on (for a second at least, even unasked).
+    if (deliveries.length === 0 && read > 0 && now < Math.max(deadline, started + FILTER_BUDGET_MS))
+      continue
     if (deliveries.length > 0 || now >= deadline || opts.signal?.aborted) return deliveries
     // Sleep until something is published, a delivery's visibility runs out, or time is up.
     const until = Math.min(deadline, nextDeadline ?? Infinity, now + MAX_WAIT_SLICE_MS)
     await deps.waiter.wait(queue, after, Math.max(1, until - now))
   }
 }
+
+/** How long a pull may read on past messages its filter drops before answering empty. */
+const FILTER_BUDGET_MS = 1000
 
 /** Decodes receipts of this subscription; foreign ones are dropped. */
 function ownReceipts(deps: ConsumeDeps, sub: Subscription, receipts: string[]): ReceiptData[] {

@@ -16,8 +16,9 @@ import { MAX_RETRY_DELAY_MS, retryDelay } from '../domain/retry'
 import { openSigningSecret, WEBHOOK_DEFAULTS } from '../domain/subscription-admin'
 import type { Subscription } from '../domain/subscriptions'
 import { type Connector, pinnedFetch } from '../egress/pinned-fetch'
-import type { WebhookUrlGuard } from '../egress/ssrf'
+import { UnsafeWebhookUrlError, type WebhookUrlGuard } from '../egress/ssrf'
 import type { Logger } from '../observability/logger'
+import type { WebhookOutcome } from '../observability/metrics'
 import { createRedis, type RedisClient } from '../streams/redis'
 import type { Loop } from '.'
 
@@ -47,6 +48,8 @@ export interface WebhookDeliveryDeps {
   openBlockingConnection(): RedisClient
   /** Ends another connection's blocking read early (`CLIENT UNBLOCK`). @returns 1 if it did. */
   unblock(clientId: number): Promise<number>
+  /** Counts one push attempt by what it came to (Prometheus). */
+  recordAttempt(outcome: WebhookOutcome): void
   logger: Logger
 }
 
@@ -433,12 +436,14 @@ class Dispatcher {
       // The answer's body is never needed; not reading it keeps a huge one out of memory.
       void res.body?.cancel().catch(() => {})
       outcome = judge(res)
+      this.shared.deps.recordAttempt(outcome.kind === 'ack' ? 'success' : 'http_error')
     } catch (err) {
       if (this.aborter.signal.aborted) return
-      const reason =
-        (err as Error).name === 'TimeoutError'
-          ? `no answer within ${endpoint.timeoutMs} ms`
-          : (err as Error).message
+      const timedOut = (err as Error).name === 'TimeoutError'
+      this.shared.deps.recordAttempt(
+        timedOut ? 'timeout' : err instanceof UnsafeWebhookUrlError ? 'blocked' : 'network_error'
+      )
+      const reason = timedOut ? `no answer within ${endpoint.timeoutMs} ms` : (err as Error).message
       outcome = { kind: 'retry', reason }
     }
     await this.settle(sub, receipt, d, outcome)
@@ -597,6 +602,7 @@ export function createWebhookDelivery(
         deps.messages.waitForEntries(client, queue, after, timeoutMs),
       openBlockingConnection: () => createRedis(deps.redisTarget, 'blocking', deps.logger),
       unblock: async (clientId) => Number(await deps.redis.client('UNBLOCK', clientId)),
+      recordAttempt: (outcome) => deps.metrics.webhookAttempt(outcome),
       logger: deps.logger,
       ...overrides,
     },

@@ -279,6 +279,27 @@ describe('consume: happy', () => {
     expect(await stats(app, tenant, sub)).toMatchObject({ pending: 2, lag: 0 })
   })
 
+  test('a pull reads on past a batch its filter drops entirely', async () => {
+    const { app, tenant } = await setup()
+    const sub = await subscribe(app, tenant, {
+      consumerGroup: 'g',
+      consumerName: 'c',
+      messageFilter: { headers: { type: 'wanted' } },
+    })
+    await call(app, 'POST', `${B}/publish/batch`, {
+      tenant,
+      body: {
+        queue: 'orders',
+        messages: [
+          ...Array.from({ length: 12 }, (_, i) => ({ payload: i, headers: { type: 'other' } })),
+          { payload: 'the one', headers: { type: 'wanted' } },
+        ],
+      },
+    })
+    const got = await pull(app, tenant, sub, { max: 5 })
+    expect(got.map((d) => d.payload)).toEqual(['the one'])
+  })
+
   test('encrypted payloads are delivered intact; seek earliest replays; TTL expiry skips', async () => {
     const { app, tenant } = await setup({ encrypted: true })
     const sub = await subscribe(app, tenant, { consumerGroup: 'g', consumerName: 'c' })
