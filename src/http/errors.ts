@@ -75,9 +75,22 @@ export function isStoreUnavailable(err: unknown): boolean {
 }
 
 /**
+ * The SQLSTATE of a value PostgreSQL refused to store or compare (class 22, "data exception": a
+ * NUL character in text or JSON, a number past a column's range), else null. Every such value
+ * came from the request, so the caller is told, rather than given a 500.
+ */
+function refusedByStore(err: unknown): string | null {
+  for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    const code = (e as { code?: unknown }).code
+    if (typeof code === 'string' && /^22[0-9A-Z]{3}$/.test(code)) return code
+  }
+  return null
+}
+
+/**
  * The root error handler, in four tiers: our own errors as they are; Hono's HTTP exceptions
- * (bad JSON, body limit, media type) mapped to contract codes; store outages as 503; anything
- * else logged with its stack and answered as a generic 500.
+ * (bad JSON, body limit, media type) mapped to contract codes; store outages as 503 and values
+ * PostgreSQL refuses as 400; anything else logged with its stack and answered as a generic 500.
  */
 export function createErrorHandler(logger: Logger) {
   return (err: Error, c: Context<AppEnv>): Response => {
@@ -99,6 +112,18 @@ export function createErrorHandler(logger: Logger) {
       return renderError(
         c,
         new MqError('MQ_UNAVAILABLE', 'a backing store is unavailable, retry later', undefined, 1)
+      )
+    }
+    const refused = refusedByStore(err)
+    if (refused) {
+      // The code only: the driver's message repeats the query's parameters, request data.
+      log.warn({ sqlstate: refused }, 'a request value was refused by PostgreSQL')
+      return renderError(
+        c,
+        new MqError(
+          'MQ_VALIDATION_FAILED',
+          'a value cannot be stored: out of range, or holding a character such as NUL'
+        )
       )
     }
     log.error({ err }, 'unhandled error')

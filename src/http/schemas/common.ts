@@ -12,6 +12,36 @@ export const queueName = z
 
 export const isoDate = z.iso.datetime({ offset: true })
 
+/** Deepest nesting of objects and arrays a JSON value in a request may have (Jackson's default). */
+export const MAX_JSON_DEPTH = 1000
+
+/**
+ * Whether `value` nests objects and arrays at most `MAX_JSON_DEPTH` deep. Iterative: a recursive
+ * walk would overflow the stack on exactly the values it has to refuse.
+ */
+export function withinJsonDepth(value: unknown): boolean {
+  const pending: Array<[unknown, number]> = [[value, 1]]
+  for (let next = pending.pop(); next; next = pending.pop()) {
+    const [v, depth] = next
+    if (v === null || typeof v !== 'object') continue
+    if (depth > MAX_JSON_DEPTH) return false
+    for (const child of Object.values(v)) pending.push([child, depth + 1])
+  }
+  return true
+}
+
+/**
+ * Any JSON value a client stores (payloads, JSON Schemas), nested at most `MAX_JSON_DEPTH`
+ * deep. Parsing deeper JSON is cheap, but writing it back out is not: `JSON.stringify` runs for
+ * seconds and then overflows the stack past roughly 10,000 levels.
+ */
+export const jsonValue = z
+  .unknown()
+  .refine(withinJsonDepth, `nested deeper than ${MAX_JSON_DEPTH} levels`)
+
+/** A count stored in a PostgreSQL `integer` column. */
+export const storedCount = z.number().int().min(1).max(2_147_483_647)
+
 /** The contract's error body. */
 export const ErrorSchema = z
   .object({

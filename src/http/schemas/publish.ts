@@ -1,5 +1,5 @@
 import { z } from '@hono/zod-openapi'
-import { isoDate, queueName } from './common'
+import { isoDate, jsonValue, queueName, storedCount } from './common'
 
 const DAY_MS = 86_400_000
 
@@ -17,7 +17,7 @@ export const messageHeaders = z
 
 /** A message's fields without the rules across them (for bodies built from a subset). */
 export const messageObject = z.strictObject({
-  payload: z.unknown().refine((v) => v !== undefined, 'payload is required'),
+  payload: jsonValue.refine((v) => v !== undefined, 'payload is required'),
   headers: messageHeaders.optional(),
   key: z.string().min(1).max(500).optional(),
   messageId: idString(200).optional(),
@@ -81,7 +81,7 @@ export const ScheduledBody = withTiming(
     timezone: z.string().min(1).max(64).optional(),
     startAt: isoDate.optional(),
     endAt: isoDate.optional(),
-    maxRuns: z.number().int().min(1).optional(),
+    maxRuns: storedCount.optional(),
   })
 )
   .refine((m) => (m.cron === undefined) !== (m.deliverAt === undefined), {

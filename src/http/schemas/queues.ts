@@ -1,5 +1,5 @@
 import { z } from '@hono/zod-openapi'
-import { isoDate, limitQuery, queueName } from './common'
+import { isoDate, limitQuery, MAX_JSON_DEPTH, queueName, withinJsonDepth } from './common'
 
 const status = z.enum(['active', 'paused', 'archived'])
 
@@ -15,7 +15,10 @@ const mutable = {
   maxLength: z.number().int().min(1).max(100_000_000),
   overflow: z.enum(['reject', 'drop_oldest']),
   messageFormat: z.literal('json'),
-  schema: z.record(z.string(), z.unknown()).nullable(),
+  schema: z
+    .record(z.string(), z.unknown())
+    .refine(withinJsonDepth, `nested deeper than ${MAX_JSON_DEPTH} levels`)
+    .nullable(),
   compression: z.literal('none'),
   encrypted: z.boolean(),
   isPublic: z.boolean(),

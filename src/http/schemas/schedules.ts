@@ -1,5 +1,5 @@
 import { z } from '@hono/zod-openapi'
-import { isoDate, limitQuery, queueName } from './common'
+import { isoDate, jsonValue, limitQuery, queueName, storedCount } from './common'
 import { messageHeaders } from './publish'
 
 const status = z.enum(['active', 'paused', 'completed'])
@@ -32,10 +32,10 @@ export const UpdateScheduleBody = z
   .strictObject({
     cron: z.string().min(9).max(200),
     timezone: z.string().min(1).max(64),
-    payload: z.unknown().refine((v) => v !== undefined, 'payload may not be undefined'),
+    payload: jsonValue.refine((v) => v !== undefined, 'payload may not be undefined'),
     headers: messageHeaders,
     key: z.string().min(1).max(500).nullable(),
-    maxRuns: z.number().int().min(1).nullable(),
+    maxRuns: storedCount.nullable(),
     startAt: isoDate.nullable(),
     endAt: isoDate.nullable(),
   })
