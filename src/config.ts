@@ -71,7 +71,6 @@ export const configSchema = z
     DEFAULT_TTL: int(1).default(604_800),
     MAX_QUEUE_LENGTH: int(1).default(10_000),
     CONSUMER_TIMEOUT: int(1000).default(30_000),
-    MESSAGE_BATCH_SIZE: int(1).max(1000).default(50),
     MAX_CONCURRENT_CONSUMERS: int(1).max(1000).default(5),
     PROCESSING_TIMEOUT_MS: int(100).default(15_000),
     DEDUP_WINDOW_MS: int(1000).default(86_400_000),
