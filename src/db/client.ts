@@ -15,6 +15,9 @@ import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator'
 import postgres from 'postgres'
 import * as schema from './schema'
 
+/** Advisory lock key held while migrating ("mqmi" in ASCII); any fixed number would do. */
+const MIGRATION_LOCK_KEY = 0x6d716d69
+
 /** The drizzle database, whichever driver is behind it. */
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>
 
@@ -37,8 +40,9 @@ export async function openDatabase(opts: {
   pgliteDir: string
   poolSize: number
 }): Promise<Database> {
-  if (opts.url) {
-    const client = postgres(opts.url, {
+  const url = opts.url
+  if (url) {
+    const client = postgres(url, {
       max: opts.poolSize,
       onnotice: () => {},
       connect_timeout: 5,
@@ -49,7 +53,19 @@ export async function openDatabase(opts: {
     return {
       kind: 'postgres',
       db: db as unknown as Db,
-      migrate: (folder) => migratePostgres(db, { migrationsFolder: folder }),
+      migrate: async (folder) => {
+        // Processes starting together on an empty database would race to create the same
+        // tables and all but one would fail. A session advisory lock, on a connection of its
+        // own (the pool may have just one), lets one migrate while the others wait and then
+        // find nothing left to do; closing that connection releases it.
+        const lock = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: 5 })
+        try {
+          await lock`select pg_advisory_lock(${MIGRATION_LOCK_KEY})`
+          await migratePostgres(db, { migrationsFolder: folder })
+        } finally {
+          await lock.end({ timeout: 5 })
+        }
+      },
       ping: async () => {
         await db.execute(sql`select 1`)
       },

@@ -112,6 +112,23 @@ describe('migrations on PostgreSQL', () => {
   })
 })
 
+describe('migrations on PostgreSQL from processes starting together', () => {
+  test('three at once on an empty database all succeed, and apply each migration once', async () => {
+    const created = await createTestDatabase()
+    if (!created) return
+    const databases = await Promise.all(
+      [1, 2, 3].map(() => openDatabase({ url: created.url, pgliteDir: 'memory://', poolSize: 1 }))
+    )
+    try {
+      await Promise.all(databases.map((d) => d.migrate(folder)))
+      expect((await inspect(databases[0]!)).applied).toBe(journal.entries.length)
+    } finally {
+      await Promise.all(databases.map((d) => d.close()))
+      await created.drop()
+    }
+  })
+})
+
 describe('migrations on PGlite', () => {
   let database: Database
 
