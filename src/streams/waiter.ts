@@ -4,6 +4,9 @@ import type { Logger } from '../observability/logger'
 import { createRedis, type RedisClient, type RedisTarget } from './redis'
 import type { StreamsRepository } from './repository'
 
+/** How long past its BLOCK timeout a read may take before its connection is dropped. */
+const WATCHDOG_MARGIN_MS = 1000
+
 /**
  * Long polls wait with `XREAD BLOCK` on connections of their own (a blocking read on the
  * shared connection would stall every other request behind it). Connections are pooled;
@@ -33,14 +36,27 @@ export class BlockingWaiter implements EntryWaiter {
       return
     }
     let healthy = true
+    let watchdog: Timer | undefined
     try {
-      await this.repository.waitForEntries(client, queue, after, timeoutMs)
+      const read = this.repository.waitForEntries(client, queue, after, timeoutMs)
+      // A blocking read on a server that froze, or whose connection died silently, may never
+      // return (ioredis #610, #1285, #1888): past its timeout and a margin, give up on it and
+      // drop the connection, which also rejects the read.
+      const expired = new Promise<'expired'>((resolve) => {
+        watchdog = setTimeout(() => resolve('expired'), timeoutMs + WATCHDOG_MARGIN_MS)
+      })
+      if ((await Promise.race([read, expired])) === 'expired') {
+        healthy = false
+        read.catch(() => {})
+        this.logger.warn({ timeoutMs }, 'long-poll wait outlived its block; connection dropped')
+      }
     } catch (err) {
       healthy = false
       this.logger.warn({ err: (err as Error).message }, 'long-poll wait failed')
       // The caller pulls again; do not spin against a failing Redis.
       await Bun.sleep(Math.min(timeoutMs, 500))
     } finally {
+      clearTimeout(watchdog)
       this.release(client, healthy)
     }
   }
