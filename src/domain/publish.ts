@@ -219,8 +219,11 @@ export async function writeMessages(
         indexes.map((i) => prepared[i]!.write),
         { now, maxLength, dedupWindowMs: deps.limits.dedupWindowMs }
       )
+      // A duplicate of a scheduled message may be the retry of a publish that died between
+      // storing it and registering its due time. Registering the partition as due now costs a
+      // ticker one look, which files it under its real earliest due time.
       const scheduled = results.flatMap((r, j) =>
-        r.status === 'scheduled' && !r.duplicate ? [prepared[indexes[j]!]!.deliverAt] : []
+        r.status !== 'scheduled' ? [] : r.duplicate ? [now] : [prepared[indexes[j]!]!.deliverAt]
       )
       if (scheduled.length > 0)
         await deps.messages.registerDelayed(queue, partition, Math.min(...scheduled))

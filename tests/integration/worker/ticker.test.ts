@@ -144,6 +144,46 @@ describe('delayed messages', () => {
     expect((await streamEntries()).map((e) => e.payload)).toEqual(['100', '200', '300'])
   })
 
+  test('a delayed message whose registration a crash lost is registered by the retry', async () => {
+    const { app, deps, tenant, streamEntries } = await setup()
+    await startTickers(1)
+    // What a publish that died between storing the message and registering its due time
+    // leaves behind: the message in the partition's delayed set, unknown to the tickers.
+    const queue = (await deps.publishDeps.queues.get(tenant, 'q'))!
+    const now = Date.now()
+    await deps.messages.write(
+      queue,
+      0,
+      [
+        {
+          dedupId: 'crashed',
+          deliverAt: now + 200,
+          message: {
+            messageId: 'crashed',
+            payloadText: '"late"',
+            encrypted: false,
+            headers: {},
+            key: null,
+            correlationId: null,
+            traceId: null,
+            expiresAt: null,
+            publishedAt: now,
+          },
+        },
+      ],
+      { now, maxLength: 100, dedupWindowMs: 60_000 }
+    )
+    const retry = await call(app, 'POST', `${B}/publish/delayed`, {
+      tenant,
+      body: { queue: 'q', payload: 'late', messageId: 'crashed', delayMs: 200 },
+    })
+    expect(retry.body).toMatchObject({ duplicate: true, status: 'scheduled' })
+    const started = Date.now()
+    while ((await streamEntries()).length === 0 && Date.now() - started < 3000) await Bun.sleep(10)
+    expect((await streamEntries()).map((e) => e.messageId)).toEqual(['crashed'])
+    expect(Date.now()).toBeGreaterThanOrEqual(now + 200)
+  })
+
   test('a cancelled delayed message is never delivered', async () => {
     const { app, tenant, streamEntries } = await setup()
     await startTickers(1)
