@@ -92,11 +92,12 @@ export function resolveMasterKey(config: Config): string {
  * zero-set-up run), applies migrations and wires the repositories.
  * @param options.resolveHost replaces the system resolver for webhook hosts (tests, which must
  * never ask real DNS).
+ * @param options.stopping aborted when shutdown begins, so long polls answer early.
  */
 export async function buildDeps(
   config: Config,
   logger: Logger,
-  options: { resolveHost?: HostResolver } = {}
+  options: { resolveHost?: HostResolver; stopping?: AbortSignal } = {}
 ): Promise<Deps> {
   const closers: Array<() => Promise<unknown>> = []
   const close = async () => {
@@ -244,6 +245,7 @@ export async function buildDeps(
         deadHoldMs: DEAD_LETTER_HOLD_MS,
         metrics,
         ledger: new LedgerEventLog(config.LEDGER_MODE, redis, keys, logger),
+        stopping: options.stopping,
       },
       inspectDeps: {
         queues,

@@ -29,7 +29,8 @@ async function migrate(config: Config): Promise<void> {
 
 async function serve(config: Config, role: 'api' | 'worker' | 'all'): Promise<void> {
   const logger = createLogger(config.LOG_LEVEL)
-  const deps = await buildDeps(config, logger)
+  const stopping = new AbortController()
+  const deps = await buildDeps(config, logger, { stopping: stopping.signal })
   const server =
     role === 'worker'
       ? undefined
@@ -43,17 +44,17 @@ async function serve(config: Config, role: 'api' | 'worker' | 'all'): Promise<vo
   const worker = role === 'api' ? undefined : startWorker(deps)
   logger.info({ role, port: server?.port }, 'message queue service started')
 
-  let stopping = false
   const shutdown = async (signal: string) => {
-    if (stopping) return
-    stopping = true
+    if (stopping.signal.aborted) return
     logger.info({ signal }, 'shutting down')
     const deadline = setTimeout(() => {
       logger.error('shutdown deadline passed, exiting')
       process.exit(1)
     }, SHUTDOWN_DEADLINE_MS)
-    await server?.stop()
-    await worker?.stop()
+    // Long polls answer after their current wait rather than at the end of the whole one (up
+    // to 20 s), and the HTTP server and the worker loops finish side by side, within the deadline.
+    stopping.abort()
+    await Promise.all([server?.stop(), worker?.stop()])
     await deps.close()
     clearTimeout(deadline)
     process.exit(0)

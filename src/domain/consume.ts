@@ -65,6 +65,11 @@ export interface ConsumeDeps {
   metrics?: MessageMetrics
   /** Where attempts go on their way to the ledger; none when it is left out. */
   ledger?: ConsumptionLog
+  /**
+   * Aborted when the process begins to shut down: a long poll then answers with what it has
+   * after its current wait (at most 5 s) instead of holding the shutdown for its whole wait.
+   */
+  stopping?: AbortSignal
 }
 
 /** A message handed to a consumer (API.md "A delivery"). */
@@ -355,7 +360,14 @@ export async function pullMessages(
     // a wait for new entries would not see. Read on (for a second at least, even unasked).
     if (deliveries.length === 0 && read > 0 && now < Math.max(deadline, started + FILTER_BUDGET_MS))
       continue
-    if (deliveries.length > 0 || now >= deadline || opts.signal?.aborted) return deliveries
+    if (
+      deliveries.length > 0 ||
+      now >= deadline ||
+      opts.signal?.aborted ||
+      deps.stopping?.aborted
+    ) {
+      return deliveries
+    }
     // Sleep until something is published, a delivery's visibility runs out, or time is up.
     const until = Math.min(deadline, nextDeadline ?? Infinity, now + MAX_WAIT_SLICE_MS)
     await deps.waiter.wait(queue, after, Math.max(1, until - now))
