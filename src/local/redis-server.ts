@@ -91,11 +91,14 @@ async function waitUntilReady(
  * (so messages survive a restart), `noeviction` (a queue must never lose data to memory
  * pressure), no RDB snapshots.
  * @param extraArgs further `redis-server` arguments, e.g. `['--appendfsync', 'always']`.
+ * @param port the port to listen on; a restart after a crash passes the old one, so clients
+ * configured with its URL find it again.
  * @throws RedisServerMissingError when the binary is not installed.
  */
 export async function startPrivateRedis(
   dir: string,
-  extraArgs: string[] = []
+  extraArgs: string[] = [],
+  port = freePort()
 ): Promise<PrivateRedis> {
   const bin = Bun.which('redis-server')
   if (!bin) throw new RedisServerMissingError()
@@ -103,7 +106,6 @@ export async function startPrivateRedis(
   mkdirSync(dataDir, { recursive: true })
   const pidFile = join(dataDir, 'redis.pid')
   await stopLeftover(pidFile, dataDir)
-  const port = freePort()
   const proc = Bun.spawn(
     [
       bin,
