@@ -1,0 +1,106 @@
+import { afterAll, expect, test } from 'bun:test'
+import { newTenant, token } from '../helpers/harness'
+import { drain, produce } from './client'
+import { expectValid, History, report } from './oracle'
+import { ConsumerProcess, reaper } from './processes'
+import { outgoing, startSingleService, subscribedQueues } from './stack'
+
+afterAll(() => reaper.cleanup())
+
+// RELIABILITY R1 asks for 10 000 messages over 10 tenants and 5 kills 3 s apart; scaled to
+// 2 000 over 4 tenants so the chaos suite fits CI on two cores. The kills are as many.
+const TENANTS = 4
+const MESSAGES = 2000
+const KILLS = 5
+const KILL_EVERY_MS = 3000
+const VISIBILITY_MS = 4000
+
+test('R1 consumer kill -9 mid-processing: lost 0, duplicates only from what the killed held', async () => {
+  const { service, client } = await startSingleService()
+  const history = new History()
+  const tenants = Array.from({ length: TENANTS }, newTenant)
+  const targets = await subscribedQueues(client, tenants, {
+    name: 'orders',
+    partitionCount: 2,
+    maxLength: MESSAGES,
+  })
+  const tokens = Object.fromEntries(
+    await Promise.all(tenants.map(async (t) => [t, await token(t, 'mq:admin')]))
+  )
+  const consumers = ['c1', 'c2', 'c3'].map(
+    (name) =>
+      new ConsumerProcess(
+        {
+          baseUrl: service.url,
+          name,
+          tokens,
+          subscriptions: targets,
+          processingMs: [0, 50],
+          max: 10,
+          waitMs: 2000,
+          visibilityTimeoutMs: VISIBILITY_MS,
+        },
+        (record) => history.deliver(record)
+      )
+  )
+  for (const c of consumers) c.start()
+
+  const producing = produce(client, history, outgoing('r1', targets, { count: MESSAGES }), {
+    concurrency: 8,
+    pauseMs: 25,
+  })
+
+  // Kill one consumer every few seconds and start it again at once, as a supervisor would.
+  const kills: Array<{ at: number; held: string[] }> = []
+  for (let k = 0; k < KILLS; k++) {
+    await Bun.sleep(KILL_EVERY_MS)
+    const victim = consumers[k % consumers.length]!
+    const held = await victim.kill9()
+    kills.push({ at: Date.now(), held })
+    victim.start()
+  }
+  await producing
+  await Promise.all(consumers.map((c) => c.terminate()))
+  const drainMs = await drain(client, history, targets)
+
+  const figures = history.check()
+  const byMessage = history.byMessage()
+  const inFlightAtKills = kills.reduce((n, k) => n + k.held.length, 0)
+  // Every duplicate is a redelivery of a message a killed consumer held: each delivery after
+  // a message's first has a higher count.
+  const held = new Set(kills.flatMap((k) => k.held))
+  const badDuplicates = [...byMessage.entries()].filter(([id, list]) => {
+    if (list.length === 1) return false
+    const inOrder = list.toSorted((a, b) => a.ts - b.ts)
+    return (
+      !held.has(id) || inOrder.slice(1).some((d, i) => d.deliveryCount <= inOrder[i]!.deliveryCount)
+    )
+  }).length
+  // How long after the kill each held message came again. One that never came again had
+  // been acknowledged by the killed consumer just before the kill, before it said so.
+  const redeliveryMs = kills.flatMap((k) =>
+    k.held.flatMap((id) => {
+      const again = byMessage.get(id)?.find((d) => d.ts >= k.at)
+      return again ? [again.ts - k.at] : []
+    })
+  )
+  const maxRedeliveryMs = Math.max(0, ...redeliveryMs)
+  report('R1 consumer kill -9', {
+    ...figures,
+    kills: kills.length,
+    inFlightAtKills,
+    redelivered: redeliveryMs.length,
+    badDuplicates,
+    maxRedeliveryMs,
+    drainMs,
+  })
+
+  expectValid(figures)
+  expect(figures.ok).toBe(MESSAGES)
+  expect(inFlightAtKills).toBeGreaterThan(0)
+  expect(figures.duplicated).toBeLessThanOrEqual(inFlightAtKills)
+  expect(badDuplicates).toBe(0)
+  // Visibility timeout plus 2 s (RELIABILITY: min-idle + reaper interval + 2 s).
+  expect(maxRedeliveryMs).toBeLessThanOrEqual(VISIBILITY_MS + 2000)
+  expect(service.stderr()).not.toMatch(/unhandled|uncaught/i)
+}, 120_000)

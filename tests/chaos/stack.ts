@@ -1,0 +1,106 @@
+import { token } from '../helpers/harness'
+import {
+  Consumer,
+  type ConsumerOptions,
+  type DrainTarget,
+  MqClient,
+  type Outgoing,
+  type PublishOptions,
+  produce,
+  queueWithSubscription,
+} from './client'
+import type { History } from './oracle'
+import { ChaosRedis, chaosDatabase, ServiceProcess, serviceEnv } from './processes'
+
+/** A client acting with `mq:admin` for whichever tenant it is asked to, against `base()`. */
+export function adminClient(base: () => string): MqClient {
+  return new MqClient(base, (tenant) => token(tenant, 'mq:admin', { expiresIn: 6 * 3600 }))
+}
+
+/**
+ * The set-up most cases share: a redis-server with the append-only file fsynced as asked, a
+ * database, and the service in one process of role `all`, with a client for it.
+ */
+export async function startSingleService(fsync: 'always' | 'everysec' = 'always') {
+  const redis = await ChaosRedis.start({ fsync })
+  const database = await chaosDatabase()
+  const service = new ServiceProcess('all', `all-${fsync}`, serviceEnv(redis, database))
+  await service.start()
+  return { redis, database, service, client: adminClient(() => service.url) }
+}
+
+/** For each tenant, a queue named `queue.name` with a pull subscription reading from the start. */
+export function subscribedQueues(
+  client: MqClient,
+  tenants: string[],
+  queue: Record<string, unknown> & { name: string },
+  subscription: Record<string, unknown> = {}
+): Promise<DrainTarget[]> {
+  return Promise.all(
+    tenants.map(async (tenant) => ({
+      tenant,
+      queue: queue.name,
+      subscriptionId: await queueWithSubscription(client, tenant, queue, subscription),
+    }))
+  )
+}
+
+/**
+ * Messages `<prefix>-0`, `<prefix>-1`, … round-robin over the targets' queues, until `count`
+ * are made or `more()` says no.
+ */
+export function* outgoing(
+  prefix: string,
+  targets: Array<{ tenant: string; queue: string }>,
+  opts: { count?: number; more?: () => boolean; extra?: (i: number) => Outgoing['extra'] } = {}
+): Generator<Outgoing> {
+  for (let i = 0; i < (opts.count ?? Number.POSITIVE_INFINITY) && (opts.more?.() ?? true); i++) {
+    const { tenant, queue } = targets[i % targets.length]!
+    yield { tenant, queue, messageId: `${prefix}-${i}`, extra: opts.extra?.(i) }
+  }
+}
+
+/**
+ * Steady traffic: `consumersPer` pull consumers on each target's subscription, recording into
+ * `history`, and producers publishing `<prefix>-<n>` round-robin over the targets until
+ * `stop()`, which also stops the consumers (they settle what they hold).
+ */
+export function steadyTraffic(
+  client: MqClient,
+  history: History,
+  targets: DrainTarget[],
+  opts: {
+    prefix: string
+    consumersPer?: number
+    consumer?: Partial<ConsumerOptions>
+    producers?: Partial<PublishOptions> & { concurrency?: number }
+  }
+) {
+  const consumers = targets.flatMap((t) =>
+    Array.from({ length: opts.consumersPer ?? 1 }, (_, n) =>
+      new Consumer({
+        client,
+        ...t,
+        name: `c${n + 1}-${t.tenant.slice(0, 4)}`,
+        max: 20,
+        onDelivery: (record) => history.deliver(record),
+        ...opts.consumer,
+      }).start()
+    )
+  )
+  let more = true
+  const producing = produce(client, history, outgoing(opts.prefix, targets, { more: () => more }), {
+    concurrency: 6,
+    pauseMs: 20,
+    retryUntil: Date.now() + 120_000,
+    ...opts.producers,
+  })
+  return {
+    consumers,
+    async stop(): Promise<void> {
+      more = false
+      await producing
+      await Promise.all(consumers.map((c) => c.stop()))
+    },
+  }
+}
