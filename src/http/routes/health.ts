@@ -43,7 +43,12 @@ const status = createRoute({
 export function createHealthHandler(service: HealthService) {
   return createRouter().openapi(health, async (c) => {
     const report = await service.report()
-    return c.json(report, report.status === 'unhealthy' ? 503 : 200)
+    // Anyone may ask; why a check failed (hosts, ports, driver messages) is for the service
+    // token's /internal/mq/health-detailed only.
+    const details = Object.fromEntries(
+      Object.entries(report.details).map(([name, { message: _message, ...rest }]) => [name, rest])
+    ) as typeof report.details
+    return c.json({ ...report, details }, report.status === 'unhealthy' ? 503 : 200)
   })
 }
 

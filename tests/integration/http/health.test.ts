@@ -131,7 +131,8 @@ describe('health: unhealthy', () => {
       const report = HealthSchema.parse(res.body)
       expect(report.status).toBe('unhealthy')
       expect(report.checks.redisStreams).toBe('unhealthy')
-      expect(report.details.redisStreams.message).toBeString()
+      // Why it failed is not for anonymous callers (it names hosts and ports).
+      expect(report.details.redisStreams).not.toHaveProperty('message')
       expect(report.checks.database).toBe('healthy')
     }
     const ping = await call(app, 'GET', `${BASE}/health/ping`)
