@@ -129,6 +129,7 @@ describe('per-tenant rate limit (S8)', () => {
     console.log(
       `S8: hot tenant offered ${(inWindow.length / (WINDOW_MS / 1000)).toFixed(0)}/s, ` +
         `accepted ${acceptedRate.toFixed(1)}/s (quota ${RATE}/s, 2 instances); ` +
+        `${inWindow.filter((r) => !r.decided).length} let by undecided; ` +
         `${others.length} tenants at ${RATE / 2}/s: ${otherLogs.flat().length} requests, ${otherRefused} × 429`
     )
     expect([...statuses].sort()).toEqual([200, 429])
@@ -162,6 +163,8 @@ interface Sent {
   app: number
   sentAt: number
   status: number
+  /** Whether the limiter decided (false: it did not answer in time and let the request by). */
+  decided: boolean
 }
 
 /**
@@ -188,7 +191,7 @@ async function drive(
           apps[app]!.request(`${Q}?limit=1`, { headers: { authorization: `Bearer ${jwt}` } })
         ).then(async (res) => {
           await res.arrayBuffer()
-          return { app, sentAt, status: res.status }
+          return { app, sentAt, status: res.status, decided: res.headers.has('ratelimit') }
         })
       )
     }
