@@ -93,15 +93,28 @@ const MAX_WAIT_SLICE_MS = 5000
 const partitionsFrom = (queue: Queue, start: number) =>
   Array.from({ length: queue.partitionCount }, (_, i) => (start + i) % queue.partitionCount)
 
-function payloadOf(deps: ConsumeDeps, queue: Queue, m: StoredMessage): unknown {
-  const text = m.encrypted
-    ? deps.cipher.decrypt(m.payloadText, {
-        tenantId: queue.tenantId,
-        queueId: queue.id,
-        messageId: m.messageId,
-      })
-    : m.payloadText
-  return JSON.parse(text)
+/**
+ * A stored message's payload, or null when it cannot be opened: an envelope tampered with in
+ * Redis, or sealed under a key no longer configured. One such message must not fail the
+ * others pulled with it, so it is dead-lettered instead of delivered.
+ */
+function openPayload(
+  deps: ConsumeDeps,
+  queue: Queue,
+  m: StoredMessage
+): { payload: unknown } | null {
+  try {
+    const text = m.encrypted
+      ? deps.cipher.decrypt(m.payloadText, {
+          tenantId: queue.tenantId,
+          queueId: queue.id,
+          messageId: m.messageId,
+        })
+      : m.payloadText
+    return { payload: JSON.parse(text) }
+  } catch {
+    return null
+  }
 }
 
 async function consumable(deps: ConsumeDeps, ctx: DomainContext, id: string) {
@@ -130,7 +143,8 @@ export async function moveToDeadLetter(
   const now = Date.now()
   const prepared = dead.map((d) => {
     const dedupId = `dlq:${sub.id}:${d.partition}:${d.streamId}`
-    const plaintext = JSON.stringify(payloadOf(deps, queue, d.message))
+    const opened = openPayload(deps, queue, d.message)
+    const plaintext = opened ? JSON.stringify(opened.payload) : 'null'
     const message: StoredMessage = {
       ...d.message,
       payloadText: dlq.encrypted
@@ -149,6 +163,7 @@ export async function moveToDeadLetter(
         'x-mq-delivery-count': String(d.deliveryCount),
         'x-mq-dead-letter-reason': reason,
         'x-mq-failed-at': new Date(now).toISOString(),
+        ...(opened ? {} : { 'x-mq-payload-unreadable': 'could not be decrypted or parsed' }),
       },
       // A dead letter is kept until someone looks at it, whatever its TTL was.
       expiresAt: null,
@@ -253,8 +268,14 @@ export async function pullOnce(
       'visibility timeout after the last attempt'
     )
     const skipped: StoredDelivery[] = []
+    const unreadable: StoredDelivery[] = []
     for (const d of result.delivered) {
-      const payload = payloadOf(deps, queue, d.message)
+      const opened = openPayload(deps, queue, d.message)
+      if (!opened) {
+        unreadable.push(d)
+        continue
+      }
+      const { payload } = opened
       if (
         !matchesFilter(sub.messageFilter, {
           headers: d.message.headers,
@@ -284,9 +305,17 @@ export async function pullOnce(
         deliveryCount: d.deliveryCount,
       })
     }
+    await moveToDeadLetter(
+      deps,
+      ctx,
+      sub,
+      queue,
+      unreadable,
+      'payload could not be decrypted or parsed'
+    )
     deps.metrics?.delivered(
       sub,
-      result.delivered.filter((d) => !skipped.includes(d)),
+      result.delivered.filter((d) => !skipped.includes(d) && !unreadable.includes(d)),
       now
     )
     if (skipped.length > 0) {

@@ -77,6 +77,15 @@ async function queueOf(deps: InspectDeps, ctx: DomainContext, name: string): Pro
   return queue
 }
 
+/** The payload for an operator's eyes; null when it cannot be decrypted or parsed. */
+function readablePayload(deps: InspectDeps, queue: Queue, m: StoredMessage): unknown {
+  try {
+    return JSON.parse(plaintext(deps, queue, m))
+  } catch {
+    return null
+  }
+}
+
 function plaintext(deps: InspectDeps, queue: Queue, m: StoredMessage): string {
   return m.encrypted
     ? deps.cipher.decrypt(m.payloadText, {
@@ -97,7 +106,7 @@ function view(
     messageId: m.messageId,
     queue: queue.name,
     partition,
-    payload: JSON.parse(plaintext(deps, queue, m)),
+    payload: readablePayload(deps, queue, m),
     headers: m.headers,
     key: m.key,
     correlationId: m.correlationId,

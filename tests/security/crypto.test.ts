@@ -99,10 +99,43 @@ describe('ciphertext isolation and AES-GCM hygiene (S4)', () => {
     )
     expect(failures).toHaveLength(50)
 
+    // An operator still sees the queue: the copies show no payload, B's own message shows its.
     const peek = await call(b.app, 'GET', `${Q}/sealed/messages?limit=100`, { tenant: b.tenant })
+    expect(peek.status).toBe(200)
     expect(JSON.stringify(peek.body)).not.toContain(marker)
-    expect(peek.status).not.toBe(200)
-    expect(peek.body).toMatchObject({ code: 'MQ_INTERNAL', message: 'internal error' })
+    const payloads = peek.body.items.map((m: { payload: unknown }) => m.payload)
+    expect(payloads.filter((p: unknown) => p === null)).toHaveLength(50)
+    expect(payloads).toContainEqual({ secret: 'b-own-0' })
+
+    // A consumer gets B's own message; the 50 that cannot be opened go to the dead-letter
+    // queue at once instead of failing every pull.
+    const sub = await call(b.app, 'POST', `${BASE}/subscriptions`, {
+      tenant: b.tenant,
+      body: {
+        queue: 'sealed',
+        consumerGroup: 'g',
+        consumerName: 'c',
+        subscriptionType: 'redis_consumer',
+        offsetResetPolicy: 'earliest',
+      },
+    })
+    const pulled = await call(b.app, 'POST', `${BASE}/subscriptions/${sub.body.id}/pull`, {
+      tenant: b.tenant,
+      body: { max: 100 },
+    })
+    expect(pulled.status).toBe(200)
+    expect(pulled.body.messages.map((m: { payload: unknown }) => m.payload)).toEqual([
+      { secret: 'b-own-0' },
+    ])
+    const dead = await call(b.app, 'GET', `${Q}/sealed.dlq/messages?limit=100`, {
+      tenant: b.tenant,
+    })
+    expect(dead.body.items).toHaveLength(50)
+    expect(dead.body.items[0].headers).toMatchObject({
+      'x-mq-payload-unreadable': 'could not be decrypted or parsed',
+      'x-mq-dead-letter-reason': 'payload could not be decrypted or parsed',
+    })
+    expect(JSON.stringify(dead.body)).not.toContain(marker)
   })
 
   test('a payload copied to another message of the same queue decrypts 0 times in 49', async () => {
