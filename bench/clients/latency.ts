@@ -43,8 +43,12 @@ let sent = 0
 /** Known once publishing is over: what was accepted, so what must arrive. */
 let expected = Number.POSITIVE_INFINITY
 
-function receive(payload: { seq?: number; sentAt?: number }): void {
+/** Set when the first probe arrives: the receiver is live. */
+let probed: () => void = () => {}
+
+function receive(payload: { seq?: number; sentAt?: number; probe?: boolean }): void {
   const now = performance.now()
+  if (payload.probe) return probed()
   if (typeof payload.seq !== 'number' || typeof payload.sentAt !== 'number') return
   if (seen.has(payload.seq)) {
     duplicates++
@@ -115,11 +119,39 @@ if (r.kind === 'pull') {
   cleanups.push(() => Promise.all(workers.map((w) => w.close(true))).then(() => {}))
 }
 
-// Give long polls and workers a moment to be waiting before the first message goes out.
-await Bun.sleep(300)
-
 const headers: Record<string, string> = { 'content-type': 'application/json' }
 if (job.token) headers.authorization = `Bearer ${job.token}`
+
+/**
+ * Measures the steady state, not start-up: probes go out every 200 ms until one arrives (a
+ * new webhook subscription is picked up by the worker's next refresh; long polls and Workers
+ * are waiting at once), then stragglers get a moment to drain.
+ * @returns ms until the receiver was live, or NaN if it never was.
+ */
+async function waitUntilLive(timeoutMs: number): Promise<number> {
+  const started = performance.now()
+  let live = false
+  const arrived = new Promise<void>((resolve) => {
+    probed = () => {
+      live = true
+      resolve()
+    }
+  })
+  while (!live && performance.now() - started < timeoutMs) {
+    void fetch(job.publishUrl, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ queue: job.queue, payload: { probe: true } }),
+    }).catch(() => {})
+    await Promise.race([arrived, Bun.sleep(200)])
+  }
+  if (!live) return Number.NaN
+  const liveMs = performance.now() - started
+  await Bun.sleep(500)
+  return liveMs
+}
+
+const liveMs = await waitUntilLive(20_000)
 const publishLatencies: number[] = []
 let publishErrors = 0
 let inFlight = 0
@@ -175,6 +207,7 @@ for (const c of cleanups) await c()
 const e2e = summarize(latencies)
 const pub = summarize(publishLatencies)
 report({
+  liveMs,
   sent: sent - skipped,
   received: seen.size,
   duplicates,
