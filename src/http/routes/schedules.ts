@@ -44,7 +44,12 @@ export function presentSchedule(deps: Pick<ScheduleDeps, 'cipher'>, s: Schedule)
   }
 }
 
-const one = (method: 'get' | 'put' | 'delete' | 'post', path: string, summary: string) => ({
+// Generic so each route keeps its literal method and path: `hono/client` types calls by them.
+const one = <M extends 'get' | 'put' | 'delete' | 'post', P extends string>(
+  method: M,
+  path: P,
+  summary: string
+) => ({
   method,
   path,
   tags,
