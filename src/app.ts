@@ -9,6 +9,7 @@ import { createErrorHandler, notFoundHandler } from './http/errors'
 import { authenticate } from './http/middleware/auth'
 import { observeRequests } from './http/middleware/observe'
 import { rateLimit } from './http/middleware/rate-limit'
+import { mountConsole } from './http/routes/console'
 import { createConsumeRouter } from './http/routes/consume'
 import { mountDocs } from './http/routes/docs'
 import { createHealthHandler, createHealthRouter } from './http/routes/health'
@@ -112,6 +113,7 @@ export function createApp(
   app.route('/internal/mq', createInternalRouter(deps))
 
   mountDocs(app)
+  mountConsole(app)
 
   app.onError(createErrorHandler(deps.logger))
   app.notFound(notFoundHandler)

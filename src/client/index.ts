@@ -49,7 +49,7 @@ async function failure(res: {
 }
 
 /** The body type of a typed call's 2xx answers. */
-type SuccessBody<R> =
+export type SuccessBody<R> =
   R extends ClientResponse<infer T, infer S, 'json'>
     ? `${S}` extends `2${string}`
       ? T

@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'bun:test'
 import { createApp } from '../../../src/app'
+import { CONSOLE_PATHS } from '../../../src/http/routes/console'
 import { sharedDeps, testApp } from '../../helpers/harness'
 
 interface Operation {
@@ -14,8 +15,8 @@ type Document = {
   components: { schemas: Record<string, unknown>; securitySchemes: Record<string, unknown> }
 }
 
-/** Served by the app itself, not API operations: the document and its page. */
-const NOT_OPERATIONS = new Set(['/openapi.json', '/docs'])
+/** Served by the app itself, not API operations: the document, its page and the console. */
+const NOT_OPERATIONS = new Set(['/openapi.json', '/docs', ...Object.values(CONSOLE_PATHS)])
 
 async function documentOf(app: { request: (p: string) => Response | Promise<Response> }) {
   const res = await app.request('/openapi.json')
@@ -40,7 +41,7 @@ const operations = (doc: Document) =>
   )
 
 describe('OpenAPI document', () => {
-  test('every route the app mounts is in the document (but /openapi.json and /docs)', async () => {
+  test('every route the app mounts is in the document (but /openapi.json, /docs, /console)', async () => {
     const app = await testApp()
     const doc = await documentOf(app)
     expect(undocumented(app, doc)).toEqual([])
