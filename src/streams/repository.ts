@@ -1,3 +1,4 @@
+import { Cluster } from 'ioredis'
 import type {
   FoundMessage,
   GroupPosition,
@@ -33,6 +34,25 @@ function compareIds(a: string, b: string): number {
   return am === bm ? Number(as - bs) : am < bm ? -1 : 1
 }
 
+/**
+ * Sends commands side by side and collects `[error, reply]` pairs, as a pipeline would. A
+ * cluster refuses a pipeline whose keys live on different nodes, and a queue's partitions are
+ * spread over them; commands sent without waiting for each other still share round trips.
+ */
+function sideBySide(commands: Array<Promise<unknown>>): Promise<Reply[]> {
+  return Promise.all(
+    commands.map((c) =>
+      c.then(
+        (reply): Reply => [null, reply],
+        (err: Error): Reply => [err, null]
+      )
+    )
+  )
+}
+
+/** How often a wait on a cluster looks for new entries (it cannot block on several slots). */
+const CLUSTER_POLL_MS = 100
+
 const partitions = (queue: Queue) => Array.from({ length: queue.partitionCount }, (_, p) => p)
 
 /** The tenant-aware Redis Streams store of messages. */
@@ -51,14 +71,14 @@ export class StreamsRepository implements MessageStore {
   }
 
   async queueStats(queue: Queue): Promise<QueueStats> {
-    const pipeline = this.redis.pipeline()
-    for (const p of partitions(queue)) {
-      // A stream that was never written does not exist: XINFO then errors, which means zero.
-      pipeline.xinfo('STREAM', this.key(queue, p, 'stream'))
-      pipeline.xinfo('GROUPS', this.key(queue, p, 'stream'))
-      pipeline.zcard(this.key(queue, p, 'delayed'))
-    }
-    const replies = ((await pipeline.exec()) ?? []) as Reply[]
+    // A stream that was never written does not exist: XINFO then errors, which means zero.
+    const replies = await sideBySide(
+      partitions(queue).flatMap((p) => [
+        this.redis.xinfo('STREAM', this.key(queue, p, 'stream')),
+        this.redis.xinfo('GROUPS', this.key(queue, p, 'stream')),
+        this.redis.zcard(this.key(queue, p, 'delayed')),
+      ])
+    )
     const stats: QueueStats = {
       length: 0,
       pending: 0,
@@ -106,14 +126,19 @@ export class StreamsRepository implements MessageStore {
   }
 
   async removeQueue(queue: Queue): Promise<void> {
-    for (const p of partitions(queue)) {
-      const pattern = this.keys.partitionPattern(queue.tenantId, queue.name, p)
-      let cursor = '0'
-      do {
-        const [next, found] = await this.redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000)
-        if (found.length > 0) await this.redis.unlink(...found)
-        cursor = next
-      } while (cursor !== '0')
+    // SCAN sees one server's keys: on a cluster, ask every master (a partition's keys share
+    // a hash tag, so they all sit on one of them and one UNLINK takes them).
+    const servers = this.redis instanceof Cluster ? this.redis.nodes('master') : [this.redis]
+    for (const server of servers) {
+      for (const p of partitions(queue)) {
+        const pattern = this.keys.partitionPattern(queue.tenantId, queue.name, p)
+        let cursor = '0'
+        do {
+          const [next, found] = await server.scan(cursor, 'MATCH', pattern, 'COUNT', 1000)
+          if (found.length > 0) await this.redis.unlink(...found)
+          cursor = next
+        } while (cursor !== '0')
+      }
     }
   }
 
@@ -344,15 +369,40 @@ export class StreamsRepository implements MessageStore {
 
   /**
    * Waits on `client` (a blocking connection of the caller's) until an entry newer than
-   * `after` (stream id per partition) arrives in any partition, or `timeoutMs` passes.
+   * `after` (stream id per partition) arrives in any partition, or `timeoutMs` passes. On a
+   * cluster, where it polls, `signal` ends it too (elsewhere `CLIENT UNBLOCK` does).
    */
   async waitForEntries(
     client: RedisClient,
     queue: Queue,
     after: string[],
-    timeoutMs: number
+    timeoutMs: number,
+    signal?: AbortSignal
   ): Promise<void> {
     const streams = partitions(queue).map((p) => this.key(queue, p, 'stream'))
+    if (client instanceof Cluster) {
+      // A cluster refuses one XREAD over keys of different slots, and each partition has its
+      // own; blocking on each would tie up a connection per partition, and CLIENT UNBLOCK
+      // could not find the one to end (client ids are per node). Look every 100 ms instead.
+      const deadline = Date.now() + timeoutMs
+      // The signal also ends a look in progress: its caller may have dropped the connection,
+      // which can leave the reads waiting.
+      const aborted = new Promise<'aborted'>((resolve) => {
+        if (signal?.aborted) resolve('aborted')
+        signal?.addEventListener('abort', () => resolve('aborted'), { once: true })
+      })
+      for (;;) {
+        const look = Promise.all(
+          streams.map((stream, i) => client.xread('COUNT', 1, 'STREAMS', stream, after[i]!))
+        )
+        look.catch(() => {})
+        const replies = await Promise.race([look, aborted])
+        if (replies === 'aborted' || replies.some((r) => r !== null)) return
+        if (Date.now() >= deadline) return
+        const pause = Bun.sleep(Math.min(CLUSTER_POLL_MS, deadline - Date.now()))
+        if ((await Promise.race([pause, aborted])) === 'aborted') return
+      }
+    }
     await client.xread(
       'COUNT',
       1,
@@ -366,10 +416,11 @@ export class StreamsRepository implements MessageStore {
 
   /** The newest entry id of each partition ('0-0' when empty), to wait for what comes after. */
   async lastIds(queue: Queue): Promise<string[]> {
-    const pipeline = this.redis.pipeline()
-    for (const p of partitions(queue))
-      pipeline.xrevrange(this.key(queue, p, 'stream'), '+', '-', 'COUNT', 1)
-    const replies = ((await pipeline.exec()) ?? []) as Reply[]
+    const replies = await sideBySide(
+      partitions(queue).map((p) =>
+        this.redis.xrevrange(this.key(queue, p, 'stream'), '+', '-', 'COUNT', 1)
+      )
+    )
     return replies.map(([err, entries]) => {
       if (err) throw err
       const first = (entries as Array<[string, string[]]>)[0]
@@ -426,13 +477,13 @@ export class StreamsRepository implements MessageStore {
   }
 
   async findMessage(queue: Queue, messageId: string): Promise<FoundMessage | null> {
-    const pipeline = this.redis.pipeline()
-    for (const p of partitions(queue)) {
-      pipeline.hget(this.key(queue, p, 'index'), messageId)
-      pipeline.zscore(this.key(queue, p, 'delayed'), messageId)
-      pipeline.hget(this.key(queue, p, 'delayedBodies'), messageId)
-    }
-    const replies = ((await pipeline.exec()) ?? []) as Reply[]
+    const replies = await sideBySide(
+      partitions(queue).flatMap((p) => [
+        this.redis.hget(this.key(queue, p, 'index'), messageId),
+        this.redis.zscore(this.key(queue, p, 'delayed'), messageId),
+        this.redis.hget(this.key(queue, p, 'delayedBodies'), messageId),
+      ])
+    )
     for (const p of partitions(queue)) {
       const [[e1, streamId], [e2, due], [e3, body]] = replies.slice(p * 3, p * 3 + 3) as [
         Reply,

@@ -37,8 +37,9 @@ export class BlockingWaiter implements EntryWaiter {
     }
     let healthy = true
     let watchdog: Timer | undefined
+    const abandon = new AbortController()
     try {
-      const read = this.repository.waitForEntries(client, queue, after, timeoutMs)
+      const read = this.repository.waitForEntries(client, queue, after, timeoutMs, abandon.signal)
       // A blocking read on a server that froze, or whose connection died silently, may never
       // return (ioredis #610, #1285, #1888): past its timeout and a margin, give up on it and
       // drop the connection, which also rejects the read.
@@ -47,6 +48,8 @@ export class BlockingWaiter implements EntryWaiter {
       })
       if ((await Promise.race([read, expired])) === 'expired') {
         healthy = false
+        // Ends a cluster's polling wait too, which dropping the connection could leave hanging.
+        abandon.abort()
         read.catch(() => {})
         this.logger.warn({ timeoutMs }, 'long-poll wait outlived its block; connection dropped')
       }

@@ -37,12 +37,16 @@ export interface WebhookDeliveryDeps {
   connect?: Connector
   /** The newest entry id of each partition, taken before a pull so nothing slips between. */
   lastIds(queue: Queue): Promise<string[]>
-  /** Waits on `client` (blocking) until an entry newer than `after` arrives, or the timeout. */
+  /**
+   * Waits on `client` (blocking) until an entry newer than `after` arrives, the timeout, or
+   * (on a cluster, where the wait polls) `signal`.
+   */
   waitForEntries(
     client: RedisClient,
     queue: Queue,
     after: string[],
-    timeoutMs: number
+    timeoutMs: number,
+    signal?: AbortSignal
   ): Promise<void>
   /** A dedicated connection for one dispatcher's blocking reads. */
   openBlockingConnection(): RedisClient
@@ -361,7 +365,17 @@ class Dispatcher {
       const id = Number(await connection.client('ID'))
       if (this.wakeRequested || this.halted) return
       this.blockedId = id
-      await this.shared.deps.waitForEntries(connection, this.queue, after, MAX_WAIT_SLICE_MS)
+      // On a cluster the wait polls and CLIENT UNBLOCK cannot reach it (client ids are per
+      // node): a wake-up ends it through this signal instead.
+      const woken = new AbortController()
+      this.wakers.push(() => woken.abort())
+      await this.shared.deps.waitForEntries(
+        connection,
+        this.queue,
+        after,
+        MAX_WAIT_SLICE_MS,
+        woken.signal
+      )
     } catch (err) {
       failure = err as Error
     } finally {
@@ -598,8 +612,8 @@ export function createWebhookDelivery(
       signingSecret: (sub) => openSigningSecret(deps.cipher, sub),
       guard: deps.webhookGuard,
       lastIds: (queue) => deps.messages.lastIds(queue),
-      waitForEntries: (client, queue, after, timeoutMs) =>
-        deps.messages.waitForEntries(client, queue, after, timeoutMs),
+      waitForEntries: (client, queue, after, timeoutMs, signal) =>
+        deps.messages.waitForEntries(client, queue, after, timeoutMs, signal),
       openBlockingConnection: () => createRedis(deps.redisTarget, 'blocking', deps.logger),
       unblock: async (clientId) => Number(await deps.redis.client('UNBLOCK', clientId)),
       recordAttempt: (outcome) => deps.metrics.webhookAttempt(outcome),

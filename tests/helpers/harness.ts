@@ -43,11 +43,12 @@ export const testResolver: HostResolver = async (host) => {
  * webhook host the API tests use, is an allowed webhook host (it resolves to loopback above).
  */
 export function testConfig(env: Record<string, string> = {}): Config {
-  const { redisUrl, databaseUrl, dataDir } = currentInfra()
+  const { redisUrl, redisClusterNodes, databaseUrl, dataDir } = currentInfra()
   return loadConfig({
     NODE_ENV: 'test',
     LOG_LEVEL: 'silent',
     REDIS_URL: redisUrl,
+    REDIS_CLUSTER_NODES: redisClusterNodes,
     DATABASE_URL: databaseUrl,
     DATA_DIR: dataDir,
     REDIS_KEY_PREFIX: `t${Math.random().toString(36).slice(2, 8)}`,

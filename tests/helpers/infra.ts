@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import postgres from 'postgres'
-import { type PrivateRedis, startPrivateRedis } from '../../src/local/redis-server'
+import { startPrivateRedis } from '../../src/local/redis-server'
+import { startRedisCluster } from './cluster'
 
 /**
  * The real stores one test run uses: a private redis-server on a free loopback port, and a
@@ -11,8 +12,10 @@ import { type PrivateRedis, startPrivateRedis } from '../../src/local/redis-serv
  * Nothing here touches another process's Redis database or PostgreSQL schema.
  */
 export interface Infra {
+  /** The private redis-server's URL; empty when the run uses a cluster. */
   redisUrl: string
-  redis: PrivateRedis
+  /** With TEST_REDIS_CLUSTER=1: the seed nodes of a three-master cluster; else empty. */
+  redisClusterNodes: string
   /** Unset when PostgreSQL is not reachable: the service then runs on PGlite. */
   databaseUrl?: string
   dataDir: string
@@ -46,13 +49,20 @@ export async function createTestDatabase(): Promise<
   }
 }
 
+/**
+ * Starts the run's stores. With TEST_REDIS_CLUSTER=1 the service runs on a Redis Cluster of
+ * three masters instead of one redis-server (`bun run test:cluster`).
+ */
 export async function startInfra(): Promise<Infra> {
   const dataDir = mkdtempSync(join(tmpdir(), 'mq-test-'))
-  const redis = await startPrivateRedis(join(dataDir, 'redis'))
+  const cluster = process.env.TEST_REDIS_CLUSTER === '1'
+  const redis = cluster
+    ? await startRedisCluster(join(dataDir, 'cluster'))
+    : await startPrivateRedis(join(dataDir, 'redis'))
   const database = await createTestDatabase()
   return {
-    redisUrl: redis.url,
-    redis,
+    redisUrl: 'url' in redis ? redis.url : '',
+    redisClusterNodes: 'nodes' in redis ? redis.nodes.join(',') : '',
     databaseUrl: database?.url,
     dataDir,
     stop: async () => {

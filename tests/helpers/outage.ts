@@ -25,7 +25,8 @@ export async function startOutageDeps(): Promise<OutageDeps> {
   const redis = await startPrivateRedis(join(dir, 'redis'))
   let frozen = false
   const deps = await buildDeps(
-    testConfig({ REDIS_URL: redis.url, DATA_DIR: dir }),
+    // Its own standalone server even in a cluster run (TEST_REDIS_CLUSTER=1).
+    testConfig({ REDIS_URL: redis.url, REDIS_CLUSTER_NODES: '', DATA_DIR: dir }),
     createLogger('silent')
   ).catch(async (err) => {
     await redis.stop()
