@@ -298,12 +298,13 @@ export class ServiceProcess {
     return out.split('\n').slice(-lines).join('\n')
   }
 
-  /** Every line of every run's stderr: what the process printed outside its JSON log. */
-  stderr(): string {
+  /** Everything every run printed: its JSON log and its stderr. */
+  logs(): string {
     let out = ''
     for (let i = 1; i <= this.starts; i++) {
-      const f = `${this.logFile}.${i}.err`
-      if (existsSync(f)) out += readFileSync(f, 'utf8')
+      for (const f of [`${this.logFile}.${i}`, `${this.logFile}.${i}.err`]) {
+        if (existsSync(f)) out += readFileSync(f, 'utf8')
+      }
     }
     return out
   }
@@ -339,14 +340,16 @@ export class ServiceProcess {
   }
 }
 
-/** Environment that points a service at `redis` and `database`. */
+/** Environment that points a service at `redis` (one server, or a cluster's nodes) and `database`. */
 export function serviceEnv(
-  redis: ChaosRedis,
+  redis: { url: string } | { nodes: string[] },
   database: ChaosDatabase,
   extra: Record<string, string> = {}
 ): Record<string, string> {
   return {
-    REDIS_URL: redis.url,
+    ...('nodes' in redis
+      ? { REDIS_CLUSTER_NODES: redis.nodes.join(',') }
+      : { REDIS_URL: redis.url }),
     DATA_DIR: reaper.tempDir('data'),
     ...database.env,
     ...extra,

@@ -102,5 +102,5 @@ test('R1 consumer kill -9 mid-processing: lost 0, duplicates only from what the 
   expect(badDuplicates).toBe(0)
   // Visibility timeout plus 2 s (RELIABILITY: min-idle + reaper interval + 2 s).
   expect(maxRedeliveryMs).toBeLessThanOrEqual(VISIBILITY_MS + 2000)
-  expect(service.stderr()).not.toMatch(/unhandled|uncaught/i)
+  expect(service.logs()).not.toMatch(/unhandled|uncaught/i)
 }, 120_000)

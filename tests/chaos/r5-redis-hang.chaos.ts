@@ -95,5 +95,5 @@ test('R5 redis frozen (SIGSTOP, CLIENT PAUSE): publish answers 503 within 2 s, n
     expect(f.deliveringAgainMs).toBeLessThanOrEqual(10_000)
   }
   expect(service.running).toBe(true)
-  expect(service.stderr()).not.toMatch(/unhandled|uncaught/i)
+  expect(service.logs()).not.toMatch(/unhandled|uncaught/i)
 }, 120_000)
