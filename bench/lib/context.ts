@@ -2,7 +2,7 @@ import { join } from 'node:path'
 import type { Redis } from 'ioredis'
 import type { PrivateRedis } from '../../src/local/redis-server'
 import { spawnTracked, stopChild } from './cleanup'
-import { API, api, BENCH_DIR, type Server, type ServiceEnv } from './infra'
+import { API, api, BENCH_DIR, type Server, type ServiceEnv, waitProcessQuiet } from './infra'
 import { PAYLOAD } from './load'
 
 /** How long and how big each scenario runs, by mode. */
@@ -112,7 +112,13 @@ export async function createQueue(
   })
 }
 
+/**
+ * Deletes a queue once the service has gone quiet: the worker's ledger copies each message to
+ * PostgreSQL behind the publishes, and rows of a queue deleted before it caught up are refused
+ * one by one (a warning each), which would load the scenarios after this one.
+ */
 export async function deleteQueue(ctx: Context, name: string, token = ctx.token): Promise<void> {
+  await waitProcessQuiet(ctx.service.proc.pid, 60_000)
   await api(ctx.service.url, token, 'DELETE', `/queues/${name}`)
 }
 
