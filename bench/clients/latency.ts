@@ -48,7 +48,10 @@ let probed: () => void = () => {}
 
 function receive(payload: { seq?: number; sentAt?: number; probe?: boolean }): void {
   const now = performance.now()
-  if (payload.probe) return probed()
+  if (payload.probe) {
+    probed()
+    return
+  }
   if (typeof payload.seq !== 'number' || typeof payload.sentAt !== 'number') return
   if (seen.has(payload.seq)) {
     duplicates++
