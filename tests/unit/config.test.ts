@@ -45,11 +45,27 @@ describe('loadConfig', () => {
       TENANT_RATE_LIMIT: 0,
       METRICS_ENABLED: true,
       LEDGER_MODE: 'all',
-      WEBHOOK_ALLOWED_HOSTS: [],
+      // A local run may push to receivers on this machine.
+      WEBHOOK_ALLOWED_HOSTS: ['localhost', '127.0.0.1'],
     })
     for (const unset of ['DATABASE_URL', 'REDIS_URL', 'JWT_SECRET', 'JWKS_URL', 'MQ_MASTER_KEY']) {
       expect(config[unset as keyof typeof config]).toBeUndefined()
     }
+  })
+
+  test('loopback webhooks are allowed by default only in development', () => {
+    expect(loadConfig({ NODE_ENV: 'test' }).WEBHOOK_ALLOWED_HOSTS).toEqual([])
+    expect(loadConfig({ WEBHOOK_ALLOWED_HOSTS: 'hooks.internal' }).WEBHOOK_ALLOWED_HOSTS).toEqual([
+      'hooks.internal',
+    ])
+    const production = loadConfig({
+      NODE_ENV: 'production',
+      DATABASE_URL: 'postgres://u@db/mq',
+      REDIS_URL: 'redis://redis:6379',
+      MQ_MASTER_KEY: 'a'.repeat(44),
+      JWT_SECRET: 's'.repeat(32),
+    })
+    expect(production.WEBHOOK_ALLOWED_HOSTS).toEqual([])
   })
 
   test('values are coerced to their types', () => {
