@@ -161,7 +161,7 @@ const dueAt = Date.now() + job.leadMs
 const overdueNotScheduled = await publishAll(() => dueAt)
 const publishedBy = Date.now()
 let promotedMs = Number.NaN
-const timeout = dueAt + 30_000
+const timeout = dueAt + 20_000
 while (Date.now() < timeout) {
   if (Date.now() >= dueAt && (await scheduledCount()) === 0) {
     promotedMs = Date.now() - dueAt

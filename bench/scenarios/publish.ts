@@ -233,8 +233,8 @@ export async function backlog(ctx: Context): Promise<Figure[]> {
     budgetMs: ctx.plan.backlogBudgetMs,
   })
   // The worker's ledger copies every message to PostgreSQL behind the publishes; measure the
-  // backlog's effect on publishing, not that catch-up (as far as it ends in a minute).
-  const settledMs = await waitProcessQuiet(ctx.service.proc.pid, 60_000)
+  // backlog's effect on publishing, not that catch-up (as far as it ends in half a minute).
+  const settledMs = await waitProcessQuiet(ctx.service.proc.pid, 30_000)
   const n = filled.stored
   const stats = await api<{ stats: { length: number } }>(
     ctx.service.url,
