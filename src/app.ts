@@ -7,6 +7,7 @@ import type { ApiSchema } from './http/api-schema'
 import type { AppEnv } from './http/env'
 import { createErrorHandler, notFoundHandler } from './http/errors'
 import { authenticate } from './http/middleware/auth'
+import { requestDeadline } from './http/middleware/deadline'
 import { observeRequests } from './http/middleware/observe'
 import { rateLimit } from './http/middleware/rate-limit'
 import { mountConsole } from './http/routes/console'
@@ -20,11 +21,15 @@ import { createPublishRouter } from './http/routes/publish'
 import { createQueuesRouter } from './http/routes/queues'
 import { createSchedulesRouter } from './http/routes/schedules'
 import { createSubscriptionsRouter } from './http/routes/subscriptions'
+import { PULL_MAX_WAIT_MS } from './http/schemas/consume'
 
 export const API_BASE = '/api/v1/mq'
 
 /** Paths under the API base that answer without credentials. */
 const PUBLIC_PATHS = new Set([`${API_BASE}/health`, `${API_BASE}/health/ping`])
+
+/** How long a request under the API base may take before it answers 503 (pulls: plus their wait). */
+const REQUEST_DEADLINE_MS = 10_000
 
 /**
  * Builds the HTTP app. No side effects: it connects and listens to nothing, so tests build it
@@ -79,6 +84,7 @@ export function createApp(
       },
     })
   )
+  app.use(`${API_BASE}/*`, requestDeadline(REQUEST_DEADLINE_MS, PULL_MAX_WAIT_MS))
   app.use(`${API_BASE}/*`, (c, next) => (PUBLIC_PATHS.has(c.req.path) ? next() : auth(c, next)))
   if (deps.config.TENANT_RATE_LIMIT > 0) {
     const { rateLimiter: limiter, logger } = deps

@@ -2,11 +2,13 @@ import { z } from '@hono/zod-openapi'
 import { isoDate } from './common'
 
 const HOUR_MS = 3_600_000
+/** The longest a pull may wait for its first message. */
+export const PULL_MAX_WAIT_MS = 20_000
 
 export const PullBody = z
   .strictObject({
     max: z.number().int().min(1).max(1000).optional(),
-    waitMs: z.number().int().min(0).max(20_000).optional(),
+    waitMs: z.number().int().min(0).max(PULL_MAX_WAIT_MS).optional(),
     visibilityTimeoutMs: z
       .number()
       .int()
