@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { Redis } from 'ioredis'
+import postgres from 'postgres'
 import { freePort, type PrivateRedis, startPrivateRedis } from '../../src/local/redis-server'
 import { JWT_SECRET } from '../helpers/harness'
 import { createTestDatabase } from '../helpers/infra'
@@ -21,6 +22,8 @@ const MASTER_KEY = Buffer.alloc(32, 7).toString('base64')
  */
 class Reaper {
   private readonly pids = new Set<number>()
+  /** Processes this run stopped but does not own (PostgreSQL backends): thawed, never killed. */
+  private readonly stopped = new Set<number>()
   private readonly dirs = new Set<string>()
   private readonly finalizers: Array<() => Promise<void>> = []
 
@@ -42,6 +45,15 @@ class Reaper {
     this.pids.delete(pid)
   }
 
+  /** Notes that `pid` is stopped (SIGSTOP) until {@link Reaper.thawed}; cleanup thaws it. */
+  frozen(pid: number): void {
+    this.stopped.add(pid)
+  }
+
+  thawed(pid: number): void {
+    this.stopped.delete(pid)
+  }
+
   /** A new temporary directory, removed at cleanup. */
   tempDir(prefix: string): string {
     const dir = mkdtempSync(join(tmpdir(), `mq-chaos-${prefix}-`))
@@ -55,6 +67,12 @@ class Reaper {
   }
 
   private killAll(): void {
+    for (const pid of this.stopped) {
+      try {
+        process.kill(pid, 'SIGCONT')
+      } catch {}
+    }
+    this.stopped.clear()
     for (const pid of this.pids) {
       // A stopped process acts on SIGKILL too, but a thawed one releases its sockets sooner.
       for (const signal of ['SIGCONT', 'SIGKILL'] as const) {
@@ -196,6 +214,12 @@ export interface ChaosDatabase {
   /** Environment for the service: `DATABASE_URL`, or nothing (PGlite under `DATA_DIR`). */
   env: Record<string, string>
   /**
+   * Stops (SIGSTOP) the PostgreSQL server processes serving this database's open sessions,
+   * and only those: other databases on the server go on. @returns a function that thaws them.
+   * Absent on PGlite.
+   */
+  freezeSessions?(): Promise<() => void>
+  /**
    * Whether several service processes may share it. PGlite is a single-process database, so
    * tests that need more than one process skip themselves without PostgreSQL.
    */
@@ -207,7 +231,24 @@ export async function chaosDatabase(): Promise<ChaosDatabase> {
   const database = await createTestDatabase()
   if (!database) return { env: {}, shared: false }
   reaper.onCleanup(() => database.drop())
-  return { env: { DATABASE_URL: database.url }, shared: true }
+  const freezeSessions = async () => {
+    const admin = postgres(database.url, { max: 1, onnotice: () => {} })
+    const rows = await admin`select pid from pg_stat_activity
+      where datname = current_database() and pid <> pg_backend_pid()`
+    await admin.end()
+    const pids = rows.map((r) => Number(r.pid))
+    for (const pid of pids) {
+      reaper.frozen(pid)
+      process.kill(pid, 'SIGSTOP')
+    }
+    return () => {
+      for (const pid of pids) {
+        process.kill(pid, 'SIGCONT')
+        reaper.thawed(pid)
+      }
+    }
+  }
+  return { env: { DATABASE_URL: database.url }, shared: true, freezeSessions }
 }
 
 export type Role = 'api' | 'worker' | 'all'
