@@ -74,15 +74,23 @@ const log = (msg: string) =>
 /** Samples the RSS of the long-running servers, keeping each one's peak. */
 function memorySampler(servers: Server[]) {
   const peak = new Map<string, number>()
+  /** Peaks since the last `resetSince()`, to tell which scenario made the overall one. */
+  let since = new Map<string, number>()
   const sample = () => {
     for (const s of servers) {
       const mb = rssMb(s.proc.pid)
       if (mb > (peak.get(s.name) ?? 0)) peak.set(s.name, mb)
+      if (mb > (since.get(s.name) ?? 0)) since.set(s.name, mb)
     }
   }
   const timer = setInterval(sample, 100)
   return {
     peak,
+    resetSince: () => {
+      const last = Object.fromEntries([...since].map(([k, v]) => [k, Math.round(v)]))
+      since = new Map()
+      return last
+    },
     now: () => Object.fromEntries(servers.map((s) => [s.name, rssMb(s.proc.pid)])),
     stop: () => clearInterval(timer),
   }
@@ -158,6 +166,8 @@ async function main(): Promise<void> {
   const notes: string[] = []
   /** Per scenario, each process's CPU use over it, in % of one core. */
   const scenarioCpu: Record<string, Record<string, number>> = {}
+  /** Per scenario, each server's peak RSS in MB. */
+  const scenarioPeakMb: Record<string, Record<string, number>> = {}
 
   // Start-up first: the first start applies the migrations to the fresh database.
   const first = await startService(serviceEnv, join(work, 'first-start.log'))
@@ -222,6 +232,7 @@ async function main(): Promise<void> {
         `scenario ${name}${settleMs > 1500 ? ` (after waiting ${(settleMs / 1000).toFixed(0)} s for the service to go quiet)` : ''}`
       )
       const before = cpuNow()
+      memory.resetSince()
       const startedAt = performance.now()
       try {
         figures.push(...(await run(ctx)))
@@ -235,9 +246,12 @@ async function main(): Promise<void> {
       scenarioCpu[name] = Object.fromEntries(
         Object.keys(pids).map((k) => [k, Math.round(((after[k]! - before[k]!) / wallS) * 100)])
       )
+      scenarioPeakMb[name] = memory.resetSince()
       log(
         `  cpu over ${wallS.toFixed(0)} s: ${Object.entries(scenarioCpu[name]!)
           .map(([k, v]) => `${k} ${v}%`)
+          .join(', ')}; peak RSS: ${Object.entries(scenarioPeakMb[name]!)
+          .map(([k, v]) => `${k} ${v} MB`)
           .join(', ')}`
       )
     }
@@ -294,7 +308,7 @@ async function main(): Promise<void> {
   writeFileSync(join(out, 'latest.md'), markdown)
   writeFileSync(
     join(out, 'latest.json'),
-    `${JSON.stringify({ ...info, figures, cpuPercentOfOneCore: scenarioCpu }, null, 2)}\n`
+    `${JSON.stringify({ ...info, figures, cpuPercentOfOneCore: scenarioCpu, peakRssMb: scenarioPeakMb }, null, 2)}\n`
   )
   writeFileSync(join(out, 'latest.svg'), toSvg(info, figures))
   // Committed results must pass `bun run lint` as they are written.

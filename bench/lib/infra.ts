@@ -236,10 +236,17 @@ export async function api<T = unknown>(
   path: string,
   body?: unknown
 ): Promise<T> {
-  const res = await fetch(`${baseUrl}${API}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
+  const send = () =>
+    fetch(`${baseUrl}${API}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    })
+  // A pooled keep-alive connection the server closed while the bench waited fails at once
+  // with ECONNRESET, before the request reached the server: send it again on a new one.
+  const res = await send().catch((err: { code?: string }) => {
+    if (err.code !== 'ECONNRESET') throw err
+    return send()
   })
   const text = await res.text()
   if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text.slice(0, 500)}`)

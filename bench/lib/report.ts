@@ -29,7 +29,12 @@ export function figure(opts: {
   target?: (service: number, peers: Record<string, number>) => { text: string; met: boolean }
   note?: string
 }): Figure {
-  const { service: serviceRuns = [], ...peerRuns } = opts.runs
+  // A client reports a figure it could not take (nothing arrived in time) as null: keep it
+  // as NaN, shown as '–' and never meeting a target; only a system that did not run is null.
+  const runs = Object.fromEntries(
+    Object.entries(opts.runs).map(([k, v]) => [k, v.map((x) => x ?? Number.NaN)])
+  )
+  const { service: serviceRuns = [], ...peerRuns } = runs
   const service = serviceRuns.length > 0 ? median(serviceRuns) : null
   const peers = Object.fromEntries(Object.entries(peerRuns).map(([k, v]) => [k, median(v)]))
   return {
@@ -39,7 +44,7 @@ export function figure(opts: {
     better: opts.better,
     service,
     peers,
-    runs: opts.runs,
+    runs,
     ...(opts.target && service !== null ? { target: opts.target(service, peers) } : {}),
     ...(opts.note ? { note: opts.note } : {}),
   }

@@ -1,6 +1,9 @@
-/** The median of `values` (the mean of the middle two for an even count); NaN when empty. */
+/**
+ * The median of `values` (the mean of the middle two for an even count); NaN when empty or
+ * when any run is NaN (a run that took no figure makes the median unknown).
+ */
 export function median(values: number[]): number {
-  if (values.length === 0) return Number.NaN
+  if (values.length === 0 || values.some(Number.isNaN)) return Number.NaN
   const sorted = [...values].sort((a, b) => a - b)
   const mid = Math.floor(sorted.length / 2)
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2

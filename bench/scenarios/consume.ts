@@ -400,6 +400,7 @@ export async function delayed(ctx: Context): Promise<Figure[]> {
       unit: 'ms',
       better: 'lower',
       runs: of((r) => r.deliveredMs),
+      note: "'–' where not all arrived within 20 s of the due time",
     }),
   ]
 }
