@@ -237,10 +237,8 @@ export interface ConsumerOptions {
   visibilityTimeoutMs?: number
   /** Handler time per message, ms, drawn uniformly from [min, max]. */
   processingMs?: [number, number]
-  /** The verdict per message (default: ack). */
+  /** The verdict per message (default: ack). A nack waits the subscription's retry backoff. */
   handle?(message: PulledMessage): Verdict
-  /** Extra fields of a nack (e.g. `delayMs`). */
-  nackBody?: Record<string, unknown>
   /** How long a failed ack or nack is retried before the message is left to time out. */
   settleRetryMs?: number
 }
@@ -248,20 +246,16 @@ export interface ConsumerOptions {
 /**
  * A pull consumer: long polls, records each delivery, "handles" it (sleeps), then acks or
  * nacks, retrying a settle that got no answer (the receipt stays valid until the message
- * times out). `crash()` abandons whatever it holds, as a killed process would.
+ * times out). Tests that kill consumers run it in a process of its own
+ * (tests/chaos/consumer-process.ts).
  */
 export class Consumer {
-  lastDeliveryAt = 0
   /** When a pull last answered 200, ms since the epoch. */
   lastPullOkAt = 0
   /** Every pull: when it started and how long it took (ms), for tests that bound them. */
   readonly pulls: Array<{ at: number; ms: number; status: number }> = []
-  received = 0
-  pullErrors = 0
   private stopped = false
-  private crashed = false
   private loop: Promise<void> | undefined
-  private readonly abort = new AbortController()
   private gate: Promise<void> | undefined
   private openGate: (() => void) | undefined
   private busy = false
@@ -296,12 +290,10 @@ export class Consumer {
               ? { visibilityTimeoutMs: this.opts.visibilityTimeoutMs }
               : {}),
           },
-          { timeoutMs: waitMs + 10_000, signal: this.abort.signal }
+          { timeoutMs: waitMs + 10_000 }
         )
-        if (this.crashed) return
         this.pulls.push({ at: Date.now() - answer.ms, ms: answer.ms, status: answer.status })
         if (answer.status !== 200) {
-          this.pullErrors++
           await Bun.sleep(200)
           continue
         }
@@ -309,8 +301,6 @@ export class Consumer {
         const messages = answer.body.messages as PulledMessage[]
         if (messages.length === 0) continue
         const now = Date.now()
-        this.lastDeliveryAt = now
-        this.received += messages.length
         for (const m of messages) {
           this.opts.onDelivery(
             {
@@ -325,7 +315,6 @@ export class Consumer {
         }
         const [min, max] = this.opts.processingMs ?? [0, 0]
         if (max > 0) await Bun.sleep(min + Math.random() * (max - min))
-        if (this.crashed) return
         const verdicts = messages.map((m) => this.opts.handle?.(m) ?? 'ack')
         await Promise.all([
           this.settle(
@@ -346,17 +335,13 @@ export class Consumer {
   private async settle(messages: PulledMessage[], verdict: Verdict): Promise<void> {
     if (messages.length === 0) return
     const giveUp = Date.now() + (this.opts.settleRetryMs ?? 20_000)
-    const body = {
-      receipts: messages.map((m) => m.receipt),
-      ...(verdict === 'nack' ? this.opts.nackBody : {}),
-    }
-    while (!this.crashed) {
+    const body = { receipts: messages.map((m) => m.receipt) }
+    for (;;) {
       const answer = await this.opts.client.call(
         this.opts.tenant,
         'POST',
         `/subscriptions/${this.opts.subscriptionId}/${verdict}`,
-        body,
-        { signal: this.abort.signal }
+        body
       )
       if (answer.status === 200) {
         this.opts.onSettled?.(
@@ -375,14 +360,6 @@ export class Consumer {
     this.stopped = true
     this.openGate?.()
     await this.loop
-  }
-
-  /** Abandons everything at once, as `kill -9` would: nothing it holds is settled. */
-  crash(): void {
-    this.crashed = true
-    this.stopped = true
-    this.abort.abort()
-    this.openGate?.()
   }
 
   /** Holds the consumer before its next pull; @returns once nothing is in flight. */

@@ -199,14 +199,6 @@ export class ChaosRedis {
     client.on('error', () => {})
     return client
   }
-
-  async stop(): Promise<void> {
-    if (!this.server) return
-    if (this.frozen) this.thaw()
-    await this.server.stop()
-    reaper.untrack(this.server.pid)
-    this.server = undefined
-  }
 }
 
 /** The metadata database of one test: its own PostgreSQL database, or PGlite. */
