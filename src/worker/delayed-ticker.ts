@@ -49,12 +49,17 @@ export class DelayedTicker implements Loop {
     subscriber.on('message', (channel: string, due: string) => {
       if (channel === this.deps.wakeupChannel) this.wakeAt(Number(due))
     })
-    void subscriber.subscribe(this.deps.wakeupChannel).catch((err: Error) => {
-      this.deps.logger.warn(
-        { err: err.message },
-        'delayed wake-ups unavailable; ticking each second'
-      )
-    })
+    void subscriber
+      .subscribe(this.deps.wakeupChannel)
+      // A due time announced before the subscription took effect (a cluster takes a while to
+      // connect) was missed: look at the registry again rather than wait for the next tick.
+      .then(() => this.kick())
+      .catch((err: Error) => {
+        this.deps.logger.warn(
+          { err: err.message },
+          'delayed wake-ups unavailable; ticking each second'
+        )
+      })
     this.subscriber = subscriber
     this.kick()
   }
