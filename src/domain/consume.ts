@@ -1,6 +1,7 @@
 import type { DomainContext } from './context'
 import { MqError } from './errors'
 import { matchesFilter } from './filter'
+import type { MessageView } from './inspect'
 import {
   type Attempt,
   type ConsumptionLog,
@@ -72,18 +73,9 @@ export interface ConsumeDeps {
   stopping?: AbortSignal
 }
 
-/** A message handed to a consumer (API.md "A delivery"). */
-export interface Delivery {
+/** A message handed to a consumer (API.md "A delivery"): as peeked, plus receipt and count. */
+export interface Delivery extends Omit<MessageView, 'expiresAt'> {
   receipt: string
-  messageId: string
-  queue: string
-  partition: number
-  payload: unknown
-  headers: Record<string, string>
-  key: string | null
-  correlationId: string | null
-  traceId: string | null
-  publishedAt: Date
   deliveryCount: number
 }
 

@@ -1,5 +1,6 @@
 import { z } from '@hono/zod-openapi'
 import { isoDate } from './common'
+import { MessageViewSchema } from './messages'
 
 const HOUR_MS = 3_600_000
 /** The longest a pull may wait for its first message. */
@@ -39,20 +40,9 @@ export const SeekBody = z
   .strictObject({ to: z.union([z.enum(['earliest', 'latest']), isoDate]) })
   .openapi('SeekRequest')
 
-export const DeliverySchema = z
-  .object({
-    receipt: z.string(),
-    messageId: z.string(),
-    queue: z.string(),
-    partition: z.number().int(),
-    payload: z.unknown(),
-    headers: z.record(z.string(), z.string()),
-    key: z.string().nullable(),
-    correlationId: z.string().nullable(),
-    traceId: z.string().nullable(),
-    publishedAt: isoDate,
-    deliveryCount: z.number().int(),
-  })
+/** A delivery is the message as peeked, without its expiry, plus its receipt and count. */
+export const DeliverySchema = MessageViewSchema.omit({ expiresAt: true })
+  .extend({ receipt: z.string(), deliveryCount: z.number().int() })
   .openapi('Delivery')
 
 export const PullResultSchema = z
