@@ -227,7 +227,7 @@ async function main(): Promise<void> {
       if (!wanted(name)) continue
       // Each scenario starts on a quiet service: background work left by the one before (the
       // ledger copying what it published) would otherwise be charged to this one.
-      const settleMs = await waitProcessQuiet(service.proc.pid, 60_000)
+      const settleMs = await waitProcessQuiet(service.proc.pid, plan.settleMaxMs)
       log(
         `scenario ${name}${settleMs > 1500 ? ` (after waiting ${(settleMs / 1000).toFixed(0)} s for the service to go quiet)` : ''}`
       )
