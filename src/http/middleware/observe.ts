@@ -1,7 +1,7 @@
 import type { Context } from 'hono'
 import { createMiddleware } from 'hono/factory'
 import { matchedRoutes } from 'hono/route'
-import type { Logger } from '../../observability/logger'
+import { type Logger, unredacted } from '../../observability/logger'
 import type { Metrics } from '../../observability/metrics'
 import type { AppEnv } from '../env'
 
@@ -23,8 +23,12 @@ export function routeLabel(c: Context): string {
  * route pattern, method, status and duration. Headers, bodies and query strings are never
  * logged: they carry tokens and payloads.
  */
-export const observeRequests = (deps: { logger: Logger; metrics: Pick<Metrics, 'observeHttp'> }) =>
-  createMiddleware<AppEnv>(async (c, next) => {
+export const observeRequests = (deps: {
+  logger: Logger
+  metrics: Pick<Metrics, 'observeHttp'>
+}) => {
+  const log = unredacted(deps.logger)
+  return createMiddleware<AppEnv>(async (c, next) => {
     const start = performance.now()
     let status = 500
     try {
@@ -34,7 +38,7 @@ export const observeRequests = (deps: { logger: Logger; metrics: Pick<Metrics, '
       const ms = performance.now() - start
       const route = routeLabel(c)
       deps.metrics.observeHttp(c.req.method, route, status, ms / 1000)
-      deps.logger[PROBE_ROUTES.has(route) ? 'debug' : 'info'](
+      log[PROBE_ROUTES.has(route) ? 'debug' : 'info'](
         {
           requestId: c.get('requestId'),
           tenantId: c.get('tenant')?.tenantId ?? null,
@@ -47,3 +51,4 @@ export const observeRequests = (deps: { logger: Logger; metrics: Pick<Metrics, '
       )
     }
   })
+}
