@@ -11,7 +11,7 @@ import {
 } from '../domain/ledger'
 import type { StoredMessage } from '../domain/messages'
 import type { Logger } from '../observability/logger'
-import { streamIdTime } from '../streams/codec'
+import { encodeFields } from '../streams/codec'
 import type { Db } from './client'
 import { consumptionRecords, messageRecords, messageSubscriptions } from './schema'
 
@@ -30,41 +30,36 @@ export interface StreamMessage {
 export const SEALED_CONTENT_TYPE = 'application/vnd.mq.sealed'
 
 /**
- * Rows per INSERT. Each INSERT sends its rows as one JSON parameter that PostgreSQL unpacks
- * with `jsonb_to_recordset`: building a statement with a placeholder per column and row took
- * most of the ledger's CPU (and so a share of every publish in role `all`), a single
- * `JSON.stringify` takes almost none.
+ * Rows per INSERT. Rows go to PostgreSQL as one JSON parameter that it unpacks with
+ * `jsonb_to_recordset`: building a statement with a placeholder per column and row took most
+ * of the ledger's CPU (and so a share of every publish in role `all`).
  */
 const ROWS_PER_INSERT = 1000
 
 /**
- * What a message itself fills in its row, as `jsonb_to_recordset` reads it: times in ms since
- * the epoch, the payload as the stream holds it (JSON text, or sealed text when `sealed`). A
- * placeholder row, written from an attempt before its message, lacks these.
+ * A `message_records` row as the ledger sends it: the message's stream entry as it is, its
+ * fields under their stream names (codec.ts: `i` id, `p` payload, `e` sealed, `h` headers,
+ * `k`, `c`, `t`, `x` expiry, `ts` publish time) plus `s`, the stream id; the statement derives
+ * the columns. readLedgerRows.lua writes such rows straight from Redis. A placeholder row,
+ * written from an attempt before its message, has no `p`; `np` leaves out a payload
+ * PostgreSQL refused.
  */
-interface MessageBody {
-  message_key: string | null
-  correlation_id: string | null
-  headers: Record<string, string>
-  payload: string | null
-  sealed: boolean
-  payload_size: number
-  partition_id: number
-  published_at: number
-  scheduled_at: number | null
-  expires_at: number | null
-  trace_id: string | null
-}
-
-interface MessageRow extends Partial<MessageBody> {
+export interface LedgerRow {
   tenant_id: string
   topic_id: string
-  message_id: string
   partition_id: number
-  published_at: number
+  s: string
+  [field: string]: string | number | boolean | null | undefined
+  np?: boolean
   status?: RecordedStatus
   consumed_at?: number | null
   retry_count?: number
+}
+
+/** Rows of one read, as a JSON array text, and how many it holds. */
+export interface RowsJson {
+  json: string
+  count: number
 }
 
 interface ConsumptionRow {
@@ -98,27 +93,29 @@ const BODY_COLUMNS = [
   'trace_id',
 ] as const
 
-const ms = (column: string) => sql.raw(`to_timestamp(r.${column} / 1000.0)`)
+const ms = (value: string) => sql.raw(`to_timestamp(${value} / 1000.0)`)
+/** The time part of the stream id, when the entry entered its stream. */
+const ENTERED = "split_part(r.s, '-', 1)::float8"
+const PUBLISHED = `coalesce(r.ts::float8, ${ENTERED})`
 
-/**
- * `INSERT … SELECT` of message rows from the JSON array in `$1`; `columns` beyond the body are
- * the attempt path's outcome columns.
- */
-function insertMessages(rows: MessageRow[], withOutcome: boolean, onConflict: SQL): SQL {
+/** `INSERT … SELECT` of {@link LedgerRow}s from the JSON array `rows`. */
+function insertMessages(rows: string, onConflict: SQL): SQL {
   return sql`
-    insert into message_records as m (tenant_id, topic_id, message_id, ${sql.raw(BODY_COLUMNS.join(', '))}
-      ${withOutcome ? sql.raw(', status, consumed_at, retry_count') : sql.empty()})
-    select r.tenant_id, r.topic_id, r.message_id, r.message_key, r.correlation_id,
-      coalesce(r.headers, '{}'::jsonb),
-      case when r.sealed then to_jsonb(r.payload) else r.payload::jsonb end,
-      r.payload_size,
-      case when r.sealed then ${SEALED_CONTENT_TYPE} else 'application/json' end,
-      r.partition_id, ${ms('published_at')}, ${ms('scheduled_at')}, ${ms('expires_at')}, r.trace_id
-      ${withOutcome ? sql`, r.status, ${ms('consumed_at')}, r.retry_count` : sql.empty()}
-    from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as r(
-      tenant_id uuid, topic_id uuid, message_id text, message_key text, correlation_id text,
-      headers jsonb, payload text, sealed boolean, payload_size integer, partition_id integer,
-      published_at float8, scheduled_at float8, expires_at float8, trace_id text,
+    insert into message_records as m (tenant_id, topic_id, message_id,
+      ${sql.raw(BODY_COLUMNS.join(', '))}, status, consumed_at, retry_count)
+    select r.tenant_id, r.topic_id, coalesce(r.i, r.s), r.k, r.c, coalesce(r.h::jsonb, '{}'),
+      -- An encrypted queue's payload stays sealed at rest, opened when read like the stream's.
+      case when r.np then null when r.e = '1' then to_jsonb(r.p) else r.p::jsonb end,
+      octet_length(r.p),
+      case when r.e = '1' then ${SEALED_CONTENT_TYPE} else 'application/json' end,
+      r.partition_id, ${ms(PUBLISHED)},
+      -- A delayed message entered its stream when it came due, after it was published.
+      case when ${sql.raw(ENTERED)} > r.ts::float8 then ${ms(ENTERED)} end,
+      ${ms('r.x::float8')}, r.t,
+      coalesce(r.status, 'published'), ${ms('r.consumed_at')}, coalesce(r.retry_count, 0)
+    from jsonb_to_recordset(${rows}::jsonb) as r(
+      tenant_id uuid, topic_id uuid, partition_id integer, s text, i text, p text, e text,
+      h text, k text, c text, t text, x text, ts text, np boolean,
       status text, consumed_at float8, retry_count integer)
     on conflict (tenant_id, topic_id, message_id) do update set ${onConflict}`
 }
@@ -133,22 +130,25 @@ const fillBody = (when: SQL) =>
     sql`, `
   )
 
-function bodyOf(m: Published, partition: number, streamId: string): MessageBody {
-  const enteredAt = streamIdTime(streamId)
+/** A message's stream fields as {@link LedgerRow} fields. */
+function fieldsOf(fields: string[]): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (let i = 0; i + 1 < fields.length; i += 2) out[fields[i]!] = fields[i + 1]!
+  return out
+}
+
+/** The row of a stream entry read as fields (a claimed entry, or one of a multi-stream read). */
+export function ledgerRow(
+  target: { tenantId: string; queueId: string; partition: number },
+  streamId: string,
+  fields: string[]
+): LedgerRow {
   return {
-    message_key: m.key,
-    correlation_id: m.correlationId,
-    headers: m.headers,
-    // An encrypted queue's payload stays sealed at rest; it is opened when read, like the stream's.
-    payload: m.payloadText,
-    sealed: m.encrypted,
-    payload_size: Buffer.byteLength(m.payloadText),
-    partition_id: partition,
-    published_at: m.publishedAt,
-    // A delayed message entered its stream when it came due, after it was published.
-    scheduled_at: enteredAt > m.publishedAt ? enteredAt : null,
-    expires_at: m.expiresAt,
-    trace_id: m.traceId,
+    ...fieldsOf(fields),
+    tenant_id: target.tenantId,
+    topic_id: target.queueId,
+    partition_id: target.partition,
+    s: streamId,
   }
 }
 
@@ -176,10 +176,7 @@ export function chunks<T>(items: T[], size: number): T[][] {
 }
 
 /** A row with its payload left out, for a payload jsonb cannot hold. */
-const withoutPayload = <T extends { payload?: string | null }>(row: T): T => ({
-  ...row,
-  payload: null,
-})
+const withoutPayload = (row: LedgerRow): LedgerRow => ({ ...row, np: true })
 
 /**
  * `message_records` and `consumption_records`: written in batches by the ledger writer,
@@ -195,20 +192,22 @@ export class LedgerRepository implements LedgerReader {
 
   /** Records messages read from their streams; one already recorded keeps its row. */
   async recordMessages(messages: StreamMessage[]): Promise<void> {
-    const rows = messages.map(
-      (m): MessageRow => ({
-        tenant_id: m.tenantId,
-        topic_id: m.queueId,
-        message_id: m.message.messageId,
-        ...bodyOf(m.message, m.partition, m.streamId),
-      })
+    const rows = messages.map((m) =>
+      ledgerRow(
+        { tenantId: m.tenantId, queueId: m.queueId, partition: m.partition },
+        m.streamId,
+        encodeFields(m.message)
+      )
     )
-    await this.insert(
-      rows,
-      (batch) =>
-        this.db.execute(insertMessages(batch, false, fillBody(sql`m.payload_size is null`))),
-      withoutPayload
-    )
+    for (const part of chunks(rows, ROWS_PER_INSERT)) {
+      await this.recordMessageRows([{ json: JSON.stringify(part), count: part.length }])
+    }
+  }
+
+  /** {@link recordMessages} for rows already in JSON, as readLedgerRows.lua returns them. */
+  async recordMessageRows(parts: RowsJson[]): Promise<void> {
+    const statement = (rows: string) => insertMessages(rows, fillBody(sql`m.payload_size is null`))
+    for (const group of groupRows(parts)) await this.store(group, statement, withoutPayload)
   }
 
   /**
@@ -218,7 +217,7 @@ export class LedgerRepository implements LedgerReader {
    */
   async recordAttempts(batches: AttemptBatch[]): Promise<void> {
     const attempts = new Map<string, ConsumptionRow>()
-    const messages = new Map<string, MessageRow>()
+    const messages = new Map<string, LedgerRow>()
     for (const b of batches) {
       for (const a of b.attempts) {
         const id = attemptId(b.subscriptionId, a.partition, a.streamId, a.deliveryCount)
@@ -230,46 +229,41 @@ export class LedgerRepository implements LedgerReader {
         messages.set(key, mergeOutcome(messages.get(key), b, a))
       }
     }
-    await this.insert(
-      [...attempts.values()],
-      (batch) =>
-        this.db.execute(sql`
-          insert into consumption_records as c (id, tenant_id, subscription_id, message_id,
-            consumer_instance, partition_id, status, processing_time_ms, error_message,
-            retry_count, consumed_at, processed_at, next_retry_at)
-          select r.id, r.tenant_id, r.subscription_id, r.message_id, r.consumer_instance,
-            r.partition_id, r.status, r.processing_time_ms, r.error_message, r.retry_count,
-            ${ms('consumed_at')}, ${ms('processed_at')}, ${ms('next_retry_at')}
-          from jsonb_to_recordset(${JSON.stringify(batch)}::jsonb) as r(
-            id uuid, tenant_id uuid, subscription_id uuid, message_id text,
-            consumer_instance text, partition_id integer, status text,
-            processing_time_ms integer, error_message text, retry_count integer,
-            consumed_at float8, processed_at float8, next_retry_at float8)
-          on conflict (id) do update set status = excluded.status,
-            error_message = excluded.error_message,
-            processing_time_ms = excluded.processing_time_ms,
-            consumed_at = excluded.consumed_at, processed_at = excluded.processed_at,
-            next_retry_at = excluded.next_retry_at
-          where c.status = 'failed' and excluded.status <> 'failed'`),
-      null
-    )
-    await this.insert(
-      [...messages.values()],
-      (batch) =>
-        this.db.execute(
-          insertMessages(
-            batch,
-            true,
-            sql`
-              status = case when m.consumed_at is null or m.consumed_at <= excluded.consumed_at
-                then excluded.status else m.status end,
-              consumed_at = greatest(m.consumed_at, excluded.consumed_at),
-              retry_count = greatest(m.retry_count, excluded.retry_count),
-              ${fillBody(sql`m.payload_size is null and excluded.payload_size is not null`)}`
-          )
-        ),
-      withoutPayload
-    )
+    const storeConsumption = (rows: string) => sql`
+      insert into consumption_records as c (id, tenant_id, subscription_id, message_id,
+        consumer_instance, partition_id, status, processing_time_ms, error_message,
+        retry_count, consumed_at, processed_at, next_retry_at)
+      select r.id, r.tenant_id, r.subscription_id, r.message_id, r.consumer_instance,
+        r.partition_id, r.status, r.processing_time_ms, r.error_message, r.retry_count,
+        ${ms('r.consumed_at')}, ${ms('r.processed_at')}, ${ms('r.next_retry_at')}
+      from jsonb_to_recordset(${rows}::jsonb) as r(
+        id uuid, tenant_id uuid, subscription_id uuid, message_id text,
+        consumer_instance text, partition_id integer, status text,
+        processing_time_ms integer, error_message text, retry_count integer,
+        consumed_at float8, processed_at float8, next_retry_at float8)
+      on conflict (id) do update set status = excluded.status,
+        error_message = excluded.error_message,
+        processing_time_ms = excluded.processing_time_ms,
+        consumed_at = excluded.consumed_at, processed_at = excluded.processed_at,
+        next_retry_at = excluded.next_retry_at
+      where c.status = 'failed' and excluded.status <> 'failed'`
+    const storeOutcomes = (rows: string) =>
+      insertMessages(
+        rows,
+        sql`
+          -- Latest outcome wins, by when it happened: writers may store them out of order.
+          status = case when m.consumed_at is null or m.consumed_at <= excluded.consumed_at
+            then excluded.status else m.status end,
+          consumed_at = greatest(m.consumed_at, excluded.consumed_at),
+          retry_count = greatest(m.retry_count, excluded.retry_count),
+          ${fillBody(sql`m.payload_size is null and excluded.payload_size is not null`)}`
+      )
+    for (const part of chunks([...attempts.values()], ROWS_PER_INSERT)) {
+      await this.store(JSON.stringify(part), storeConsumption, null)
+    }
+    for (const part of chunks([...messages.values()], ROWS_PER_INSERT)) {
+      await this.store(JSON.stringify(part), storeOutcomes, withoutPayload)
+    }
   }
 
   async find(tenantId: string, queueId: string, messageId: string): Promise<LedgerEntry | null> {
@@ -330,35 +324,33 @@ export class LedgerRepository implements LedgerReader {
   }
 
   /**
-   * Inserts `rows` in batches. A batch refused for what one of its rows holds is retried row
-   * by row, so one bad row cannot hold every other back forever: a refused row is retried as
-   * `degrade` makes it (a payload jsonb cannot hold is left out), else dropped with a warning
-   * (its queue or subscription is gone, and its rows with them). Anything else (PostgreSQL
-   * unreachable) is thrown, and the writer retries the whole batch.
+   * Runs `statement` over `rows` (a JSON array). A batch refused for what one of its rows
+   * holds is retried row by row, so one bad row cannot hold every other back forever: a
+   * refused row is retried as `degrade` makes it (a payload jsonb cannot hold is left out),
+   * else dropped with a warning (its queue or subscription is gone, and its rows with them).
+   * Anything else (PostgreSQL unreachable) is thrown, and the writer retries the whole batch.
    */
-  private async insert<T>(
-    rows: T[],
-    write: (batch: T[]) => Promise<unknown>,
+  private async store<T>(
+    rows: string,
+    statement: (rows: string) => SQL,
     degrade: ((row: T) => T) | null
   ): Promise<void> {
-    for (const batch of chunks(rows, ROWS_PER_INSERT)) {
-      try {
-        await write(batch)
-      } catch (err) {
-        if (!refusedRow(err)) throw err
-        for (const row of batch) await this.insertOne(row, write, degrade)
-      }
+    try {
+      await this.inSavepoint(statement(rows))
+    } catch (err) {
+      if (!refusedRow(err)) throw err
+      for (const row of JSON.parse(rows) as T[]) await this.storeOne(row, statement, degrade)
     }
   }
 
-  private async insertOne<T>(
+  private async storeOne<T>(
     row: T,
-    write: (batch: T[]) => Promise<unknown>,
+    statement: (rows: string) => SQL,
     degrade: ((row: T) => T) | null
   ): Promise<void> {
     for (const attempt of degrade ? [row, degrade(row)] : [row]) {
       try {
-        await write([attempt])
+        await this.inSavepoint(statement(JSON.stringify([attempt])))
         return
       } catch (err) {
         if (!refusedRow(err)) throw err
@@ -366,6 +358,34 @@ export class LedgerRepository implements LedgerReader {
       }
     }
   }
+
+  /**
+   * A statement in a transaction of its own, or a savepoint when the repository works inside
+   * the caller's transaction: a refused statement would otherwise abort that transaction, and
+   * the row-by-row retries with it.
+   */
+  private inSavepoint(statement: SQL): Promise<unknown> {
+    return this.db.transaction((tx) => tx.execute(statement))
+  }
+}
+
+/** Consecutive read results joined into arrays of about {@link ROWS_PER_INSERT} rows. */
+function groupRows(parts: RowsJson[]): string[] {
+  const groups: string[] = []
+  let members: string[] = []
+  let count = 0
+  for (const part of parts) {
+    if (count > 0 && count + part.count > ROWS_PER_INSERT) {
+      groups.push(`[${members.join(',')}]`)
+      members = []
+      count = 0
+    }
+    // Each part is a non-empty array: its elements are what lies between the brackets.
+    members.push(part.json.slice(1, -1))
+    count += part.count
+  }
+  if (count > 0) groups.push(`[${members.join(',')}]`)
+  return groups
 }
 
 function toConsumptionRow(id: string, b: AttemptBatch, a: Attempt): ConsumptionRow {
@@ -388,17 +408,17 @@ function toConsumptionRow(id: string, b: AttemptBatch, a: Attempt): ConsumptionR
 }
 
 /** A message's row as its attempts leave it: the latest outcome, the highest retry count. */
-function mergeOutcome(row: MessageRow | undefined, b: AttemptBatch, a: Attempt): MessageRow {
+function mergeOutcome(row: LedgerRow | undefined, b: AttemptBatch, a: Attempt): LedgerRow {
   const latest = row?.consumed_at == null || row.consumed_at <= a.at
-  const body = a.message ? bodyOf(a.message, a.partition, a.streamId) : null
+  const body = a.message && row?.p === undefined ? fieldsOf(encodeFields(a.message)) : {}
   return {
+    i: a.messageId,
     tenant_id: b.tenantId,
     topic_id: b.queueId,
-    message_id: a.messageId,
     partition_id: a.partition,
-    published_at: streamIdTime(a.streamId),
+    s: a.streamId,
     ...row,
-    ...(body && row?.payload_size === undefined ? body : {}),
+    ...body,
     status: latest ? STATUS_AFTER[a.status] : row.status,
     consumed_at: latest ? a.at : row.consumed_at,
     retry_count: Math.max(row?.retry_count ?? 0, a.deliveryCount - 1),

@@ -1,3 +1,4 @@
+import type { RowsJson } from '../db/ledger-repository'
 import {
   type Attempt,
   type AttemptBatch,
@@ -155,6 +156,29 @@ export class LedgerStreams {
       ...streams.map(() => '>')
     )) as Array<[string, RawEntry[]]> | null
     return new Map(reply ?? [])
+  }
+
+  /**
+   * {@link read} for one message stream, as the ledger's rows (readLedgerRows.lua): the ids
+   * read and the rows as one JSON array, null when nothing was new.
+   * @throws the server's NOGROUP error when the stream, or its group, is gone.
+   */
+  async readRows(
+    stream: string,
+    target: { queue: Queue; partition: number },
+    count: number
+  ): Promise<{ ids: string[]; rows: RowsJson | null }> {
+    const reply = await this.redis.readLedgerRows(
+      stream,
+      LEDGER_GROUP,
+      this.consumer,
+      count,
+      target.queue.tenantId,
+      target.queue.id,
+      target.partition
+    )
+    const ids = reply.slice(0, -1)
+    return { ids, rows: ids.length > 0 ? { json: reply.at(-1)!, count: ids.length } : null }
   }
 
   /**

@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
-import { chunks, LedgerRepository, type StreamMessage } from '../db/ledger-repository'
+import { chunks, LedgerRepository, ledgerRow, type RowsJson } from '../db/ledger-repository'
 import type { Deps } from '../deps'
 import type { AttemptBatch, LedgerMode } from '../domain/ledger'
 import type { Queue } from '../domain/queues'
 import type { Logger } from '../observability/logger'
-import { decodeFields } from '../streams/codec'
 import { decodeBatch, LedgerStreams, type RawEntry } from '../streams/ledger'
 import { createRedis } from '../streams/redis'
 import { defineScripts } from '../streams/scripts'
@@ -18,7 +17,7 @@ export interface LedgerWriterDeps {
   queues(afterId: string | null, limit: number): Promise<Queue[]>
   /** Opens the writer's own connection, under a consumer name no other process uses. */
   connect(): LedgerStreams
-  records: Pick<LedgerRepository, 'recordMessages' | 'recordAttempts'>
+  records: Pick<LedgerRepository, 'recordMessageRows' | 'recordAttempts'>
   /** Whether one read may name many streams: not on a cluster, where they hash to many slots. */
   multiKey: boolean
   logger: Logger
@@ -67,7 +66,7 @@ type Target = { queue: Queue; partition: number } | 'attempts'
 
 /** Entries read but not yet stored, and what to acknowledge once they are. */
 class Batch {
-  messages: StreamMessage[] = []
+  messages: RowsJson[] = []
   attempts: AttemptBatch[] = []
   acks = new Map<string, string[]>()
   size = 0
@@ -244,66 +243,97 @@ export class LedgerWriter implements Loop {
     let read = 0
     for (const window of chunks(reads, PARALLEL)) {
       if (this.stopping) break
-      const replies = await Promise.all(window.map((r) => this.read(r.streams, r.count)))
-      window.forEach((r, i) => {
-        for (const stream of r.streams) {
-          const entries = replies[i]!.get(stream) ?? []
-          if (entries.length >= r.count) this.busy.add(stream)
-          else this.busy.delete(stream)
-          read += entries.length
-          this.add(stream, entries)
-        }
-      })
+      const counts = await Promise.all(window.map((r) => this.read(r.streams, r.count)))
+      for (const n of counts) read += n
       if (this.batch.size >= BATCH) await this.flush()
     }
     await this.flush()
     return read
   }
 
-  private async read(streams: string[], count: number): Promise<Map<string, RawEntry[]>> {
+  /**
+   * Reads up to `count` new entries of each of `streams` into the batch. One message stream
+   * alone (a busy one, or any on a cluster) comes back as ledger rows ready to store.
+   * @returns how many entries it read.
+   */
+  private async read(streams: string[], count: number): Promise<number> {
+    const only = streams.length === 1 ? this.targets.get(streams[0]!) : undefined
     try {
-      return await this.redis.read(streams, count)
+      if (only !== undefined && only !== 'attempts') {
+        const stream = streams[0]!
+        const { ids, rows } = await this.redis.readRows(stream, only, count)
+        this.note(stream, ids.length, count)
+        if (rows) this.keep(stream, ids, () => this.batch.messages.push(rows))
+        return ids.length
+      }
+      const replies = await this.redis.read(streams, count)
+      let read = 0
+      for (const stream of streams) {
+        const entries = replies.get(stream) ?? []
+        this.note(stream, entries.length, count)
+        this.add(stream, entries)
+        read += entries.length
+      }
+      return read
     } catch (err) {
       if (!/NOGROUP/.test((err as Error).message)) throw err
       // A deleted queue (or a destroyed group): the refresh tells which.
       const key = /No such key '([^']+)'/.exec((err as Error).message)?.[1]
       for (const stream of key ? [key] : streams) this.lost.add(stream)
       this.nextRefresh = 0
-      return new Map()
+      return 0
     }
   }
 
+  /** A stream that filled its share is read alone, a full batch at once, next time. */
+  private note(stream: string, read: number, count: number): void {
+    if (read >= count) this.busy.add(stream)
+    else this.busy.delete(stream)
+  }
+
+  /** Puts entries in the batch with `store`, to be acknowledged once the batch is stored. */
+  private keep(stream: string, ids: string[], store: () => void): void {
+    if (ids.length === 0) return
+    store()
+    const acks = this.batch.acks.get(stream)
+    if (acks) acks.push(...ids)
+    else this.batch.acks.set(stream, ids)
+    this.batch.size += ids.length
+  }
+
+  /** Puts entries read as fields in the batch. */
   private add(stream: string, entries: RawEntry[]): void {
     const target = this.targets.get(stream)
-    if (target === undefined || entries.length === 0) return
-    const acks = this.batch.acks.get(stream) ?? []
-    for (const [id, fields] of entries) {
-      acks.push(id)
-      if (target !== 'attempts') {
-        this.batch.messages.push({
-          tenantId: target.queue.tenantId,
-          queueId: target.queue.id,
-          partition: target.partition,
-          streamId: id,
-          message: decodeFields(id, fields),
-        })
-        continue
+    if (target === undefined) return
+    const ids = entries.map(([id]) => id)
+    if (target !== 'attempts') {
+      const of = {
+        tenantId: target.queue.tenantId,
+        queueId: target.queue.id,
+        partition: target.partition,
       }
-      try {
-        this.batch.attempts.push(decodeBatch(fields[fields.indexOf('a') + 1] ?? ''))
-      } catch (err) {
-        this.deps.logger.warn({ err: (err as Error).message, id }, 'ledger event unreadable')
-      }
+      const rows = entries.map(([id, fields]) => ledgerRow(of, id, fields))
+      this.keep(stream, ids, () =>
+        this.batch.messages.push({ json: JSON.stringify(rows), count: rows.length })
+      )
+      return
     }
-    this.batch.acks.set(stream, acks)
-    this.batch.size += entries.length
+    this.keep(stream, ids, () => {
+      for (const [id, fields] of entries) {
+        try {
+          this.batch.attempts.push(decodeBatch(fields[fields.indexOf('a') + 1] ?? ''))
+        } catch (err) {
+          this.deps.logger.warn({ err: (err as Error).message, id }, 'ledger event unreadable')
+        }
+      }
+    })
   }
 
   /** Stores the batch, then acknowledges it (and deletes the events it held). */
   private async flush(): Promise<void> {
     const batch = this.batch
     if (batch.size === 0) return
-    if (batch.messages.length > 0) await this.deps.records.recordMessages(batch.messages)
+    if (batch.messages.length > 0) await this.deps.records.recordMessageRows(batch.messages)
     if (batch.attempts.length > 0) await this.deps.records.recordAttempts(batch.attempts)
     await Promise.all(
       [...batch.acks].map(([stream, ids]) =>

@@ -7,6 +7,7 @@ import promoteDue from './promoteDue.lua' with { type: 'text' }
 import publishMessages from './publishMessages.lua' with { type: 'text' }
 import pull from './pull.lua' with { type: 'text' }
 import purge from './purge.lua' with { type: 'text' }
+import readLedgerRows from './readLedgerRows.lua' with { type: 'text' }
 import registerDelayed from './registerDelayed.lua' with { type: 'text' }
 import removeEntries from './removeEntries.lua' with { type: 'text' }
 import settle from './settle.lua' with { type: 'text' }
@@ -38,6 +39,7 @@ export const SCRIPTS = {
   promoteDue: { numberOfKeys: 4, lua: promoteDue },
   pull: { numberOfKeys: 2, lua: pull },
   purge: { numberOfKeys: 4, lua: purge },
+  readLedgerRows: { numberOfKeys: 1, lua: readLedgerRows },
   registerDelayed: { numberOfKeys: 2, lua: registerDelayed },
   removeEntries: { numberOfKeys: 2, lua: removeEntries },
   settle: { numberOfKeys: 2, lua: settle },
@@ -93,6 +95,16 @@ declare module 'ioredis' {
       delayedBodies: string,
       index: string
     ): Result<number, Context>
+    /** readLedgerRows.lua: new entries of a stream as ledger rows; [...ids, rowsJson] or []. */
+    readLedgerRows(
+      stream: string,
+      group: string,
+      consumer: string,
+      count: number,
+      tenantId: string,
+      queueId: string,
+      partition: number
+    ): Result<string[], Context>
     /** removeEntries.lua: deletes entries and their index entries; returns how many. */
     removeEntries(stream: string, index: string, ...ids: string[]): Result<number, Context>
     /** trim.lua: trims acknowledged and expired entries; returns how many. */
