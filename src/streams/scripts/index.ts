@@ -2,6 +2,8 @@ import type { Result } from 'ioredis'
 import type { RedisClient } from '../redis'
 import cancelScheduled from './cancelScheduled.lua' with { type: 'text' }
 import forgetConsumers from './forgetConsumers.lua' with { type: 'text' }
+import byId from './includes/byId.lua' with { type: 'text' }
+import inflightWrites from './includes/inflightWrites.lua' with { type: 'text' }
 import trimming from './includes/trimming.lua' with { type: 'text' }
 import promoteDue from './promoteDue.lua' with { type: 'text' }
 import publishMessages from './publishMessages.lua' with { type: 'text' }
@@ -15,14 +17,8 @@ import settleDelayed from './settleDelayed.lua' with { type: 'text' }
 import takeToken from './takeToken.lua' with { type: 'text' }
 import trim from './trim.lua' with { type: 'text' }
 
-/**
- * Every Lua script, by command name (the file name). Imported as text so the compiled binary
- * embeds them; registered with `defineCommand`, which sends EVALSHA and falls back to EVAL
- * after a Redis restart flushed the script cache. A script without `numberOfKeys` takes the
- * key count as its first argument.
- */
 /** Shared Lua, pasted where a script says `-- @include <name>` (BullMQ's convention). */
-const INCLUDES: Record<string, string> = { trimming }
+const INCLUDES: Record<string, string> = { byId, inflightWrites, trimming }
 
 function withIncludes(lua: string): string {
   return lua.replace(/^-- @include (\w+)$/gm, (_, name: string) => {
@@ -32,17 +28,23 @@ function withIncludes(lua: string): string {
   })
 }
 
+/**
+ * Every Lua script, by command name (the file name). Imported as text so the compiled binary
+ * embeds them; registered with `defineCommand`, which sends EVALSHA and falls back to EVAL
+ * after a Redis restart flushed the script cache. A script without `numberOfKeys` takes the
+ * key count as its first argument.
+ */
 export const SCRIPTS = {
   cancelScheduled: { numberOfKeys: 2, lua: cancelScheduled },
   forgetConsumers: { numberOfKeys: 1, lua: forgetConsumers },
   publishMessages: { lua: withIncludes(publishMessages) },
   promoteDue: { numberOfKeys: 4, lua: promoteDue },
-  pull: { numberOfKeys: 2, lua: pull },
+  pull: { numberOfKeys: 2, lua: withIncludes(pull) },
   purge: { numberOfKeys: 4, lua: purge },
   readLedgerRows: { numberOfKeys: 1, lua: readLedgerRows },
   registerDelayed: { numberOfKeys: 2, lua: registerDelayed },
   removeEntries: { numberOfKeys: 2, lua: removeEntries },
-  settle: { numberOfKeys: 2, lua: settle },
+  settle: { numberOfKeys: 2, lua: withIncludes(settle) },
   settleDelayed: { numberOfKeys: 2, lua: settleDelayed },
   takeToken: { numberOfKeys: 1, lua: takeToken },
   trim: { numberOfKeys: 2, lua: withIncludes(trim) },

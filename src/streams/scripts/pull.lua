@@ -4,12 +4,16 @@
   up), then new ones. Every delivery gets a visibility deadline in the in-flight set; nothing
   is read with NOACK, so a consumer that dies leaves its deliveries to come back.
 
+  Timed-out deliveries are looked up by id range (see byId) and claimed with one XCLAIM; the
+  writes go out together at the end (see inflightWrites).
+
   KEYS[1] stream
   KEYS[2] in-flight set of the group (sorted set: stream id -> visibility deadline ms)
 
   ARGV[1] group
   ARGV[2] consumer
-  ARGV[3] max messages
+  ARGV[3] max messages (at most 1000, as the API allows: every deadline is one argument pair
+          of the ZADD, and Lua's unpack stops at a few thousand)
   ARGV[4] now (ms)
   ARGV[5] visibility timeout (ms)
   ARGV[6] max deliveries: a timed-out delivery already delivered this often is not delivered
@@ -33,6 +37,9 @@ local visibility = tonumber(ARGV[5])
 local maxDeliveries = tonumber(ARGV[6])
 local deadHold = tonumber(ARGV[7])
 
+-- @include byId
+-- @include inflightWrites
+
 local delivered, dead = {}, {}
 local gone, expired = 0, 0
 
@@ -43,42 +50,59 @@ local function isExpired(fields)
   return false
 end
 
-local function settle(id)
-  rcall('XACK', streamKey, group, id)
-  rcall('ZREM', inflightKey, id)
-end
-
 local function hand(id, fields, count)
   if isExpired(fields) then
-    settle(id)
+    drop(id)
     expired = expired + 1
   else
-    rcall('ZADD', inflightKey, now + visibility, id)
+    hold(id, now + visibility)
     delivered[#delivered + 1] = { id, count, fields }
   end
 end
 
 local due = rcall('ZRANGEBYSCORE', inflightKey, '-inf', now, 'LIMIT', 0, max)
+local pending = byId(due, function(first, last, count)
+  return rcall('XPENDING', streamKey, group, first, last, count)
+end)
+local retry, doomed = {}, {}
 for _, id in ipairs(due) do
-  local info = rcall('XPENDING', streamKey, group, id, id, 1)[1]
+  local info = pending[id]
   if not info then
     -- Acknowledged (or the group was reset) after the deadline was set.
-    rcall('ZREM', inflightKey, id)
+    drop(id)
   elseif info[4] >= maxDeliveries then
-    local entry = rcall('XRANGE', streamKey, id, id)[1]
-    if entry then
-      rcall('ZADD', inflightKey, now + deadHold, id)
-      dead[#dead + 1] = { id, info[4], entry[2] }
-    else
-      settle(id)
-      gone = gone + 1
-    end
+    doomed[#doomed + 1] = id
   else
-    local claimed = rcall('XCLAIM', streamKey, group, consumer, 0, id)[1]
-    if claimed and claimed[2] then
-      hand(id, claimed[2], info[4] + 1)
+    retry[#retry + 1] = id
+  end
+end
+
+local entries = byId(doomed, function(first, last, count)
+  return rcall('XRANGE', streamKey, first, last, 'COUNT', count)
+end)
+for _, id in ipairs(doomed) do
+  local entry = entries[id]
+  if entry then
+    hold(id, now + deadHold)
+    dead[#dead + 1] = { id, pending[id][4], entry[2] }
+  else
+    drop(id)
+    gone = gone + 1
+  end
+end
+
+if #retry > 0 then
+  -- Entries deleted meanwhile are left out of the reply (and, since Redis 7, of the pending
+  -- list); their ids are acknowledged below all the same.
+  local claimed = {}
+  for _, entry in ipairs(rcall('XCLAIM', streamKey, group, consumer, 0, unpack(retry))) do
+    claimed[entry[1]] = entry[2]
+  end
+  for _, id in ipairs(retry) do
+    if claimed[id] then
+      hand(id, claimed[id], pending[id][4] + 1)
     else
-      settle(id)
+      drop(id)
       gone = gone + 1
     end
   end
@@ -91,6 +115,8 @@ if room > 0 then
     for _, entry in ipairs(read[1][2]) do hand(entry[1], entry[2], 1) end
   end
 end
+
+writeInflight()
 
 local earliest = rcall('ZRANGE', inflightKey, 0, 0, 'WITHSCORES')
 return { delivered, dead, gone, expired, earliest[2] and tonumber(earliest[2]) or -1 }

@@ -2,7 +2,10 @@
   Acknowledges or requeues deliveries of one queue partition for one group, but only those
   whose receipt is current: the delivery count in the receipt must equal the pending entry's.
   A stale receipt (the message timed out and went to someone else since) changes nothing,
-  because XACK alone does not check who holds a message.
+  because XACK alone does not check who holds a message. A receipt given twice settles once.
+
+  The pending entries, and the stream entries when they are wanted, are read by id range
+  (see byId); the writes go out together at the end (see inflightWrites).
 
   KEYS[1] stream
   KEYS[2] in-flight set of the group
@@ -14,7 +17,8 @@
   ARGV[5] how long a dead message stays hidden while the caller moves it (ms)
   ARGV[6] details of settled entries to return, for the ledger: '' none, 'ids' message ids,
           'messages' whole entries
-  then triples: stream id, delivery count from the receipt, delay before redelivery (ms; nack)
+  then triples: stream id, delivery count from the receipt, delay before redelivery (ms; nack);
+          at most 1000 of them, as the API allows: Lua's unpack stops at a few thousand
 
   Returns { settled, dead, idle, done }:
     settled: ack: how many were acknowledged; nack: how many will be delivered again
@@ -35,43 +39,80 @@ local maxDeliveries = tonumber(ARGV[4])
 local deadHold = tonumber(ARGV[5])
 local details = ARGV[6]
 
-local function describe(id, idleMs)
-  local entry = rcall('XRANGE', streamKey, id, id)[1]
-  local fields = entry and entry[2] or {}
-  if details == 'messages' then return { id, idleMs, fields } end
-  for f = 1, #fields, 2 do
-    if fields[f] == 'i' then return { id, idleMs, fields[f + 1] } end
-  end
-  return { id, idleMs, '' }
+-- @include byId
+-- @include inflightWrites
+
+local ids, counts, delays = {}, {}, {}
+for i = 7, #ARGV, 3 do
+  ids[#ids + 1] = ARGV[i]
+  counts[#counts + 1] = tonumber(ARGV[i + 1])
+  delays[#delays + 1] = tonumber(ARGV[i + 2])
 end
 
-local settled, dead, idle, done = 0, {}, 0, {}
-for i = 7, #ARGV, 3 do
-  local id = ARGV[i]
-  local count = tonumber(ARGV[i + 1])
-  local delay = tonumber(ARGV[i + 2])
-  local info = rcall('XPENDING', streamKey, group, id, id, 1)[1]
-  if info and info[4] == count then
-    if mode == 'ack' then
-      rcall('XACK', streamKey, group, id)
-      rcall('ZREM', inflightKey, id)
-      settled = settled + 1
-      idle = idle + info[3]
-      if details ~= '' then done[#done + 1] = describe(id, info[3]) end
-    elseif count >= maxDeliveries then
-      local entry = rcall('XRANGE', streamKey, id, id)[1]
-      if entry then
-        rcall('ZADD', inflightKey, now + deadHold, id)
-        dead[#dead + 1] = { id, count, entry[2] }
-      else
-        rcall('XACK', streamKey, group, id)
-        rcall('ZREM', inflightKey, id)
-      end
+local pending = byId(ids, function(first, last, count)
+  return rcall('XPENDING', streamKey, group, first, last, count)
+end)
+
+local settled, idle = 0, 0
+-- Settled entries with their idle times; entries out of attempts with their counts.
+local done, idleOf, doomed, doomedCount = {}, {}, {}, {}
+
+for k, id in ipairs(ids) do
+  local info = pending[id]
+  if info and info[4] == counts[k] then
+    pending[id] = nil
+    if mode == 'nack' and counts[k] >= maxDeliveries then
+      doomed[#doomed + 1] = id
+      doomedCount[id] = counts[k]
     else
-      rcall('ZADD', inflightKey, now + delay, id)
+      if mode == 'ack' then
+        drop(id)
+        idle = idle + info[3]
+      else
+        hold(id, now + delays[k])
+      end
       settled = settled + 1
-      if details ~= '' then done[#done + 1] = describe(id, info[3]) end
+      done[#done + 1] = id
+      idleOf[id] = info[3]
     end
   end
 end
-return { settled, dead, idle, done }
+
+local wanted = doomed
+if details ~= '' then
+  wanted = { unpack(doomed) }
+  for _, id in ipairs(done) do wanted[#wanted + 1] = id end
+end
+local entries = byId(wanted, function(first, last, count)
+  return rcall('XRANGE', streamKey, first, last, 'COUNT', count)
+end)
+
+local dead = {}
+for _, id in ipairs(doomed) do
+  local entry = entries[id]
+  if entry then
+    hold(id, now + deadHold)
+    dead[#dead + 1] = { id, doomedCount[id], entry[2] }
+  else
+    drop(id)
+  end
+end
+
+local described = {}
+if details ~= '' then
+  for _, id in ipairs(done) do
+    local fields = entries[id] and entries[id][2] or {}
+    local about = ''
+    if details == 'messages' then
+      about = fields
+    else
+      for f = 1, #fields, 2 do
+        if fields[f] == 'i' then about = fields[f + 1] end
+      end
+    end
+    described[#described + 1] = { id, idleOf[id], about }
+  end
+end
+
+writeInflight()
+return { settled, dead, idle, described }

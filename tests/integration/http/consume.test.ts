@@ -66,6 +66,8 @@ async function pull(
   return PullResultSchema.parse(res.body).messages as Delivery[]
 }
 
+const receiptsOf = (ds: Delivery[]) => ds.map((d) => d.receipt)
+
 const ack = async (app: App, tenant: string, sub: string, receipts: string[]) =>
   (await call(app, 'POST', `${B}/subscriptions/${sub}/ack`, { tenant, body: { receipts } })).body
     .acked as number
@@ -153,6 +155,67 @@ describe('consume: happy', () => {
       acked: 1,
       failed: 1,
     })
+  })
+
+  test('one ack settles current receipts across partitions; stale, forged and repeated ones settle nothing', async () => {
+    const { app, tenant } = await setup({ partitionCount: 3 })
+    const sub = await subscribe(app, tenant, { consumerGroup: 'g', consumerName: 'c' })
+    await publish(
+      app,
+      tenant,
+      Array.from({ length: 30 }, (_, i) => i)
+    )
+    const first = await pull(app, tenant, sub, { visibilityTimeoutMs: 1000 })
+    expect(first).toHaveLength(30)
+    expect(new Set(first.map((d) => d.partition)).size).toBe(3)
+    await Bun.sleep(1100)
+    const again = await pull(app, tenant, sub)
+    expect(again).toHaveLength(30)
+    expect(again.every((d) => d.deliveryCount === 2)).toBe(true)
+
+    const half = again.filter((_, i) => i % 2 === 0)
+    const rest = again.filter((_, i) => i % 2 === 1)
+    const forged = `${half[0]!.receipt.split('.')[0]}.AAAAAAAAAAAAAAAAAAAAAA`
+    const receipts = [...receiptsOf(first), ...receiptsOf(half), half[1]!.receipt, forged]
+    expect(await ack(app, tenant, sub, receipts)).toBe(half.length)
+    expect(await stats(app, tenant, sub)).toMatchObject({ pending: rest.length, acked: 15 })
+    expect(await ack(app, tenant, sub, receiptsOf(rest))).toBe(rest.length)
+    expect(await stats(app, tenant, sub)).toMatchObject({ pending: 0, acked: 30 })
+  })
+
+  test('receipts far apart in the pending list settle and come back like neighbours', async () => {
+    const { app, tenant } = await setup()
+    const mine = await subscribe(app, tenant, { consumerGroup: 'g', consumerName: 'mine' })
+    const busy = await subscribe(app, tenant, { consumerGroup: 'g', consumerName: 'busy' })
+    await publish(
+      app,
+      tenant,
+      Array.from({ length: 104 }, (_, i) => i)
+    )
+    // Between each of mine and the next lie 50 entries another consumer holds.
+    const spread: Delivery[] = []
+    for (let i = 0; i < 2; i++) {
+      spread.push(...(await pull(app, tenant, mine, { max: 2, visibilityTimeoutMs: 1000 })))
+      expect(await pull(app, tenant, busy, { max: 50 })).toHaveLength(50)
+    }
+    expect(spread.map((d) => d.payload)).toEqual([0, 1, 52, 53])
+
+    expect(await ack(app, tenant, mine, [spread[0]!.receipt, spread[3]!.receipt])).toBe(2)
+    await Bun.sleep(1100)
+    const back = await pull(app, tenant, mine)
+    expect(back.map((d) => [d.payload, d.deliveryCount])).toEqual([
+      [1, 2],
+      [52, 2],
+    ])
+    expect(await nack(app, tenant, mine, receiptsOf(back), { delayMs: 60_000 })).toEqual({
+      requeued: 2,
+      deadLettered: 0,
+    })
+    expect(await nack(app, tenant, mine, [back[0]!.receipt, back[0]!.receipt])).toEqual({
+      requeued: 1,
+      deadLettered: 0,
+    })
+    expect(await stats(app, tenant, mine)).toMatchObject({ pending: 102, acked: 2 })
   })
 
   test('long poll returns as soon as a message is published', async () => {
