@@ -58,7 +58,10 @@ export interface WebhookDeliveryDeps {
 }
 
 export interface WebhookDeliveryOptions {
-  /** Requests in flight per subscription (`MAX_CONCURRENT_CONSUMERS`). */
+  /**
+   * Deliveries in flight per subscription (`MAX_CONCURRENT_CONSUMERS`), each from its pull
+   * until it is settled: the bound on requests one endpoint can have open at once.
+   */
   perSubscription: number
   /** Requests in flight across all subscriptions of this process. */
   maxInFlight: number
@@ -155,6 +158,41 @@ export function signWebhook(secret: string, id: string, timestamp: number, body:
   return `v1,${createHmac('sha256', key).update(`${id}.${timestamp}.${body}`).digest('base64')}`
 }
 
+/**
+ * Acknowledgements of one subscription, gathered while the previous settle call runs: every
+ * delivery answered meanwhile goes in the next call, one round trip for all of them instead of
+ * one each. The first ack is sent at once (no timer), so batching costs no latency; it only
+ * grows with the load.
+ */
+class AckBatch {
+  private pending: Array<{ receipt: ReceiptData; done: PromiseWithResolvers<void> }> = []
+  private flushing = false
+
+  constructor(private readonly send: (receipts: ReceiptData[]) => Promise<unknown>) {}
+
+  /** @returns once the call carrying `receipt` has settled it (or rejects as that call did). */
+  add(receipt: ReceiptData): Promise<void> {
+    const done = Promise.withResolvers<void>()
+    this.pending.push({ receipt, done })
+    if (!this.flushing) void this.flush()
+    return done.promise
+  }
+
+  private async flush(): Promise<void> {
+    this.flushing = true
+    while (this.pending.length > 0) {
+      const batch = this.pending.splice(0)
+      try {
+        await this.send(batch.map((p) => p.receipt))
+        for (const p of batch) p.done.resolve()
+      } catch (err) {
+        for (const p of batch) p.done.reject(err)
+      }
+    }
+    this.flushing = false
+  }
+}
+
 /** Slots shared by every dispatcher of a process: the global in-flight cap. */
 class Slots {
   private waiters: Array<() => void> = []
@@ -203,6 +241,9 @@ class Dispatcher {
   private interrupting = false
   private running: Promise<void> = Promise.resolve()
   private secret: string | null | undefined
+  private readonly acks = new AckBatch((receipts) =>
+    ackDeliveries(this.shared.deps.consume, this.sub, this.queue, receipts)
+  )
 
   constructor(
     private readonly shared: Shared,
@@ -261,6 +302,9 @@ class Dispatcher {
 
   private async dispatch(): Promise<void> {
     const { deps, options, slots } = this.shared
+    // The streams' newest ids, taken before the latest pull: only a pull that came after them
+    // and found nothing may be followed by a wait for entries newer than these.
+    let after: string[] | null = null
     while (!this.halted) {
       this.wakeRequested = false
       let room = slots.take(options.perSubscription - this.inFlight.size)
@@ -269,7 +313,6 @@ class Dispatcher {
         continue
       }
       try {
-        const after = await deps.lastIds(this.queue)
         const { deliveries, nextDeadline, read } = await pullOnce(
           deps.consume,
           workerContext(this.sub),
@@ -282,9 +325,21 @@ class Dispatcher {
         room = 0
         for (const d of deliveries) this.launch(d)
         // Entries were handed out (some perhaps filtered away): more may be waiting unread.
-        if (read > 0 || this.wakeRequested) continue
+        if (read > 0 || this.wakeRequested) {
+          after = null
+          continue
+        }
+        // While busy, the ids are not read before every pull: that round trip is paid only
+        // when a pull comes back empty, and the pull is then tried once more after it, so
+        // nothing published in between is left waiting for the next wake-up.
+        if (after === null) {
+          after = await deps.lastIds(this.queue)
+          continue
+        }
         await this.idle(after, nextDeadline)
+        after = null
       } catch (err) {
+        after = null
         slots.give(room)
         if (this.halted) break
         this.log.warn(
@@ -309,9 +364,8 @@ class Dispatcher {
       )
       .finally(() => {
         this.inFlight.delete(task)
+        // Wakes the loop if it waits for a slot; a blocking read needs no wake-up for an ack.
         this.shared.slots.give(1)
-        // A slot is free, and a retry may now be due sooner than the current wait ends.
-        this.wake()
       })
     this.inFlight.add(task)
   }
@@ -471,7 +525,7 @@ class Dispatcher {
   ): Promise<void> {
     const { deps } = this.shared
     if (outcome.kind === 'ack') {
-      await ackDeliveries(deps.consume, sub, this.queue, [receipt])
+      await this.acks.add(receipt)
       return
     }
     this.log.debug(
@@ -497,6 +551,8 @@ class Dispatcher {
       delayMs: Math.max(backoff, notBefore),
       reason: `webhook: ${outcome.reason}`,
     })
+    // The retry may come due before the loop's current wait ends.
+    this.wake()
   }
 }
 

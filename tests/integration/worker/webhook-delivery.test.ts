@@ -7,6 +7,7 @@ import {
   createWebhookDelivery,
   retryAfterMs,
   signWebhook,
+  type WebhookDeliveryDeps,
   type WebhookDeliveryOptions,
 } from '../../../src/worker/webhook-delivery'
 import { call, newTenant, sharedDeps, testAppWithGuard } from '../../helpers/harness'
@@ -106,7 +107,10 @@ async function setup(opts: { allowed?: string[]; resolver?: HostResolver } = {})
   }
 
   const repository = new SubscriptionRepository(deps.database.db)
-  const start = (options: Partial<WebhookDeliveryOptions> = {}) => {
+  const start = (
+    options: Partial<WebhookDeliveryOptions> = {},
+    overrides: Partial<WebhookDeliveryDeps> = {}
+  ) => {
     const loop = createWebhookDelivery(
       deps,
       {
@@ -120,6 +124,7 @@ async function setup(opts: { allowed?: string[]; resolver?: HostResolver } = {})
           },
         },
         connect,
+        ...overrides,
       },
       { stopDeadlineMs: 2000, ...options }
     )
@@ -446,6 +451,37 @@ describe('webhook delivery: isolation and accounting', () => {
     // At most MAX_CONCURRENT_CONSUMERS (here 2) requests wait on the hanging endpoint.
     expect(hanging.hits).toHaveLength(2)
     await waitFor('the acks', async () => (await subscription(id)).stats.acked === 5)
+  })
+
+  test('one subscription has its whole limit in flight at once, and answers that come back together are acked together', async () => {
+    const { deps, start, subscribe, publish, subscription } = await setup()
+    const LIMIT = 20
+    // No answer until all LIMIT requests are in: fewer at once would never be answered.
+    const allIn = Promise.withResolvers<void>()
+    const rx = receiver(async (n) => {
+      if (n === LIMIT) allIn.resolve()
+      await allIn.promise
+      return ok()
+    })
+    const { id } = await subscribe(rx.url)
+    const real = deps.consumeDeps.messages
+    let settleCalls = 0
+    const messages = new Proxy(real, {
+      get: (target, key) =>
+        key === 'settle'
+          ? (...args: Parameters<typeof real.settle>) => {
+              settleCalls++
+              return target.settle(...args)
+            }
+          : Reflect.get(target, key, target),
+    })
+    start({ perSubscription: LIMIT }, { consume: { ...deps.consumeDeps, messages } })
+    await publish(Array.from({ length: LIMIT }, (_, i) => i))
+    await waitFor('every request in flight', () => rx.hits.length === LIMIT)
+    await waitFor('the acks', async () => (await subscription(id)).stats.acked === LIMIT)
+    // The first ack goes out alone at once; the others wait for it and share the next calls.
+    expect(settleCalls).toBeLessThan(LIMIT / 2)
+    expect(rx.hits).toHaveLength(LIMIT)
   })
 
   test('published = acked + pending + deadLettered, at every sample and when drained', async () => {
