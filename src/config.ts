@@ -71,7 +71,12 @@ export const configSchema = z
     DEFAULT_TTL: int(1).default(604_800),
     MAX_QUEUE_LENGTH: int(1).default(10_000),
     CONSUMER_TIMEOUT: int(1000).default(30_000),
-    MAX_CONCURRENT_CONSUMERS: int(1).max(1000).default(5),
+    /**
+     * Webhook requests in flight per subscription in each worker (the seed's name). One
+     * subscription keeps up with 2,000 messages/s from 50 on; a hanging endpoint holds at most
+     * this many of the process's 1,000 slots.
+     */
+    MAX_CONCURRENT_CONSUMERS: int(1).max(1000).default(50),
     PROCESSING_TIMEOUT_MS: int(100).default(15_000),
     DEDUP_WINDOW_MS: int(1000).default(86_400_000),
     TENANT_RATE_LIMIT: int(0).default(0),

@@ -82,8 +82,11 @@ const STOP_DEADLINE_MS = 8000
 const SETTLE_MARGIN_MS = 5000
 /** After a failed pull or wait, so a failing Redis or PostgreSQL is not hammered. */
 const ERROR_PAUSE_MS = 1000
-/** Requests in flight per process across all subscriptions, unless one subscription may have more. */
-const MAX_IN_FLIGHT = 256
+/**
+ * Requests in flight per process across all subscriptions, unless one subscription may have
+ * more: twenty hanging endpoints at the default per-subscription limit before the others wait.
+ */
+const MAX_IN_FLIGHT = 1000
 
 /** Headers a message or `handlerConfig.headers` may not set: ours, and those of the transport. */
 const RESERVED_HEADER =
