@@ -3,11 +3,12 @@ import { join } from 'node:path'
 import pkg from '../package.json' with { type: 'json' }
 import type { Config } from './config'
 import { type Database, openDatabase, resolveMigrationsDir } from './db/client'
-import { LedgerRepository } from './db/ledger-repository'
 import { CachedQueueStore, CachedSubscriptionStore } from './db/metadata-cache'
 import { QueueRepository } from './db/queue-repository'
 import { ScheduleRepository } from './db/schedule-repository'
+import { tenantLedgerReader } from './db/scoped-ledger'
 import { SubscriptionRepository } from './db/subscription-repository'
+import { warnIfRowSecurityBypassed } from './db/tenant-scope'
 import type { ConsumeDeps } from './domain/consume'
 import type { InspectDeps } from './domain/inspect'
 import { JsonSchemas } from './domain/json-schema'
@@ -123,6 +124,7 @@ export async function buildDeps(
     })
     closers.push(() => database.close())
     await database.migrate(resolveMigrationsDir(config.MIGRATIONS_DIR))
+    await warnIfRowSecurityBypassed(database, logger)
 
     const redis = createRedis(redisTarget, 'command', logger)
     closers.push(() => redis.quit())
@@ -252,7 +254,7 @@ export async function buildDeps(
         messages,
         cipher,
         limits: { dedupWindowMs: config.DEDUP_WINDOW_MS },
-        ledger: new LedgerRepository(database.db, logger),
+        ledger: tenantLedgerReader(database.db, logger),
       },
       queueDeps,
       health: new HealthService({

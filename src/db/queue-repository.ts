@@ -4,6 +4,7 @@ import type { QueueStore } from '../domain/ports'
 import type { Queue, QueueListQuery, QueuePatch, QueueSettings } from '../domain/queues'
 import type { Db } from './client'
 import { messageTopics, type NewTopicRow, type TopicRow } from './schema'
+import { asSystem, withTenant, withTenantOrSystem } from './tenant-scope'
 
 /** PostgreSQL's unique_violation, as postgres.js and PGlite report it (drizzle may wrap it). */
 export function isUniqueViolation(err: unknown): boolean {
@@ -52,16 +53,21 @@ function toRow(settings: QueuePatch): Partial<NewTopicRow> {
 const encodeCursor = (name: string) => Buffer.from(name).toString('base64url')
 const decodeCursor = (cursor: string) => Buffer.from(cursor, 'base64url').toString('utf8')
 
-/** Queue metadata in `message_topics`; every query filters on the tenant. */
+/**
+ * Queue metadata in `message_topics`; every query filters on the tenant, and runs in the
+ * tenant's row-level security scope (the all-tenant views in the system's).
+ */
 export class QueueRepository implements QueueStore {
   constructor(private readonly db: Db) {}
 
   async create(tenantId: string, settings: QueueSettings): Promise<Queue> {
     try {
-      const [row] = await this.db
-        .insert(messageTopics)
-        .values({ ...(toRow(settings) as NewTopicRow), name: settings.name, tenantId })
-        .returning()
+      const [row] = await withTenant(this.db, tenantId, (tx) =>
+        tx
+          .insert(messageTopics)
+          .values({ ...(toRow(settings) as NewTopicRow), name: settings.name, tenantId })
+          .returning()
+      )
       return toQueue(row!)
     } catch (err) {
       if (isUniqueViolation(err)) {
@@ -72,82 +78,93 @@ export class QueueRepository implements QueueStore {
   }
 
   async get(tenantId: string, name: string): Promise<Queue | null> {
-    const [row] = await this.db
-      .select()
-      .from(messageTopics)
-      .where(and(eq(messageTopics.tenantId, tenantId), eq(messageTopics.name, name)))
+    const [row] = await withTenant(this.db, tenantId, (tx) =>
+      tx
+        .select()
+        .from(messageTopics)
+        .where(and(eq(messageTopics.tenantId, tenantId), eq(messageTopics.name, name)))
+    )
     return row ? toQueue(row) : null
   }
 
   async list(tenantId: string, query: QueueListQuery) {
-    const rows = await this.db
-      .select()
-      .from(messageTopics)
-      .where(
-        and(
-          eq(messageTopics.tenantId, tenantId),
-          query.status ? eq(messageTopics.status, query.status) : undefined,
-          query.prefix ? sql`starts_with(${messageTopics.name}, ${query.prefix})` : undefined,
-          query.cursor ? gt(messageTopics.name, decodeCursor(query.cursor)) : undefined
+    const rows = await withTenant(this.db, tenantId, (tx) =>
+      tx
+        .select()
+        .from(messageTopics)
+        .where(
+          and(
+            eq(messageTopics.tenantId, tenantId),
+            query.status ? eq(messageTopics.status, query.status) : undefined,
+            query.prefix ? sql`starts_with(${messageTopics.name}, ${query.prefix})` : undefined,
+            query.cursor ? gt(messageTopics.name, decodeCursor(query.cursor)) : undefined
+          )
         )
-      )
-      .orderBy(asc(messageTopics.name))
-      .limit(query.limit + 1)
+        .orderBy(asc(messageTopics.name))
+        .limit(query.limit + 1)
+    )
     const items = rows.slice(0, query.limit).map(toQueue)
     const last = items.at(-1)
     return { items, nextCursor: rows.length > query.limit && last ? encodeCursor(last.name) : null }
   }
 
   async update(tenantId: string, name: string, patch: QueuePatch): Promise<Queue | null> {
-    const [row] = await this.db
-      .update(messageTopics)
-      .set({ ...toRow(patch), updatedAt: new Date() })
-      .where(and(eq(messageTopics.tenantId, tenantId), eq(messageTopics.name, name)))
-      .returning()
+    const [row] = await withTenant(this.db, tenantId, (tx) =>
+      tx
+        .update(messageTopics)
+        .set({ ...toRow(patch), updatedAt: new Date() })
+        .where(and(eq(messageTopics.tenantId, tenantId), eq(messageTopics.name, name)))
+        .returning()
+    )
     return row ? toQueue(row) : null
   }
 
   async remove(tenantId: string, name: string): Promise<Queue | null> {
-    const [row] = await this.db
-      .delete(messageTopics)
-      .where(and(eq(messageTopics.tenantId, tenantId), eq(messageTopics.name, name)))
-      .returning()
+    const [row] = await withTenant(this.db, tenantId, (tx) =>
+      tx
+        .delete(messageTopics)
+        .where(and(eq(messageTopics.tenantId, tenantId), eq(messageTopics.name, name)))
+        .returning()
+    )
     return row ? toQueue(row) : null
   }
 
   async count(tenantId: string): Promise<number> {
-    const [row] = await this.db
-      .select({ n: count() })
-      .from(messageTopics)
-      .where(eq(messageTopics.tenantId, tenantId))
+    const [row] = await withTenant(this.db, tenantId, (tx) =>
+      tx.select({ n: count() }).from(messageTopics).where(eq(messageTopics.tenantId, tenantId))
+    )
     return row?.n ?? 0
   }
 
   /** Queues of every tenant, for the operators' views. */
   async countAll(): Promise<number> {
-    const [row] = await this.db.select({ n: count() }).from(messageTopics)
+    const [row] = await asSystem(this.db, (tx) => tx.select({ n: count() }).from(messageTopics))
     return row?.n ?? 0
   }
 
   /** The first `limit` queues by name, of one tenant or (no tenant) of all. */
   async listAny(tenantId: string | undefined, limit: number): Promise<Queue[]> {
-    const rows = await this.db
-      .select()
-      .from(messageTopics)
-      .where(tenantId ? eq(messageTopics.tenantId, tenantId) : undefined)
-      .orderBy(asc(messageTopics.name))
-      .limit(limit)
+    const rows = await withTenantOrSystem(this.db, tenantId, (tx) =>
+      tx
+        .select()
+        .from(messageTopics)
+        .where(tenantId ? eq(messageTopics.tenantId, tenantId) : undefined)
+        .orderBy(asc(messageTopics.name))
+        .limit(limit)
+    )
     return rows.map(toQueue)
   }
 
   /** Queues of every tenant in pages ordered by id, for the worker's sweeps. */
   async page(afterId: string | null, limit: number): Promise<Queue[]> {
-    const rows = await this.db
-      .select()
-      .from(messageTopics)
-      .where(afterId ? gt(messageTopics.id, afterId) : undefined)
-      .orderBy(asc(messageTopics.id))
-      .limit(limit)
+    const rows = await asSystem(this.db, (tx) =>
+      tx
+        .select()
+        .from(messageTopics)
+        .where(afterId ? gt(messageTopics.id, afterId) : undefined)
+        .orderBy(asc(messageTopics.id))
+        .limit(limit)
+    )
     return rows.map(toQueue)
   }
 }

@@ -2,6 +2,7 @@ import { and, asc, eq, gt, lte, or, sql } from 'drizzle-orm'
 import type { Schedule, ScheduleDraft, ScheduleStatus, ScheduleStore } from '../domain/schedules'
 import type { Db } from './client'
 import { messageSchedules, messageTopics } from './schema'
+import { asSystem, withTenant } from './tenant-scope'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
@@ -53,12 +54,15 @@ function toRow(d: Partial<ScheduleDraft>): Partial<typeof messageSchedules.$infe
 const encodeCursor = (s: Schedule) =>
   Buffer.from(`${s.createdAt.toISOString()}|${s.id}`).toString('base64url')
 
-/** Recurring schedules in `message_schedules`; every tenant query filters on the tenant. */
+/**
+ * Recurring schedules in `message_schedules`; every tenant query filters on the tenant and runs
+ * in its row-level security scope. `due` reads every tenant's, in the system's scope.
+ */
 export class ScheduleRepository implements ScheduleStore {
   constructor(private readonly db: Db) {}
 
-  private select() {
-    return this.db
+  private select(db: Db) {
+    return db
       .select(columns)
       .from(messageSchedules)
       .innerJoin(messageTopics, eq(messageTopics.id, messageSchedules.topicId))
@@ -67,19 +71,25 @@ export class ScheduleRepository implements ScheduleStore {
   async create(draft: ScheduleDraft): Promise<Schedule> {
     // Millisecond times (not PostgreSQL's microseconds) keep the list cursor exact.
     const now = new Date()
-    await this.db.insert(messageSchedules).values({
-      ...(toRow(draft) as typeof messageSchedules.$inferInsert),
-      id: draft.id,
-      tenantId: draft.tenantId,
-      createdAt: now,
-      updatedAt: now,
+    return withTenant(this.db, draft.tenantId, async (tx) => {
+      await tx.insert(messageSchedules).values({
+        ...(toRow(draft) as typeof messageSchedules.$inferInsert),
+        id: draft.id,
+        tenantId: draft.tenantId,
+        createdAt: now,
+        updatedAt: now,
+      })
+      return (await this.find(tx, draft.tenantId, draft.id))!
     })
-    return (await this.get(draft.tenantId, draft.id))!
   }
 
   async get(tenantId: string, id: string): Promise<Schedule | null> {
     if (!UUID.test(id)) return null
-    const [row] = await this.select().where(
+    return withTenant(this.db, tenantId, (tx) => this.find(tx, tenantId, id))
+  }
+
+  private async find(tx: Db, tenantId: string, id: string): Promise<Schedule | null> {
+    const [row] = await this.select(tx).where(
       and(eq(messageSchedules.tenantId, tenantId), eq(messageSchedules.id, id))
     )
     return row ? toSchedule(row) : null
@@ -94,22 +104,24 @@ export class ScheduleRepository implements ScheduleStore {
       : []
     const after =
       at && id && UUID.test(id) && !Number.isNaN(Date.parse(at)) ? { at: new Date(at), id } : null
-    const rows = await this.select()
-      .where(
-        and(
-          eq(messageSchedules.tenantId, tenantId),
-          query.queue ? eq(messageTopics.name, query.queue) : undefined,
-          query.status ? eq(messageSchedules.status, query.status) : undefined,
-          after
-            ? or(
-                gt(messageSchedules.createdAt, after.at),
-                and(eq(messageSchedules.createdAt, after.at), gt(messageSchedules.id, after.id))
-              )
-            : undefined
+    const rows = await withTenant(this.db, tenantId, (tx) =>
+      this.select(tx)
+        .where(
+          and(
+            eq(messageSchedules.tenantId, tenantId),
+            query.queue ? eq(messageTopics.name, query.queue) : undefined,
+            query.status ? eq(messageSchedules.status, query.status) : undefined,
+            after
+              ? or(
+                  gt(messageSchedules.createdAt, after.at),
+                  and(eq(messageSchedules.createdAt, after.at), gt(messageSchedules.id, after.id))
+                )
+              : undefined
+          )
         )
-      )
-      .orderBy(asc(messageSchedules.createdAt), asc(messageSchedules.id))
-      .limit(query.limit + 1)
+        .orderBy(asc(messageSchedules.createdAt), asc(messageSchedules.id))
+        .limit(query.limit + 1)
+    )
     const items = rows.slice(0, query.limit).map(toSchedule)
     const last = items.at(-1)
     return { items, nextCursor: rows.length > query.limit && last ? encodeCursor(last) : null }
@@ -121,28 +133,34 @@ export class ScheduleRepository implements ScheduleStore {
     patch: Partial<ScheduleDraft>
   ): Promise<Schedule | null> {
     if (!UUID.test(id)) return null
-    const updated = await this.db
-      .update(messageSchedules)
-      .set({ ...toRow(patch), updatedAt: new Date() })
-      .where(and(eq(messageSchedules.tenantId, tenantId), eq(messageSchedules.id, id)))
-      .returning({ id: messageSchedules.id })
-    return updated.length > 0 ? this.get(tenantId, id) : null
+    return withTenant(this.db, tenantId, async (tx) => {
+      const updated = await tx
+        .update(messageSchedules)
+        .set({ ...toRow(patch), updatedAt: new Date() })
+        .where(and(eq(messageSchedules.tenantId, tenantId), eq(messageSchedules.id, id)))
+        .returning({ id: messageSchedules.id })
+      return updated.length > 0 ? this.find(tx, tenantId, id) : null
+    })
   }
 
   async remove(tenantId: string, id: string): Promise<boolean> {
     if (!UUID.test(id)) return false
-    const deleted = await this.db
-      .delete(messageSchedules)
-      .where(and(eq(messageSchedules.tenantId, tenantId), eq(messageSchedules.id, id)))
-      .returning({ id: messageSchedules.id })
+    const deleted = await withTenant(this.db, tenantId, (tx) =>
+      tx
+        .delete(messageSchedules)
+        .where(and(eq(messageSchedules.tenantId, tenantId), eq(messageSchedules.id, id)))
+        .returning({ id: messageSchedules.id })
+    )
     return deleted.length > 0
   }
 
   async due(now: Date, limit: number): Promise<Schedule[]> {
-    const rows = await this.select()
-      .where(and(eq(messageSchedules.status, 'active'), lte(messageSchedules.nextRunAt, now)))
-      .orderBy(asc(messageSchedules.nextRunAt))
-      .limit(limit)
+    const rows = await asSystem(this.db, (tx) =>
+      this.select(tx)
+        .where(and(eq(messageSchedules.status, 'active'), lte(messageSchedules.nextRunAt, now)))
+        .orderBy(asc(messageSchedules.nextRunAt))
+        .limit(limit)
+    )
     return rows.map(toSchedule)
   }
 
@@ -150,20 +168,23 @@ export class ScheduleRepository implements ScheduleStore {
     schedule: Schedule,
     run: { runs: number; lastRunAt: Date; nextRunAt: Date | null; status: ScheduleStatus }
   ): Promise<boolean> {
-    const updated = await this.db
-      .update(messageSchedules)
-      .set({ ...run, updatedAt: new Date() })
-      .where(
-        and(
-          eq(messageSchedules.id, schedule.id),
-          eq(messageSchedules.status, 'active'),
-          // Only the worker that saw this occurrence as next may record it.
-          schedule.nextRunAt
-            ? eq(messageSchedules.nextRunAt, schedule.nextRunAt)
-            : sql`${messageSchedules.nextRunAt} is null`
+    const updated = await withTenant(this.db, schedule.tenantId, (tx) =>
+      tx
+        .update(messageSchedules)
+        .set({ ...run, updatedAt: new Date() })
+        .where(
+          and(
+            eq(messageSchedules.tenantId, schedule.tenantId),
+            eq(messageSchedules.id, schedule.id),
+            eq(messageSchedules.status, 'active'),
+            // Only the worker that saw this occurrence as next may record it.
+            schedule.nextRunAt
+              ? eq(messageSchedules.nextRunAt, schedule.nextRunAt)
+              : sql`${messageSchedules.nextRunAt} is null`
+          )
         )
-      )
-      .returning({ id: messageSchedules.id })
+        .returning({ id: messageSchedules.id })
+    )
     return updated.length > 0
   }
 }

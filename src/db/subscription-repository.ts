@@ -11,6 +11,7 @@ import type {
 import type { Db } from './client'
 import { isUniqueViolation } from './queue-repository'
 import { messageSubscriptions, messageTopics } from './schema'
+import { asSystem, withTenant } from './tenant-scope'
 
 type SubscriptionRow = typeof messageSubscriptions.$inferSelect
 
@@ -52,14 +53,15 @@ const columns = { ...getTableColumns(messageSubscriptions), queueName: messageTo
 
 /**
  * Subscription metadata in `message_subscriptions`, joined to `message_topics` for the queue
- * name; every query filters on the tenant. An id that is not a UUID names nothing (rather than
- * failing PostgreSQL's cast), so it is as absent as another tenant's.
+ * name; every query filters on the tenant and runs in its row-level security scope. An id that
+ * is not a UUID names nothing (rather than failing PostgreSQL's cast), so it is as absent as
+ * another tenant's.
  */
 export class SubscriptionRepository implements SubscriptionStore {
   constructor(private readonly db: Db) {}
 
-  private select() {
-    return this.db
+  private select(db: Db) {
+    return db
       .select(columns)
       .from(messageSubscriptions)
       .innerJoin(messageTopics, eq(messageTopics.id, messageSubscriptions.topicId))
@@ -69,10 +71,12 @@ export class SubscriptionRepository implements SubscriptionStore {
     const { queueId, queue, ...fields } = draft
     const now = new Date()
     try {
-      const [row] = await this.db
-        .insert(messageSubscriptions)
-        .values({ ...fields, tenantId, topicId: queueId, createdAt: now, updatedAt: now })
-        .returning()
+      const [row] = await withTenant(this.db, tenantId, (tx) =>
+        tx
+          .insert(messageSubscriptions)
+          .values({ ...fields, tenantId, topicId: queueId, createdAt: now, updatedAt: now })
+          .returning()
+      )
       return toSubscription(row!, queue)
     } catch (err) {
       if (isUniqueViolation(err)) {
@@ -87,7 +91,11 @@ export class SubscriptionRepository implements SubscriptionStore {
 
   async get(tenantId: string, id: string): Promise<Subscription | null> {
     if (!UUID.test(id)) return null
-    const [row] = await this.select().where(
+    return withTenant(this.db, tenantId, (tx) => this.find(tx, tenantId, id))
+  }
+
+  private async find(tx: Db, tenantId: string, id: string): Promise<Subscription | null> {
+    const [row] = await this.select(tx).where(
       and(eq(messageSubscriptions.tenantId, tenantId), eq(messageSubscriptions.id, id))
     )
     return row ? toSubscription(row, row.queueName) : null
@@ -95,22 +103,24 @@ export class SubscriptionRepository implements SubscriptionStore {
 
   async list(tenantId: string, query: SubscriptionListQuery) {
     const after = query.cursor ? decodeCursor(query.cursor) : undefined
-    const rows = await this.select()
-      .where(
-        and(
-          eq(messageSubscriptions.tenantId, tenantId),
-          // The queue's own tenant too: the name is unique only within a tenant.
-          query.queue
-            ? and(eq(messageTopics.tenantId, tenantId), eq(messageTopics.name, query.queue))
-            : undefined,
-          query.status ? eq(messageSubscriptions.status, query.status) : undefined,
-          after
-            ? sql`(${messageSubscriptions.createdAt}, ${messageSubscriptions.id}) > (${after.createdAt}::timestamptz, ${after.id}::uuid)`
-            : undefined
+    const rows = await withTenant(this.db, tenantId, (tx) =>
+      this.select(tx)
+        .where(
+          and(
+            eq(messageSubscriptions.tenantId, tenantId),
+            // The queue's own tenant too: the name is unique only within a tenant.
+            query.queue
+              ? and(eq(messageTopics.tenantId, tenantId), eq(messageTopics.name, query.queue))
+              : undefined,
+            query.status ? eq(messageSubscriptions.status, query.status) : undefined,
+            after
+              ? sql`(${messageSubscriptions.createdAt}, ${messageSubscriptions.id}) > (${after.createdAt}::timestamptz, ${after.id}::uuid)`
+              : undefined
+          )
         )
-      )
-      .orderBy(asc(messageSubscriptions.createdAt), asc(messageSubscriptions.id))
-      .limit(query.limit + 1)
+        .orderBy(asc(messageSubscriptions.createdAt), asc(messageSubscriptions.id))
+        .limit(query.limit + 1)
+    )
     const items = rows.slice(0, query.limit).map((row) => toSubscription(row, row.queueName))
     const last = items.at(-1)
     return { items, nextCursor: rows.length > query.limit && last ? encodeCursor(last) : null }
@@ -122,49 +132,58 @@ export class SubscriptionRepository implements SubscriptionStore {
     patch: SubscriptionPatch
   ): Promise<Subscription | null> {
     if (!UUID.test(id)) return null
-    const [row] = await this.db
-      .update(messageSubscriptions)
-      .set({ ...patch, updatedAt: new Date() })
-      .where(and(eq(messageSubscriptions.tenantId, tenantId), eq(messageSubscriptions.id, id)))
-      .returning({ id: messageSubscriptions.id })
-    return row ? this.get(tenantId, id) : null
+    return withTenant(this.db, tenantId, async (tx) => {
+      const [row] = await tx
+        .update(messageSubscriptions)
+        .set({ ...patch, updatedAt: new Date() })
+        .where(and(eq(messageSubscriptions.tenantId, tenantId), eq(messageSubscriptions.id, id)))
+        .returning({ id: messageSubscriptions.id })
+      return row ? this.find(tx, tenantId, id) : null
+    })
   }
 
   async remove(tenantId: string, id: string): Promise<boolean> {
     if (!UUID.test(id)) return false
-    const rows = await this.db
-      .delete(messageSubscriptions)
-      .where(and(eq(messageSubscriptions.tenantId, tenantId), eq(messageSubscriptions.id, id)))
-      .returning({ id: messageSubscriptions.id })
+    const rows = await withTenant(this.db, tenantId, (tx) =>
+      tx
+        .delete(messageSubscriptions)
+        .where(and(eq(messageSubscriptions.tenantId, tenantId), eq(messageSubscriptions.id, id)))
+        .returning({ id: messageSubscriptions.id })
+    )
     return rows.length > 0
   }
 
   /**
    * Every active webhook subscription of every tenant: the delivery worker serves them all,
-   * so this one query is deliberately not tenant-scoped. It runs every second in each worker;
-   * the filter keeps the rows few (pull subscriptions and paused ones are left out).
+   * so this one query is deliberately not tenant-scoped (it runs in the system's scope). It
+   * runs every second in each worker; the filter keeps the rows few (pull subscriptions and
+   * paused ones are left out).
    */
   async listActiveWebhooks(): Promise<Subscription[]> {
-    const rows = await this.select().where(
-      and(
-        eq(messageSubscriptions.status, 'active'),
-        eq(messageSubscriptions.subscriptionType, 'webhook')
+    const rows = await asSystem(this.db, (tx) =>
+      this.select(tx).where(
+        and(
+          eq(messageSubscriptions.status, 'active'),
+          eq(messageSubscriptions.subscriptionType, 'webhook')
+        )
       )
     )
     return rows.map((row) => toSubscription(row, row.queueName))
   }
 
   async countInGroup(tenantId: string, queueId: string, group: string): Promise<number> {
-    const [row] = await this.db
-      .select({ n: count() })
-      .from(messageSubscriptions)
-      .where(
-        and(
-          eq(messageSubscriptions.tenantId, tenantId),
-          eq(messageSubscriptions.topicId, queueId),
-          eq(messageSubscriptions.consumerGroup, group)
+    const [row] = await withTenant(this.db, tenantId, (tx) =>
+      tx
+        .select({ n: count() })
+        .from(messageSubscriptions)
+        .where(
+          and(
+            eq(messageSubscriptions.tenantId, tenantId),
+            eq(messageSubscriptions.topicId, queueId),
+            eq(messageSubscriptions.consumerGroup, group)
+          )
         )
-      )
+    )
     return row?.n ?? 0
   }
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
-import { chunks, LedgerRepository, ledgerRow, type RowsJson } from '../db/ledger-repository'
+import { chunks, type LedgerRepository, ledgerRow, type RowsJson } from '../db/ledger-repository'
+import { systemLedgerRecords } from '../db/scoped-ledger'
 import type { Deps } from '../deps'
 import type { AttemptBatch, LedgerMode } from '../domain/ledger'
 import type { Queue } from '../domain/queues'
@@ -391,7 +392,8 @@ export function createLedgerWriter(deps: Deps): LedgerWriter {
     mode: deps.config.LEDGER_MODE,
     queues: deps.queuePages,
     connect: () => openLedgerStreams(deps),
-    records: new LedgerRepository(deps.database.db, deps.logger),
+    // Every tenant's rows, in the system's row-level security scope, a transaction per batch.
+    records: systemLedgerRecords(deps.database.db, deps.logger),
     multiKey: deps.redisTarget.clusterNodes.length === 0,
     logger: deps.logger,
   })

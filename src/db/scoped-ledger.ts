@@ -1,0 +1,42 @@
+import type { LedgerReader } from '../domain/ledger'
+import type { Logger } from '../observability/logger'
+import type { Db } from './client'
+import { LedgerRepository } from './ledger-repository'
+import { asSystem, withTenant } from './tenant-scope'
+
+/*
+ * The ledger's two users in their row-level security scopes (src/db/tenant-scope.ts), around
+ * LedgerRepository rather than inside it: `GET /messages/{id}` reads one tenant's rows, the
+ * worker's writer stores every tenant's.
+ */
+
+/** Ledger reads in the scope of the tenant asked about. */
+export function tenantLedgerReader(db: Db, logger: Logger): LedgerReader {
+  return {
+    find: (tenantId, queueId, messageId) =>
+      withTenant(db, tenantId, (tx) =>
+        new LedgerRepository(tx, logger).find(tenantId, queueId, messageId)
+      ),
+  }
+}
+
+/** What the ledger writer stores with (LedgerWriterDeps.records, and recordMessages for tests). */
+export type LedgerRecords = Pick<
+  LedgerRepository,
+  'recordMessages' | 'recordMessageRows' | 'recordAttempts'
+>
+
+/**
+ * Ledger writes in the system's scope, one transaction per batch. The repository runs each
+ * statement in a savepoint when it is given a transaction, so a batch refused for one of its
+ * rows is still retried row by row in this one.
+ */
+export function systemLedgerRecords(db: Db, logger: Logger): LedgerRecords {
+  const inScope = (store: (records: LedgerRepository) => Promise<void>) =>
+    asSystem(db, (tx) => store(new LedgerRepository(tx, logger)))
+  return {
+    recordMessages: (messages) => inScope((records) => records.recordMessages(messages)),
+    recordMessageRows: (parts) => inScope((records) => records.recordMessageRows(parts)),
+    recordAttempts: (batches) => inScope((records) => records.recordAttempts(batches)),
+  }
+}
