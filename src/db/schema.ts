@@ -5,6 +5,7 @@ import {
   index,
   integer,
   jsonb,
+  pgPolicy,
   pgTable,
   text,
   timestamp,
@@ -18,6 +19,26 @@ const createdAt = () =>
 const updatedAt = () =>
   timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow()
 const at = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' })
+
+/**
+ * Row-level security, the second line of tenant isolation behind every query's own
+ * `tenant_id` filter: a row is visible and writable only in a transaction that named its
+ * tenant (`mq.tenant_id`) or said it works across tenants (`mq.scope` = `system`), both set
+ * transaction-locally by `src/db/tenant-scope.ts`. Outside such a transaction nothing is
+ * visible and nothing can be written. `''` is what a setting reads as once the transaction
+ * that set it has ended, hence the `nullif`. Migration 0002 also FORCEs it, so the tables'
+ * owner (the service's role) is held to it too; only superusers and BYPASSRLS roles are not.
+ */
+const visibleToScope = sql.raw(
+  "current_setting('mq.scope', true) = 'system' or tenant_id = nullif(current_setting('mq.tenant_id', true), '')::uuid"
+)
+const tenantRowSecurity = () =>
+  pgPolicy('tenant_isolation', {
+    for: 'all',
+    to: 'public',
+    using: visibleToScope,
+    withCheck: visibleToScope,
+  })
 
 /** Queues (topics): the seed's `message_topics`, unique by name within a tenant. */
 export const messageTopics = pgTable(
@@ -54,6 +75,7 @@ export const messageTopics = pgTable(
   (t) => [
     uniqueIndex('message_topics_tenant_name_key').on(t.tenantId, t.name),
     index('message_topics_public_idx').on(t.isPublic).where(sql`${t.isPublic}`),
+    tenantRowSecurity(),
   ]
 )
 
@@ -98,6 +120,7 @@ export const messageSubscriptions = pgTable(
       t.consumerName
     ),
     index('message_subscriptions_topic_idx').on(t.topicId),
+    tenantRowSecurity(),
   ]
 )
 
@@ -128,6 +151,7 @@ export const messageRecords = pgTable(
   },
   (t) => [
     uniqueIndex('message_records_tenant_topic_message_key').on(t.tenantId, t.topicId, t.messageId),
+    tenantRowSecurity(),
   ]
 )
 
@@ -152,7 +176,10 @@ export const consumptionRecords = pgTable(
     processedAt: at('processed_at'),
     nextRetryAt: at('next_retry_at'),
   },
-  (t) => [index('consumption_records_tenant_message_idx').on(t.tenantId, t.messageId)]
+  (t) => [
+    index('consumption_records_tenant_message_idx').on(t.tenantId, t.messageId),
+    tenantRowSecurity(),
+  ]
 )
 
 /** Recurring (cron) schedules that publish to a queue. */
@@ -184,6 +211,7 @@ export const messageSchedules = pgTable(
   (t) => [
     index('message_schedules_tenant_idx').on(t.tenantId),
     index('message_schedules_due_idx').on(t.nextRunAt).where(sql`${t.status} = 'active'`),
+    tenantRowSecurity(),
   ]
 )
 

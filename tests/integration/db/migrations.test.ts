@@ -45,6 +45,22 @@ async function inspect(database: Database) {
     sql`select table_name, is_nullable from information_schema.columns
         where table_schema = 'public' and column_name = 'tenant_id'`
   )
+  const rowSecurity = await rows<{
+    relname: string
+    rls: boolean
+    force: boolean
+    policies: number
+  }>(
+    database,
+    sql`select relname, relrowsecurity as rls, relforcerowsecurity as force,
+               (select count(*)::int from pg_policies p
+                 where p.schemaname = 'public' and p.tablename = c.relname) as policies
+          from pg_class c
+         where relnamespace = 'public'::regnamespace and relkind = 'r'
+           and relname in (select table_name from information_schema.columns
+                           where table_schema = 'public' and column_name = 'tenant_id')
+         order by relname collate "C"`
+  )
   const [applied] = await rows<{ n: number | string }>(
     database,
     sql`select count(*) as n from drizzle.__drizzle_migrations`
@@ -53,11 +69,15 @@ async function inspect(database: Database) {
     tables: tables.map((t) => t.table_name),
     unique,
     tenantColumns,
+    rowSecurity,
     applied: Number(applied?.n),
   }
 }
 
-/** The checks every backend must pass: applied twice, the five tables, tenant-scoped keys. */
+/**
+ * The checks every backend must pass: applied twice, the five tables, tenant-scoped keys,
+ * row-level security forced on each of them.
+ */
 async function expectMigratedTwice(database: Database) {
   await database.migrate(folder)
   const first = await inspect(database)
@@ -79,6 +99,14 @@ async function expectMigratedTwice(database: Database) {
       index: index.indexname,
       columns: expect.stringMatching(/^tenant_id\b/),
     })
+  }
+  // Row-level security (S3's backstop) on every table with a tenant_id, forced so the owner
+  // is held to it too, with the tenant policy.
+  expect(first.rowSecurity.map((t) => t.relname)).toEqual(
+    first.tenantColumns.map((c) => c.table_name).sort()
+  )
+  for (const table of first.rowSecurity) {
+    expect(table).toEqual({ relname: table.relname, rls: true, force: true, policies: 1 })
   }
   const topics = first.unique.find((i) => i.tablename === 'message_topics')
   expect(topics?.indexdef).toMatch(/\(tenant_id, name\)/)
