@@ -29,6 +29,11 @@ export interface ReceiptData {
   partition: number
   streamId: string
   deliveryCount: number
+  /**
+   * The message's id, so settling need not read the entry to log the attempt; missing from
+   * receipts handed out before they carried it.
+   */
+  messageId?: string
 }
 
 /** Turns deliveries into opaque, tenant-bound receipts and back. */
@@ -175,6 +180,7 @@ export async function moveToDeadLetter(
       streamId: d.streamId,
       deliveryCount: d.deliveryCount,
       delayMs: 0,
+      messageId: d.message.messageId,
     }))
     const { settled, done } = await deps.messages.settle(
       queue,
@@ -284,6 +290,7 @@ export async function pullOnce(
           partition,
           streamId: d.streamId,
           deliveryCount: d.deliveryCount,
+          messageId: d.message.messageId,
         }),
         messageId: d.message.messageId,
         queue: queue.name,
@@ -440,6 +447,7 @@ export async function ackDeliveries(
       streamId: r.streamId,
       deliveryCount: r.deliveryCount,
       delayMs: 0,
+      messageId: r.messageId,
     }))
     const settle = await deps.messages.settle(
       queue,
@@ -508,6 +516,7 @@ export async function nackDeliveries(
       streamId: r.streamId,
       deliveryCount: r.deliveryCount,
       delayMs: opts.delayMs ?? retryDelay(sub, r.deliveryCount),
+      messageId: r.messageId,
     }))
     const { settled, dead, done } = await deps.messages.settle(
       queue,

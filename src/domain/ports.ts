@@ -82,7 +82,8 @@ export interface MessageStore {
     partition: number,
     group: string,
     mode: 'ack' | 'nack',
-    items: Array<{ streamId: string; deliveryCount: number; delayMs: number }>,
+    /** `messageId`, when the caller knows it, spares reading the entry for `done`. */
+    items: Array<{ streamId: string; deliveryCount: number; delayMs: number; messageId?: string }>,
     opts: {
       now: number
       maxDeliveries: number

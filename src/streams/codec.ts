@@ -1,4 +1,5 @@
-import { createHmac, timingSafeEqual } from 'node:crypto'
+import { timingSafeEqual } from 'node:crypto'
+import type { ReceiptData } from '../domain/consume'
 import type { StoredMessage } from '../domain/messages'
 
 /*
@@ -47,49 +48,51 @@ export function decodeFields(
   }
 }
 
-/** What a receipt points at: one delivery of one message to one subscription. */
-export interface Receipt {
-  subscriptionId: string
-  partition: number
-  streamId: string
-  deliveryCount: number
-}
-
 const MAC_BYTES = 16
 
 /**
  * Receipts are opaque to clients and bound to the tenant: an HMAC over the tenant id and the
- * delivery makes a forged receipt, or one replayed by another tenant, fail verification.
+ * delivery makes a forged receipt, or one replayed by another tenant, fail verification. The
+ * message id comes last, so a receipt without one (made before receipts carried it) still
+ * reads, and an instance that knows only the first four parts reads the new ones.
  */
 export class ReceiptCodec {
-  constructor(private readonly key: Buffer) {}
+  /** Keyed once and copied per receipt: setting the key up is most of an HMAC this short. */
+  private readonly keyed: Bun.CryptoHasher
 
-  private mac(tenantId: string, body: string): Buffer {
-    return createHmac('sha256', this.key)
-      .update(`${tenantId}|${body}`)
-      .digest()
-      .subarray(0, MAC_BYTES)
+  constructor(key: Buffer) {
+    this.keyed = new Bun.CryptoHasher('sha256', key)
   }
 
-  encode(tenantId: string, r: Receipt): string {
-    const body = `${r.subscriptionId}.${r.partition}.${r.streamId}.${r.deliveryCount}`
+  private mac(tenantId: string, body: string): Buffer {
+    const hmac = this.keyed.copy()
+    hmac.update(`${tenantId}|${body}`)
+    return hmac.digest().subarray(0, MAC_BYTES)
+  }
+
+  encode(tenantId: string, r: ReceiptData): string {
+    const parts = [r.subscriptionId, r.partition, r.streamId, r.deliveryCount]
+    if (r.messageId !== undefined) parts.push(r.messageId)
+    const body = parts.join('.')
     return `${Buffer.from(body).toString('base64url')}.${this.mac(tenantId, body).toString('base64url')}`
   }
 
   /** @returns the receipt, or null when it is malformed, forged or another tenant's. */
-  decode(tenantId: string, receipt: string): Receipt | null {
+  decode(tenantId: string, receipt: string): ReceiptData | null {
     const [bodyPart, macPart] = receipt.split('.')
     if (!bodyPart || !macPart) return null
     const body = Buffer.from(bodyPart, 'base64url').toString('utf8')
     const given = Buffer.from(macPart, 'base64url')
     if (given.length !== MAC_BYTES || !timingSafeEqual(given, this.mac(tenantId, body))) return null
-    const [subscriptionId, partition, streamId, count] = body.split('.')
+    // A message id may itself hold dots: it is everything after the fourth.
+    const [subscriptionId, partition, streamId, count, ...messageId] = body.split('.')
     if (!subscriptionId || !partition || !streamId || !count) return null
     return {
       subscriptionId,
       partition: Number(partition),
       streamId,
       deliveryCount: Number(count),
+      ...(messageId.length > 0 ? { messageId: messageId.join('.') } : {}),
     }
   }
 }

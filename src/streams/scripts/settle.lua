@@ -15,7 +15,8 @@
   ARGV[3] mode: 'ack' or 'nack'
   ARGV[4] max deliveries (nack: a delivery this often failed is returned as dead)
   ARGV[5] how long a dead message stays hidden while the caller moves it (ms)
-  ARGV[6] details of settled entries to return, for the ledger: '' none, 'ids' message ids,
+  ARGV[6] details of settled entries to return, for the ledger: '' none, 'idle' only which
+          and their idle times (the caller knows the message ids), 'ids' message ids too,
           'messages' whole entries
   then triples: stream id, delivery count from the receipt, delay before redelivery (ms; nack);
           at most 1000 of them, as the API allows: Lua's unpack stops at a few thousand
@@ -27,7 +28,8 @@
     idle: ack only: summed ms since each acknowledged entry was last handed out (XPENDING's
           idle time; XREADGROUP and XCLAIM reset it), i.e. how long consumers took
     done: with details, per settled entry { stream id, idle ms, message id or fields }; the
-          message id is '' (the fields empty) when the entry is gone from the stream
+          message id is '' (the fields empty) when the entry is gone from the stream, or with
+          'idle'
 ]]
 local rcall = redis.call
 local streamKey = KEYS[1]
@@ -78,8 +80,9 @@ for k, id in ipairs(ids) do
   end
 end
 
+local reads = details == 'ids' or details == 'messages'
 local wanted = doomed
-if details ~= '' then
+if reads then
   wanted = { unpack(doomed) }
   for _, id in ipairs(done) do wanted[#wanted + 1] = id end
 end
@@ -105,7 +108,7 @@ if details ~= '' then
     local about = ''
     if details == 'messages' then
       about = fields
-    else
+    elseif details == 'ids' then
       for f = 1, #fields, 2 do
         if fields[f] == 'i' then about = fields[f + 1] end
       end

@@ -376,6 +376,23 @@ describe('ledger: attempts', () => {
     )
   })
 
+  test('a receipt made before receipts carried the message id still acks, and its attempt is recorded', async () => {
+    const deps = await sharedDeps()
+    const t = await setup(deps)
+    const sub = await t.subscribe()
+    startWriter(deps, [t.tenant])
+    const ids = await t.publish([{ payload: 1 }, { payload: 2 }])
+    const delivered = await t.pull(sub)
+    const { receipts } = deps.consumeDeps
+    const { messageId, ...old } = receipts.decode(t.tenant, delivered[0]!.receipt)!
+    expect(messageId).toBe(delivered[0]!.messageId)
+    const oldReceipt = receipts.encode(t.tenant, old)
+    expect(await t.settle(sub, 'ack', [oldReceipt, delivered[1]!.receipt])).toEqual({ acked: 2 })
+    const attempts = await until(t.attempts, (a) => a.length === 2)
+    expect(attempts.map((a) => a.messageId).toSorted()).toEqual(ids.toSorted())
+    expect(attempts.map((a) => a.status)).toEqual(['success', 'success'])
+  })
+
   test('a delivery not acknowledged in time is recorded as failed', async () => {
     const deps = await sharedDeps()
     const t = await setup(deps)
