@@ -1,7 +1,8 @@
 /**
- * `bun run bench [-- --quick] [-- --only publish,batch]`: starts a private redis-server, a
- * fresh PostgreSQL database (or PGlite), the compiled service and its peers on loopback,
- * runs every scenario of issue 6 and writes bench/results/latest.{md,json,svg}.
+ * `bun run bench [-- --quick] [-- --only publish,batch] [-- --out DIR]`: starts a private
+ * redis-server, a fresh PostgreSQL database (or PGlite), the compiled service and its peers on
+ * loopback, runs every scenario of issue 6 and writes latest.{md,json,svg} in DIR
+ * (bench/results by default; CI's smoke run writes elsewhere, leaving the committed ones).
  * Everything it starts is stopped, and everything it creates removed, on success, failure,
  * Ctrl-C or SIGTERM.
  */
@@ -53,6 +54,7 @@ const { values: args } = parseArgs({
     only: { type: 'string' },
     'wait-idle': { type: 'string' },
     ref: { type: 'string' },
+    out: { type: 'string' },
   },
 })
 const mode = args.quick ? 'quick' : 'full'
@@ -303,7 +305,7 @@ async function main(): Promise<void> {
     ],
   }
   const markdown = toMarkdown(info, figures)
-  const out = join(BENCH_DIR, 'results')
+  const out = args.out ?? join(BENCH_DIR, 'results')
   mkdirSync(out, { recursive: true })
   writeFileSync(join(out, 'latest.md'), markdown)
   writeFileSync(
@@ -317,7 +319,7 @@ async function main(): Promise<void> {
     stderr: 'ignore',
   })
   console.log(`\n${markdown}`)
-  log('wrote bench/results/latest.md, latest.json and latest.svg')
+  log(`wrote latest.md, latest.json and latest.svg in ${out}`)
 }
 
 try {
