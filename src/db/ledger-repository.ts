@@ -14,6 +14,7 @@ import type { Logger } from '../observability/logger'
 import { encodeFields } from '../streams/codec'
 import type { Db } from './client'
 import { consumptionRecords, messageRecords, messageSubscriptions } from './schema'
+import { sqlState } from './sql-state'
 
 type Published = StoredMessage & { publishedAt: number }
 
@@ -150,15 +151,6 @@ export function ledgerRow(
     partition_id: target.partition,
     s: streamId,
   }
-}
-
-/** The SQLSTATE of a PostgreSQL error, through drizzle's wrapping. */
-function sqlState(err: unknown): string | undefined {
-  for (let e = err; e instanceof Error; e = (e as { cause?: unknown }).cause) {
-    const code = (e as { code?: unknown }).code
-    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return code
-  }
-  return undefined
 }
 
 /**

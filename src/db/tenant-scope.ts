@@ -1,6 +1,8 @@
-import { sql } from 'drizzle-orm'
+import { type SQL, sql } from 'drizzle-orm'
+import { PgTransaction } from 'drizzle-orm/pg-core'
 import type { Logger } from '../observability/logger'
 import type { Database, Db } from './client'
+import { sqlState } from './sql-state'
 
 /*
  * The scope a transaction runs in, for the row-level security policies of migration 0002
@@ -13,16 +15,41 @@ import type { Database, Db } from './client'
  */
 
 /**
+ * SQLSTATEs of a transaction PostgreSQL aborted that may go through when run again: a deadlock
+ * (a queue deleted while the ledger writer's batch inserts rows referencing it) or a
+ * serialization failure.
+ */
+const RETRYABLE = new Set(['40P01', '40001'])
+const ATTEMPTS = 4
+
+/**
+ * `fn` in a transaction that first applies `scope`. A transaction PostgreSQL aborted for a
+ * deadlock is run again (it was rolled back whole, so `fn` starts over), up to four times with
+ * a short random pause; inside a caller's transaction (a savepoint) the abort is the caller's.
+ */
+async function scoped<T>(db: Db, scope: SQL, fn: (tx: Db) => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await db.transaction(async (tx) => {
+        await tx.execute(scope)
+        return fn(tx)
+      })
+    } catch (err) {
+      const again = !(db instanceof PgTransaction) && RETRYABLE.has(sqlState(err) ?? '')
+      if (!again || attempt >= ATTEMPTS) throw err
+      await Bun.sleep(Math.random() * 25 * attempt)
+    }
+  }
+}
+
+/**
  * Runs `fn` in a transaction that may see and write only `tenantId`'s rows.
  * @param db the database, or a transaction (then a savepoint, and the setting lasts until the
  *   outer transaction ends)
  * @returns what `fn` returns; the transaction commits when it resolves, rolls back when it throws
  */
 export function withTenant<T>(db: Db, tenantId: string, fn: (tx: Db) => Promise<T>): Promise<T> {
-  return db.transaction(async (tx) => {
-    await tx.execute(sql`select set_config('mq.tenant_id', ${tenantId}, true)`)
-    return fn(tx)
-  })
+  return scoped(db, sql`select set_config('mq.tenant_id', ${tenantId}, true)`, fn)
 }
 
 /**
@@ -32,10 +59,7 @@ export function withTenant<T>(db: Db, tenantId: string, fn: (tx: Db) => Promise<
  * @returns what `fn` returns; the transaction commits when it resolves, rolls back when it throws
  */
 export function asSystem<T>(db: Db, fn: (tx: Db) => Promise<T>): Promise<T> {
-  return db.transaction(async (tx) => {
-    await tx.execute(sql`select set_config('mq.scope', 'system', true)`)
-    return fn(tx)
-  })
+  return scoped(db, sql`select set_config('mq.scope', 'system', true)`, fn)
 }
 
 /** `tenantId`'s scope when there is one, else the system's (for "one tenant or all" views). */
