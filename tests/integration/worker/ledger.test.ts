@@ -4,6 +4,7 @@ import { Redis } from 'ioredis'
 import { createApp } from '../../../src/app'
 import { LedgerRepository } from '../../../src/db/ledger-repository'
 import { consumptionRecords, messageRecords } from '../../../src/db/schema'
+import { systemLedgerRecords } from '../../../src/db/scoped-ledger'
 import { buildDeps, type Deps } from '../../../src/deps'
 import { type AttemptBatch, type AttemptStatus, TIMED_OUT } from '../../../src/domain/ledger'
 import { publishBatch } from '../../../src/domain/publish'
@@ -67,7 +68,9 @@ function startWriter(
               await Promise.all(tenants.map((t) => deps.queueDeps.queues.list(t, { limit: 100 })))
             ).flatMap((page) => page.items),
       connect: () => openLedgerStreams(deps, options.consumer),
-      records: new LedgerRepository(deps.database.db, deps.logger),
+      // As the service wires it: one transaction a batch, so a batch's attempts and the message
+      // rows they update become visible together.
+      records: systemLedgerRecords(deps.database.db, deps.logger),
       multiKey: deps.redisTarget.clusterNodes.length === 0,
       logger: deps.logger,
     },
