@@ -160,6 +160,26 @@ export function ledgerRow(
  */
 const refusedRow = (err: unknown) => /^2[23]/.test(sqlState(err) ?? '')
 
+const FOREIGN_KEY_VIOLATION = '23503'
+
+/** The row a ledger row belongs to, which a foreign key requires. */
+interface Parent {
+  table: 'message_topics' | 'message_subscriptions'
+  column: 'topic_id' | 'subscription_id'
+}
+const QUEUE: Parent = { table: 'message_topics', column: 'topic_id' }
+const SUBSCRIPTION: Parent = { table: 'message_subscriptions', column: 'subscription_id' }
+const parentId = (row: object, parent: Parent) =>
+  String((row as Record<string, unknown>)[parent.column])
+
+/** PostgreSQL's own words for an error, without drizzle's copy of the statement around them. */
+function postgresMessage(err: unknown): string {
+  for (let e = err; e instanceof Error; e = (e as { cause?: unknown }).cause) {
+    if (typeof (e as { code?: unknown }).code === 'string') return e.message
+  }
+  return (err as Error).message
+}
+
 /** `items` in runs of at most `size`. */
 export function chunks<T>(items: T[], size: number): T[][] {
   const out: T[][] = []
@@ -199,7 +219,9 @@ export class LedgerRepository implements LedgerReader {
   /** {@link recordMessages} for rows already in JSON, as readLedgerRows.lua returns them. */
   async recordMessageRows(parts: RowsJson[]): Promise<void> {
     const statement = (rows: string) => insertMessages(rows, fillBody(sql`m.payload_size is null`))
-    for (const group of groupRows(parts)) await this.store(group, statement, withoutPayload)
+    for (const group of groupRows(parts)) {
+      await this.store(group, statement, withoutPayload, QUEUE)
+    }
   }
 
   /**
@@ -251,10 +273,10 @@ export class LedgerRepository implements LedgerReader {
           ${fillBody(sql`m.payload_size is null and excluded.payload_size is not null`)}`
       )
     for (const part of chunks([...attempts.values()], ROWS_PER_INSERT)) {
-      await this.store(JSON.stringify(part), storeConsumption, null)
+      await this.store(JSON.stringify(part), storeConsumption, null, SUBSCRIPTION)
     }
     for (const part of chunks([...messages.values()], ROWS_PER_INSERT)) {
-      await this.store(JSON.stringify(part), storeOutcomes, withoutPayload)
+      await this.store(JSON.stringify(part), storeOutcomes, withoutPayload, QUEUE)
     }
   }
 
@@ -316,23 +338,35 @@ export class LedgerRepository implements LedgerReader {
   }
 
   /**
-   * Runs `statement` over `rows` (a JSON array). A batch refused for what one of its rows
-   * holds is retried row by row, so one bad row cannot hold every other back forever: a
-   * refused row is retried as `degrade` makes it (a payload jsonb cannot hold is left out),
-   * else dropped with a warning (its queue or subscription is gone, and its rows with them).
-   * Anything else (PostgreSQL unreachable) is thrown, and the writer retries the whole batch.
+   * Runs `statement` over `rows` (a JSON array). Rows whose queue or subscription (`parent`)
+   * was deleted meanwhile are left out: PostgreSQL refuses each of them, and a queue deleted
+   * with thousands of messages recorded behind it would otherwise cost a statement and a
+   * warning per row. What is refused after that for what a row holds is retried row by row,
+   * so one bad row cannot hold every other back forever: as `degrade` makes it (a payload
+   * jsonb cannot hold is left out), else dropped with a warning. Anything else (PostgreSQL
+   * unreachable) is thrown, and the writer retries the whole batch.
    */
-  private async store<T>(
+  private async store<T extends object>(
     rows: string,
     statement: (rows: string) => SQL,
-    degrade: ((row: T) => T) | null
+    degrade: ((row: T) => T) | null,
+    parent: Parent
   ): Promise<void> {
-    try {
-      await this.inSavepoint(statement(rows))
-    } catch (err) {
-      if (!refusedRow(err)) throw err
-      for (const row of JSON.parse(rows) as T[]) await this.storeOne(row, statement, degrade)
+    let refused = await this.attempt(statement(rows))
+    if (!refused) return
+    let parsed = JSON.parse(rows) as T[]
+    if (sqlState(refused) === FOREIGN_KEY_VIOLATION) {
+      const live = await this.existing(parent, parsed)
+      const kept = parsed.filter((row) => live.has(parentId(row, parent)))
+      this.logger.warn(
+        { rows: parsed.length - kept.length, of: parent.table },
+        'ledger rows of deleted queues or subscriptions dropped'
+      )
+      parsed = kept
+      refused = kept.length > 0 ? await this.attempt(statement(JSON.stringify(kept))) : null
+      if (!refused) return
     }
+    for (const row of parsed) await this.storeOne(row, statement, degrade)
   }
 
   private async storeOne<T>(
@@ -340,15 +374,33 @@ export class LedgerRepository implements LedgerReader {
     statement: (rows: string) => SQL,
     degrade: ((row: T) => T) | null
   ): Promise<void> {
-    for (const attempt of degrade ? [row, degrade(row)] : [row]) {
-      try {
-        await this.inSavepoint(statement(JSON.stringify([attempt])))
-        return
-      } catch (err) {
-        if (!refusedRow(err)) throw err
-        this.logger.warn({ err: (err as Error).message }, 'ledger row refused')
-      }
+    for (const variant of degrade ? [row, degrade(row)] : [row]) {
+      const refused = await this.attempt(statement(JSON.stringify([variant])))
+      if (!refused) return
+      this.logger.warn({ err: postgresMessage(refused) }, 'ledger row refused')
     }
+  }
+
+  /** Runs `statement`; @returns the error when PostgreSQL refused it for what a row holds. */
+  private async attempt(statement: SQL): Promise<unknown> {
+    try {
+      await this.inSavepoint(statement)
+      return null
+    } catch (err) {
+      if (!refusedRow(err)) throw err
+      return err
+    }
+  }
+
+  /** Which of the rows' parents (queues or subscriptions) still exist. */
+  private async existing(parent: Parent, rows: object[]): Promise<Set<string>> {
+    const ids = [...new Set(rows.map((row) => parentId(row, parent)))]
+    const found = (await this.db.execute(sql`
+      select id::text as id from ${sql.raw(parent.table)}
+      where id in (select value::uuid from jsonb_array_elements_text(${JSON.stringify(ids)}::jsonb))`)) as unknown as
+      | Array<{ id: string }>
+      | { rows: Array<{ id: string }> }
+    return new Set((Array.isArray(found) ? found : found.rows).map((r) => r.id))
   }
 
   /**

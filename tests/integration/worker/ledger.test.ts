@@ -601,6 +601,30 @@ describe('ledger: the repository', () => {
     ])
   })
 
+  test('rows of a deleted queue are left out in one step, with one warning, and the others stored', async () => {
+    const deps = await sharedDeps()
+    const t = await setup(deps)
+    const queue = await t.queue()
+    const gone = { ...queue, id: crypto.randomUUID() }
+    const lines: string[] = []
+    const ledger = new LedgerRepository(
+      deps.database.db,
+      createLogger('warn', { write: (line: string) => lines.push(line) })
+    )
+    await ledger.recordMessages([
+      streamMessage(queue, 'kept', '{"ok":true}', 1),
+      ...Array.from({ length: 50 }, (_, i) => streamMessage(gone, `gone-${i}`, '{}', 2 + i)),
+    ])
+    expect((await t.rows()).map((r) => r.messageId)).toEqual(['kept'])
+    expect(lines.map((l) => JSON.parse(l))).toEqual([
+      expect.objectContaining({
+        rows: 50,
+        of: 'message_topics',
+        msg: expect.stringMatching(/dropped/),
+      }),
+    ])
+  })
+
   test('a payload jsonb cannot hold is recorded without it, and holds no other row back', async () => {
     const deps = await sharedDeps()
     const t = await setup(deps)
