@@ -81,13 +81,21 @@ export async function createQueue(
     )
   }
   if (input.schema) deps.assertUsableSchema(input.schema)
-  return deps.queues.create(ctx.tenantId, {
+  return deps.queues.create(ctx.tenantId, queueSettings(input, deps.defaults))
+}
+
+/** A queue's settings: what `input` says, the service's defaults for the rest. */
+export function queueSettings(
+  input: Partial<QueueSettings> & { name: string },
+  defaults: QueueDeps['defaults']
+): QueueSettings {
+  return {
     displayName: input.name,
     description: '',
     partitionCount: 1,
     replicationFactor: 1,
-    retentionMs: deps.defaults.retentionMs,
-    maxLength: deps.defaults.maxLength,
+    retentionMs: defaults.retentionMs,
+    maxLength: defaults.maxLength,
     overflow: 'reject',
     messageFormat: 'json',
     schema: null,
@@ -98,7 +106,7 @@ export async function createQueue(
     allowedConsumers: [],
     status: 'active',
     ...input,
-  })
+  }
 }
 
 /** @throws MqError MQ_QUEUE_NOT_FOUND, also for another tenant's queue. */

@@ -13,9 +13,10 @@ import {
   warnIfRowSecurityBypassed,
   withTenant,
 } from '../../src/db/tenant-scope'
-import type { QueueSettings } from '../../src/domain/queues'
+import { queueSettings } from '../../src/domain/queues'
 import { createLogger } from '../../src/observability/logger'
 import { createTestDatabase } from '../helpers/infra'
+import { streamMessage } from '../helpers/ledger'
 
 /*
  * S3 (RELIABILITY.md), the second line: PostgreSQL row-level security on every table with a
@@ -47,24 +48,7 @@ async function tenantTables(db: Db): Promise<string[]> {
   return found.map((r) => r.table_name)
 }
 
-const settings = (name: string): QueueSettings => ({
-  name,
-  displayName: name,
-  description: '',
-  partitionCount: 1,
-  replicationFactor: 1,
-  retentionMs: 60_000,
-  maxLength: 100,
-  overflow: 'reject',
-  messageFormat: 'json',
-  schema: null,
-  compression: 'none',
-  encrypted: false,
-  isPublic: false,
-  allowedProducers: [],
-  allowedConsumers: [],
-  status: 'active',
-})
+const settings = (name: string) => queueSettings({ name }, { retentionMs: 60_000, maxLength: 100 })
 
 /** One tenant's row in each table, written through the repositories and the ledger writer. */
 interface Owned {
@@ -116,7 +100,7 @@ async function seed(db: Db, tenant: string): Promise<Owned> {
   })
   const messageId = `m-${tenant.slice(0, 8)}`
   const records = systemLedgerRecords(db, logger)
-  await records.recordMessages([streamMessage(tenant, queue.id, messageId, '{"a":1}', 1)])
+  await records.recordMessages([streamMessage(queue, messageId, '{"a":1}', 1)])
   await records.recordAttempts([
     {
       tenantId: tenant,
@@ -142,40 +126,14 @@ async function seed(db: Db, tenant: string): Promise<Owned> {
   return { tenant, queueId: queue.id, subscriptionId: sub.id, scheduleId: schedule.id, messageId }
 }
 
-function streamMessage(
-  tenantId: string,
-  queueId: string,
-  messageId: string,
-  payloadText: string,
-  ms: number
-) {
-  return {
-    tenantId,
-    queueId,
-    partition: 0,
-    streamId: `${ms}-0`,
-    message: {
-      messageId,
-      payloadText,
-      encrypted: false,
-      headers: {} as Record<string, string>,
-      key: null,
-      correlationId: null,
-      traceId: null,
-      expiresAt: null,
-      publishedAt: ms,
-    },
-  }
-}
-
 /**
  * Stores, through the ledger writer's records, a batch with a row PostgreSQL refuses for its
  * payload, plus `more`. @returns the rows of the batch that were stored, by message id.
  */
 async function recordRefusedBatch(db: Db, o: Owned, more: ReturnType<typeof streamMessage>[] = []) {
   const batch = [
-    streamMessage(o.tenant, o.queueId, 'good', '{"ok":true}', 10),
-    streamMessage(o.tenant, o.queueId, 'nul', '{"s":"\\u0000"}', 11),
+    streamMessage({ tenantId: o.tenant, id: o.queueId }, 'good', '{"ok":true}', 10),
+    streamMessage({ tenantId: o.tenant, id: o.queueId }, 'nul', '{"s":"\\u0000"}', 11),
     ...more,
   ]
   await systemLedgerRecords(db, logger).recordMessages(batch)
@@ -453,7 +411,7 @@ describe('row-level security on PostgreSQL, as a role that is neither superuser 
     const gone = await new QueueRepository(db).create(a.tenant, settings('gone'))
     await new QueueRepository(db).remove(a.tenant, 'gone')
     const stored = await recordRefusedBatch(db, a, [
-      streamMessage(a.tenant, gone.id, 'orphan', '{"ok":true}', 12),
+      streamMessage(gone, 'orphan', '{"ok":true}', 12),
     ])
     expect(stored).toEqual([
       { message_id: 'good', payload: { ok: true } },

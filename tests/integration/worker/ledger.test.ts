@@ -8,7 +8,6 @@ import { systemLedgerRecords } from '../../../src/db/scoped-ledger'
 import { buildDeps, type Deps } from '../../../src/deps'
 import { type AttemptBatch, type AttemptStatus, TIMED_OUT } from '../../../src/domain/ledger'
 import { publishBatch } from '../../../src/domain/publish'
-import type { Queue } from '../../../src/domain/queues'
 import { MessageRecordSchema } from '../../../src/http/schemas/messages'
 import { createLogger } from '../../../src/observability/logger'
 import { LEDGER_GROUP, LEDGER_SHARDS } from '../../../src/streams/ledger'
@@ -25,6 +24,7 @@ import {
   testConfig,
   testResolver,
 } from '../../helpers/harness'
+import { streamMessage } from '../../helpers/ledger'
 
 const B = '/api/v1/mq'
 /** A retention bound that has trimmed nothing of what a test just published. */
@@ -513,27 +513,6 @@ describe('ledger: the publish path', () => {
     expect(sent).toEqual(['evalsha'])
   })
 })
-
-/** A message as the writer reads it from the queue's first partition, entered at `ms`. */
-function streamMessage(queue: Queue, messageId: string, payloadText: string, ms: number) {
-  return {
-    tenantId: queue.tenantId,
-    queueId: queue.id,
-    partition: 0,
-    streamId: `${ms}-0`,
-    message: {
-      messageId,
-      payloadText,
-      encrypted: false,
-      headers: {} as Record<string, string>,
-      key: null,
-      correlationId: null,
-      traceId: null,
-      expiresAt: null,
-      publishedAt: ms,
-    },
-  }
-}
 
 describe('ledger: the repository', () => {
   test('an attempt before its message leaves a placeholder the message fills; replays and late reports change nothing', async () => {
