@@ -14,7 +14,7 @@ import type { Logger } from '../observability/logger'
 import { encodeFields } from '../streams/codec'
 import type { Db } from './client'
 import { consumptionRecords, messageRecords, messageSubscriptions } from './schema'
-import { sqlState } from './sql-state'
+import { postgresError, sqlState } from './sql-state'
 
 type Published = StoredMessage & { publishedAt: number }
 
@@ -171,14 +171,6 @@ const QUEUE: Parent = { table: 'message_topics', column: 'topic_id' }
 const SUBSCRIPTION: Parent = { table: 'message_subscriptions', column: 'subscription_id' }
 const parentId = (row: object, parent: Parent) =>
   String((row as Record<string, unknown>)[parent.column])
-
-/** PostgreSQL's own words for an error, without drizzle's copy of the statement around them. */
-function postgresMessage(err: unknown): string {
-  for (let e = err; e instanceof Error; e = (e as { cause?: unknown }).cause) {
-    if (typeof (e as { code?: unknown }).code === 'string') return e.message
-  }
-  return (err as Error).message
-}
 
 /** `items` in runs of at most `size`. */
 export function chunks<T>(items: T[], size: number): T[][] {
@@ -377,7 +369,10 @@ export class LedgerRepository implements LedgerReader {
     for (const variant of degrade ? [row, degrade(row)] : [row]) {
       const refused = await this.attempt(statement(JSON.stringify([variant])))
       if (!refused) return
-      this.logger.warn({ err: postgresMessage(refused) }, 'ledger row refused')
+      this.logger.warn(
+        { err: postgresError(refused)?.message ?? (refused as Error).message },
+        'ledger row refused'
+      )
     }
   }
 

@@ -4,15 +4,11 @@ import type { QueueStore } from '../domain/ports'
 import type { Queue, QueueListQuery, QueuePatch, QueueSettings } from '../domain/queues'
 import type { Db } from './client'
 import { messageTopics, type NewTopicRow, type TopicRow } from './schema'
+import { sqlState } from './sql-state'
 import { asSystem, withTenant, withTenantOrSystem } from './tenant-scope'
 
 /** PostgreSQL's unique_violation, as postgres.js and PGlite report it (drizzle may wrap it). */
-export function isUniqueViolation(err: unknown): boolean {
-  for (let e = err; e instanceof Error; e = (e as { cause?: unknown }).cause) {
-    if ((e as { code?: unknown }).code === '23505') return true
-  }
-  return false
-}
+export const isUniqueViolation = (err: unknown): boolean => sqlState(err) === '23505'
 
 function toQueue(row: TopicRow): Queue {
   return {
