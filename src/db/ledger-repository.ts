@@ -99,9 +99,24 @@ const ms = (value: string) => sql.raw(`to_timestamp(${value} / 1000.0)`)
 const ENTERED = "split_part(r.s, '-', 1)::float8"
 const PUBLISHED = `coalesce(r.ts::float8, ${ENTERED})`
 
+/**
+ * The rows' parents (`message_topics` or `message_subscriptions`) that still exist, locked
+ * against a delete until the statement's transaction ends: what a foreign key would check,
+ * once per parent instead of once per row (the ledger tables have none, schema.ts). Rows of
+ * a parent deleted meanwhile find none and are left out.
+ */
+const liveParents = (table: 'message_topics' | 'message_subscriptions', column: string) =>
+  sql.raw(`live as (select id from ${table} where id in (select ${column} from r) for key share)`)
+
 /** `INSERT … SELECT` of {@link LedgerRow}s from the JSON array `rows`. */
 function insertMessages(rows: string, onConflict: SQL): SQL {
   return sql`
+    with r as materialized (
+      select * from jsonb_to_recordset(${rows}::jsonb) as r(
+        tenant_id uuid, topic_id uuid, partition_id integer, s text, i text, p text, e text,
+        h text, k text, c text, t text, x text, ts text, np boolean,
+        status text, consumed_at float8, retry_count integer)
+    ), ${liveParents('message_topics', 'topic_id')}
     insert into message_records as m (tenant_id, topic_id, message_id,
       ${sql.raw(BODY_COLUMNS.join(', '))}, status, consumed_at, retry_count)
     select r.tenant_id, r.topic_id, coalesce(r.i, r.s), r.k, r.c, coalesce(r.h::jsonb, '{}'),
@@ -114,10 +129,7 @@ function insertMessages(rows: string, onConflict: SQL): SQL {
       case when ${sql.raw(ENTERED)} > r.ts::float8 then ${ms(ENTERED)} end,
       ${ms('r.x::float8')}, r.t,
       coalesce(r.status, 'published'), ${ms('r.consumed_at')}, coalesce(r.retry_count, 0)
-    from jsonb_to_recordset(${rows}::jsonb) as r(
-      tenant_id uuid, topic_id uuid, partition_id integer, s text, i text, p text, e text,
-      h text, k text, c text, t text, x text, ts text, np boolean,
-      status text, consumed_at float8, retry_count integer)
+    from r join live on live.id = r.topic_id
     on conflict (tenant_id, topic_id, message_id) do update set ${onConflict}`
 }
 
@@ -155,22 +167,9 @@ export function ledgerRow(
 
 /**
  * Refused for what a row holds rather than for the database's state: a data exception (a
- * payload jsonb cannot hold, such as `\u0000`) or an integrity violation (its queue or
- * subscription was deleted meanwhile).
+ * payload jsonb cannot hold, such as `\u0000`) or an integrity violation.
  */
 const refusedRow = (err: unknown) => /^2[23]/.test(sqlState(err) ?? '')
-
-const FOREIGN_KEY_VIOLATION = '23503'
-
-/** The row a ledger row belongs to, which a foreign key requires. */
-interface Parent {
-  table: 'message_topics' | 'message_subscriptions'
-  column: 'topic_id' | 'subscription_id'
-}
-const QUEUE: Parent = { table: 'message_topics', column: 'topic_id' }
-const SUBSCRIPTION: Parent = { table: 'message_subscriptions', column: 'subscription_id' }
-const parentId = (row: object, parent: Parent) =>
-  String((row as Record<string, unknown>)[parent.column])
 
 /** `items` in runs of at most `size`. */
 export function chunks<T>(items: T[], size: number): T[][] {
@@ -212,7 +211,7 @@ export class LedgerRepository implements LedgerReader {
   async recordMessageRows(parts: RowsJson[]): Promise<void> {
     const statement = (rows: string) => insertMessages(rows, fillBody(sql`m.payload_size is null`))
     for (const group of groupRows(parts)) {
-      await this.store(group, statement, withoutPayload, QUEUE)
+      await this.store(group, statement, withoutPayload)
     }
   }
 
@@ -236,17 +235,20 @@ export class LedgerRepository implements LedgerReader {
       }
     }
     const storeConsumption = (rows: string) => sql`
+      with r as materialized (
+        select * from jsonb_to_recordset(${rows}::jsonb) as r(
+          id uuid, tenant_id uuid, subscription_id uuid, message_id text,
+          consumer_instance text, partition_id integer, status text,
+          processing_time_ms integer, error_message text, retry_count integer,
+          consumed_at float8, processed_at float8, next_retry_at float8)
+      ), ${liveParents('message_subscriptions', 'subscription_id')}
       insert into consumption_records as c (id, tenant_id, subscription_id, message_id,
         consumer_instance, partition_id, status, processing_time_ms, error_message,
         retry_count, consumed_at, processed_at, next_retry_at)
       select r.id, r.tenant_id, r.subscription_id, r.message_id, r.consumer_instance,
         r.partition_id, r.status, r.processing_time_ms, r.error_message, r.retry_count,
         ${ms('r.consumed_at')}, ${ms('r.processed_at')}, ${ms('r.next_retry_at')}
-      from jsonb_to_recordset(${rows}::jsonb) as r(
-        id uuid, tenant_id uuid, subscription_id uuid, message_id text,
-        consumer_instance text, partition_id integer, status text,
-        processing_time_ms integer, error_message text, retry_count integer,
-        consumed_at float8, processed_at float8, next_retry_at float8)
+      from r join live on live.id = r.subscription_id
       on conflict (id) do update set status = excluded.status,
         error_message = excluded.error_message,
         processing_time_ms = excluded.processing_time_ms,
@@ -265,10 +267,10 @@ export class LedgerRepository implements LedgerReader {
           ${fillBody(sql`m.payload_size is null and excluded.payload_size is not null`)}`
       )
     for (const part of chunks([...attempts.values()], ROWS_PER_INSERT)) {
-      await this.store(JSON.stringify(part), storeConsumption, null, SUBSCRIPTION)
+      await this.store(JSON.stringify(part), storeConsumption, null)
     }
     for (const part of chunks([...messages.values()], ROWS_PER_INSERT)) {
-      await this.store(JSON.stringify(part), storeOutcomes, withoutPayload, QUEUE)
+      await this.store(JSON.stringify(part), storeOutcomes, withoutPayload)
     }
   }
 
@@ -330,35 +332,18 @@ export class LedgerRepository implements LedgerReader {
   }
 
   /**
-   * Runs `statement` over `rows` (a JSON array). Rows whose queue or subscription (`parent`)
-   * was deleted meanwhile are left out: PostgreSQL refuses each of them, and a queue deleted
-   * with thousands of messages recorded behind it would otherwise cost a statement and a
-   * warning per row. What is refused after that for what a row holds is retried row by row,
-   * so one bad row cannot hold every other back forever: as `degrade` makes it (a payload
-   * jsonb cannot hold is left out), else dropped with a warning. Anything else (PostgreSQL
-   * unreachable) is thrown, and the writer retries the whole batch.
+   * Runs `statement` over `rows` (a JSON array). What PostgreSQL refuses for what a row holds
+   * is retried row by row, so one bad row cannot hold every other back forever: as `degrade`
+   * makes it (a payload jsonb cannot hold is left out), else dropped with a warning. Anything
+   * else (PostgreSQL unreachable) is thrown, and the writer retries the whole batch.
    */
   private async store<T extends object>(
     rows: string,
     statement: (rows: string) => SQL,
-    degrade: ((row: T) => T) | null,
-    parent: Parent
+    degrade: ((row: T) => T) | null
   ): Promise<void> {
-    let refused = await this.attempt(statement(rows))
-    if (!refused) return
-    let parsed = JSON.parse(rows) as T[]
-    if (sqlState(refused) === FOREIGN_KEY_VIOLATION) {
-      const live = await this.existing(parent, parsed)
-      const kept = parsed.filter((row) => live.has(parentId(row, parent)))
-      this.logger.warn(
-        { rows: parsed.length - kept.length, of: parent.table },
-        'ledger rows of deleted queues or subscriptions dropped'
-      )
-      parsed = kept
-      refused = kept.length > 0 ? await this.attempt(statement(JSON.stringify(kept))) : null
-      if (!refused) return
-    }
-    for (const row of parsed) await this.storeOne(row, statement, degrade)
+    if (!(await this.attempt(statement(rows)))) return
+    for (const row of JSON.parse(rows) as T[]) await this.storeOne(row, statement, degrade)
   }
 
   private async storeOne<T>(
@@ -385,17 +370,6 @@ export class LedgerRepository implements LedgerReader {
       if (!refusedRow(err)) throw err
       return err
     }
-  }
-
-  /** Which of the rows' parents (queues or subscriptions) still exist. */
-  private async existing(parent: Parent, rows: object[]): Promise<Set<string>> {
-    const ids = [...new Set(rows.map((row) => parentId(row, parent)))]
-    const found = (await this.db.execute(sql`
-      select id::text as id from ${sql.raw(parent.table)}
-      where id in (select value::uuid from jsonb_array_elements_text(${JSON.stringify(ids)}::jsonb))`)) as unknown as
-      | Array<{ id: string }>
-      | { rows: Array<{ id: string }> }
-    return new Set((Array.isArray(found) ? found : found.rows).map((r) => r.id))
   }
 
   /**

@@ -1,9 +1,16 @@
-import { and, asc, count, eq, gt, sql } from 'drizzle-orm'
+import { and, asc, count, eq, gt, inArray, sql } from 'drizzle-orm'
 import { MqError } from '../domain/errors'
 import type { QueueStore } from '../domain/ports'
 import type { Queue, QueueListQuery, QueuePatch, QueueSettings } from '../domain/queues'
 import type { Db } from './client'
-import { messageTopics, type NewTopicRow, type TopicRow } from './schema'
+import {
+  consumptionRecords,
+  messageRecords,
+  messageSubscriptions,
+  messageTopics,
+  type NewTopicRow,
+  type TopicRow,
+} from './schema'
 import { sqlState } from './sql-state'
 import { asSystem, withTenant, withTenantOrSystem } from './tenant-scope'
 
@@ -115,14 +122,44 @@ export class QueueRepository implements QueueStore {
     return row ? toQueue(row) : null
   }
 
+  /**
+   * Deletes a queue with its subscriptions (by cascade) and their ledger rows, which have no
+   * foreign key (schema.ts). Locking the queue first waits for a ledger batch that locked it
+   * and keeps new subscriptions and batches out until the delete commits; the rows are
+   * deleted after the queue, by statements that see what such a batch committed.
+   */
   async remove(tenantId: string, name: string): Promise<Queue | null> {
-    const [row] = await withTenant(this.db, tenantId, (tx) =>
-      tx
-        .delete(messageTopics)
+    return withTenant(this.db, tenantId, async (tx) => {
+      const [locked] = await tx
+        .select({ id: messageTopics.id })
+        .from(messageTopics)
         .where(and(eq(messageTopics.tenantId, tenantId), eq(messageTopics.name, name)))
+        .for('update')
+      if (!locked) return null
+      const subscriptions = await tx
+        .select({ id: messageSubscriptions.id })
+        .from(messageSubscriptions)
+        .where(eq(messageSubscriptions.topicId, locked.id))
+      const [row] = await tx
+        .delete(messageTopics)
+        .where(eq(messageTopics.id, locked.id))
         .returning()
-    )
-    return row ? toQueue(row) : null
+      await tx
+        .delete(messageRecords)
+        .where(and(eq(messageRecords.tenantId, tenantId), eq(messageRecords.topicId, locked.id)))
+      if (subscriptions.length > 0) {
+        await tx.delete(consumptionRecords).where(
+          and(
+            eq(consumptionRecords.tenantId, tenantId),
+            inArray(
+              consumptionRecords.subscriptionId,
+              subscriptions.map((s) => s.id)
+            )
+          )
+        )
+      }
+      return row ? toQueue(row) : null
+    })
   }
 
   async count(tenantId: string): Promise<number> {

@@ -10,7 +10,7 @@ import type {
 } from '../domain/subscriptions'
 import type { Db } from './client'
 import { isUniqueViolation } from './queue-repository'
-import { messageSubscriptions, messageTopics } from './schema'
+import { consumptionRecords, messageSubscriptions, messageTopics } from './schema'
 import { asSystem, withTenant } from './tenant-scope'
 
 type SubscriptionRow = typeof messageSubscriptions.$inferSelect
@@ -142,15 +142,26 @@ export class SubscriptionRepository implements SubscriptionStore {
     })
   }
 
+  /**
+   * Deletes a subscription and its attempts, which have no foreign key (schema.ts): after
+   * the subscription, whose delete waits for a ledger batch that locked it, so the attempts'
+   * delete sees what that batch committed.
+   */
   async remove(tenantId: string, id: string): Promise<boolean> {
     if (!UUID.test(id)) return false
-    const rows = await withTenant(this.db, tenantId, (tx) =>
-      tx
+    return withTenant(this.db, tenantId, async (tx) => {
+      const rows = await tx
         .delete(messageSubscriptions)
         .where(and(eq(messageSubscriptions.tenantId, tenantId), eq(messageSubscriptions.id, id)))
         .returning({ id: messageSubscriptions.id })
-    )
-    return rows.length > 0
+      if (rows.length === 0) return false
+      await tx
+        .delete(consumptionRecords)
+        .where(
+          and(eq(consumptionRecords.tenantId, tenantId), eq(consumptionRecords.subscriptionId, id))
+        )
+      return true
+    })
   }
 
   /**
