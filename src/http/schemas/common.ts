@@ -20,12 +20,24 @@ export const MAX_JSON_DEPTH = 1000
  * walk would overflow the stack on exactly the values it has to refuse.
  */
 export function withinJsonDepth(value: unknown): boolean {
-  const pending: Array<[unknown, number]> = [[value, 1]]
-  for (let next = pending.pop(); next; next = pending.pop()) {
-    const [v, depth] = next
-    if (v === null || typeof v !== 'object') continue
+  // Only objects and arrays are pushed, each with its depth on a stack of its own: every
+  // payload is walked on the publish path, and a tuple per value was most of the walk's cost.
+  const objects: object[] = []
+  const depths: number[] = []
+  if (value !== null && typeof value === 'object') {
+    objects.push(value)
+    depths.push(1)
+  }
+  while (objects.length > 0) {
+    const v = objects.pop() as object
+    const depth = depths.pop() as number
     if (depth > MAX_JSON_DEPTH) return false
-    for (const child of Object.values(v)) pending.push([child, depth + 1])
+    for (const child of Object.values(v)) {
+      if (child !== null && typeof child === 'object') {
+        objects.push(child)
+        depths.push(depth + 1)
+      }
+    }
   }
   return true
 }
