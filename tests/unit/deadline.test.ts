@@ -34,6 +34,18 @@ describe('request deadline', () => {
     expect((await app.request('/x?ms=10')).status).toBe(200)
   })
 
+  test('requests in flight together each meet their own deadline, whichever answers first', async () => {
+    const app = slowApp()
+    const started = performance.now()
+    const statuses = await Promise.all(
+      [2000, 10, 2000, 50].map(async (ms) => (await app.request(`/x?ms=${ms}`)).status)
+    )
+    expect(performance.now() - started).toBeLessThan(1000)
+    expect(statuses).toEqual([503, 200, 503, 200])
+    // A request after the others expired is timed from its own start.
+    expect((await app.request('/x?ms=60')).status).toBe(200)
+  })
+
   test('a pull has its longest wait on top of the deadline', async () => {
     const app = slowApp()
     expect((await app.request('/subscriptions/s/pull?ms=250', { method: 'POST' })).status).toBe(200)
