@@ -1,5 +1,5 @@
 /**
- * `bun run bench [-- --quick] [-- --only publish,batch] [-- --out DIR]`: starts a private
+ * `bun run bench [-- --quick] [-- --only publish,batch] [-- --out DIR] [-- --ledger off]`: starts a private
  * redis-server, a fresh PostgreSQL database (or PGlite), the compiled service and its peers on
  * loopback, runs every scenario of issue 6 and writes latest.{md,json,svg} in DIR
  * (bench/results by default; CI's smoke run writes elsewhere, leaving the committed ones).
@@ -55,6 +55,7 @@ const { values: args } = parseArgs({
     'wait-idle': { type: 'string' },
     ref: { type: 'string' },
     out: { type: 'string' },
+    ledger: { type: 'string' },
   },
 })
 const mode = args.quick ? 'quick' : 'full'
@@ -68,6 +69,11 @@ if (unknown?.length) {
   process.exit(2)
 }
 const wanted = (name: string) => !only || only.includes(name)
+const LEDGER_MODES = ['all', 'failures', 'off']
+if (args.ledger !== undefined && !LEDGER_MODES.includes(args.ledger)) {
+  console.error(`--ledger is one of ${LEDGER_MODES.join(', ')}`)
+  process.exit(2)
+}
 
 const began = performance.now()
 const log = (msg: string) =>
@@ -159,6 +165,7 @@ async function main(): Promise<void> {
     databaseUrl: database?.url,
     dataDir: join(work, 'data'),
     jwtSecret: Buffer.from(crypto.getRandomValues(new Uint8Array(48))).toString('base64'),
+    ledgerMode: args.ledger,
   }
   const redisUrls = {
     bare: peerRedisUrl({ redis }, 'bare'),
@@ -297,7 +304,7 @@ async function main(): Promise<void> {
       wrk: toolVersion(['wrk', '-v'], /wrk (\S+)/),
     },
     database: database ? `PostgreSQL ${database.version}` : 'PGlite',
-    source,
+    source: args.ledger ? `${source}, run with LEDGER_MODE=${args.ledger}` : source,
     durationS: (performance.now() - began) / 1000,
     notes: [
       `machine before the run: ${busyBefore}% busy (all cores, other processes), load average ${loadBefore.toFixed(1)}; after: load average ${loadavg()[0]!.toFixed(1)}${busyBefore > IDLE_BUSY_PERCENT ? ' — other work was running, figures are depressed' : ''}`,

@@ -198,6 +198,8 @@ export interface ServiceEnv {
   databaseUrl?: string
   dataDir: string
   jwtSecret: string
+  /** LEDGER_MODE, when not the default (`--ledger`: what the ledger costs). */
+  ledgerMode?: string
 }
 
 /**
@@ -212,6 +214,7 @@ export function serviceEnvironment(s: ServiceEnv): Record<string, string> {
     JWT_SECRET: s.jwtSecret,
     HOST: '127.0.0.1',
     WEBHOOK_ALLOWED_HOSTS: '127.0.0.1',
+    ...(s.ledgerMode ? { LEDGER_MODE: s.ledgerMode } : {}),
   }
 }
 
