@@ -123,12 +123,19 @@ export type Authenticator = ReturnType<typeof createAuthenticator>
 /** Sets `c.var.caller` (and `c.var.tenant` for tenant callers) or answers 401. */
 export const authenticate = (auth: Authenticator) =>
   createMiddleware<AppEnv>(async (c, next) => {
-    const caller = await auth.authenticate({
-      authorization: c.req.header('authorization'),
-      serviceToken: c.req.header('x-service-token'),
-      tenantId: c.req.header('x-tenant-id'),
-      serviceName: c.req.header('x-service-name'),
-    })
+    // The tenant and service name matter to service tokens only: a bearer request (every
+    // publish) reads two headers, not four.
+    const headers = c.req.raw.headers
+    const serviceToken = headers.get('x-service-token') ?? undefined
+    const caller = await auth.authenticate(
+      serviceToken === undefined
+        ? { authorization: headers.get('authorization') ?? undefined }
+        : {
+            serviceToken,
+            tenantId: headers.get('x-tenant-id') ?? undefined,
+            serviceName: headers.get('x-service-name') ?? undefined,
+          }
+    )
     c.set('caller', caller)
     if (caller.kind === 'tenant') c.set('tenant', caller.tenant)
     await next()
