@@ -53,6 +53,9 @@ function sideBySide(commands: Array<Promise<unknown>>): Promise<Reply[]> {
 /** How often a wait on a cluster looks for new entries (it cannot block on several slots). */
 const CLUSTER_POLL_MS = 100
 
+/** The keys publishMessages.lua takes first, in its order. */
+const WRITE_PARTS: readonly PartitionPart[] = ['stream', 'delayed', 'delayedBodies', 'index']
+
 const partitions = (queue: Queue) => Array.from({ length: queue.partitionCount }, (_, p) => p)
 
 /** The tenant-aware Redis Streams store of messages. */
@@ -62,8 +65,29 @@ export class StreamsRepository implements MessageStore {
     private readonly keys: Keys
   ) {}
 
+  private readonly writeKeyCache = new WeakMap<Queue, string[][]>()
+
   private key(queue: Queue, partition: number, part: PartitionPart) {
     return this.keys.partition(queue.tenantId, queue.name, partition, part)
+  }
+
+  /**
+   * The fixed keys a publish to one partition sends, made once per queue object (the metadata
+   * cache hands out the same one while it is current): made anew per publish, each key was a
+   * concatenated string that ioredis then copied flat to measure it.
+   */
+  private writeKeys(queue: Queue, partition: number): readonly string[] {
+    let byPartition = this.writeKeyCache.get(queue)
+    if (byPartition === undefined) {
+      byPartition = []
+      this.writeKeyCache.set(queue, byPartition)
+    }
+    let keys = byPartition[partition]
+    if (keys === undefined) {
+      keys = WRITE_PARTS.map((part) => this.key(queue, partition, part))
+      byPartition[partition] = keys
+    }
+    return keys
   }
 
   private inflight(queue: Queue, partition: number, group: string) {
@@ -148,12 +172,7 @@ export class StreamsRepository implements MessageStore {
     writes: PartitionWrite[],
     opts: { now: number; maxLength: number; dedupWindowMs: number }
   ): Promise<WriteResult[]> {
-    const keys = [
-      this.key(queue, partition, 'stream'),
-      this.key(queue, partition, 'delayed'),
-      this.key(queue, partition, 'delayedBodies'),
-      this.key(queue, partition, 'index'),
-    ]
+    const keys = [...this.writeKeys(queue, partition)]
     const args: Array<string | number> = [
       opts.now,
       opts.maxLength,
