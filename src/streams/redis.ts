@@ -1,5 +1,6 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis'
 import type { Logger } from '../observability/logger'
+import { ensureTracingChannelHasSubscribers } from './tracing-channel'
 
 /** A standalone Redis or a cluster; every command the service sends works on both. */
 export type RedisClient = Redis | Cluster
@@ -48,6 +49,7 @@ export function createRedis(
   role: ConnectionRole,
   logger: Logger
 ): RedisClient {
+  ensureTracingChannelHasSubscribers()
   const options: RedisOptions = {
     ...BASE_OPTIONS,
     ...ROLE_OPTIONS[role],
