@@ -1,5 +1,4 @@
 import { OpenAPIHono } from '@hono/zod-openapi'
-import { bodyLimit } from 'hono/body-limit'
 import { requestId } from 'hono/request-id'
 import type { Deps } from './deps'
 import { MqError } from './domain/errors'
@@ -7,6 +6,7 @@ import type { ApiSchema } from './http/api-schema'
 import type { AppEnv } from './http/env'
 import { createErrorHandler, notFoundHandler } from './http/errors'
 import { authenticate } from './http/middleware/auth'
+import { limitBody } from './http/middleware/body-limit'
 import { requestDeadline } from './http/middleware/deadline'
 import { observeRequests } from './http/middleware/observe'
 import { rateLimit } from './http/middleware/rate-limit'
@@ -73,7 +73,7 @@ export function createApp(
       }
     },
     // Checked before any handler, for declared and chunked bodies alike.
-    bodyLimit({
+    limitBody({
       maxSize: deps.config.MAX_REQUEST_SIZE,
       onError: () => {
         throw new MqError(
