@@ -63,15 +63,6 @@ export function createApp(
     requestId({ headerName: 'X-Request-Id' }),
     // Before the body limit, so the 413s it throws are logged and counted too.
     observeRequests(deps),
-    // Hono passes only Error instances to onError; anything else thrown would escape the app
-    // and reach the client as the runtime's own 500 page instead of the contract's envelope.
-    async (_c, next) => {
-      try {
-        await next()
-      } catch (err) {
-        throw err instanceof Error ? err : new Error('a non-Error value was thrown', { cause: err })
-      }
-    },
     // Checked before any handler, for declared and chunked bodies alike.
     limitBody({
       maxSize: deps.config.MAX_REQUEST_SIZE,
