@@ -1,4 +1,12 @@
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
+import {
+  Counter,
+  collectDefaultMetrics,
+  Gauge,
+  Histogram,
+  type Metric,
+  type MetricValue,
+  Registry,
+} from 'prom-client'
 import type { DeliveredEntry, MessageMetrics, PublishCounts } from '../domain/metrics'
 import type { MessageStore, QueueStore, SubscriptionStore } from '../domain/ports'
 import type { Queue } from '../domain/queues'
@@ -29,10 +37,11 @@ export interface QueueLoad {
 /** At most this many queues get lag, pending and length series (their labels stay bounded). */
 export const MAX_SCRAPED_QUEUES = 500
 
-const HTTP_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'])
+const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
+const METHOD_INDEX = new Map(HTTP_METHODS.map((m, i) => [m, i]))
 
 /** Seconds; from a local round trip to a slow long poll (pulls wait up to 20 s). */
-const HTTP_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30]
+export const HTTP_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30]
 /** Seconds; from a consumer waiting on the stream to one that is minutes behind. */
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300]
 /** Seconds; the ticker runs every second, so most promotions are under one. */
@@ -40,6 +49,106 @@ const LATENESS_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300]
 
 /** When a stream entry was added: the milliseconds part of its id. */
 const entryTime = (streamId: string) => Number(streamId.slice(0, streamId.indexOf('-')))
+
+/** One method, route and status of the HTTP series. */
+interface HttpCell {
+  readonly labels: { method: string; route: string; status: string }
+  count: number
+  sum: number
+  /** Observations by the first bucket bound they are under (not cumulative). */
+  readonly buckets: number[]
+}
+
+/**
+ * `mq_http_requests_total` and `mq_http_request_duration_seconds`, kept per label set in a cell
+ * found by route, then status and method, and put in prom-client's form when scraped. Through
+ * prom-client's own Counter and Histogram every request built and validated a label object and
+ * joined the labels into a string to find its series, twice: as much as the rest of the
+ * request's observation and log line. The text exposition is the same.
+ */
+class HttpSeries {
+  private readonly cells = new Map<string, Map<number, HttpCell>>()
+  /** The same cells in the order they were first seen, the order prom-client would show. */
+  private readonly ordered: HttpCell[] = []
+
+  observe(method: string, route: string, status: number, seconds: number): void {
+    const methodIndex = METHOD_INDEX.get(method) ?? HTTP_METHODS.length
+    let byStatus = this.cells.get(route)
+    if (byStatus === undefined) {
+      byStatus = new Map()
+      this.cells.set(route, byStatus)
+    }
+    const key = status * 8 + methodIndex
+    let cell = byStatus.get(key)
+    if (cell === undefined) {
+      cell = {
+        labels: { method: HTTP_METHODS[methodIndex] ?? 'OTHER', route, status: String(status) },
+        count: 0,
+        sum: 0,
+        buckets: HTTP_BUCKETS.map(() => 0),
+      }
+      byStatus.set(key, cell)
+      this.ordered.push(cell)
+    }
+    cell.count++
+    cell.sum += seconds
+    const bucket = HTTP_BUCKETS.findIndex((bound) => seconds <= bound)
+    if (bucket >= 0) cell.buckets[bucket] = (cell.buckets[bucket] ?? 0) + 1
+  }
+
+  private reset(): void {
+    this.cells.clear()
+    this.ordered.length = 0
+  }
+
+  /** The two series as prom-client metrics, for a registry. */
+  metrics(): Metric[] {
+    const counter = {
+      name: 'mq_http_requests_total',
+      help: 'HTTP requests by method, route pattern and status',
+      type: 'counter',
+      aggregator: 'sum',
+      get: async () => {
+        const values: Array<MetricValue<string>> = []
+        for (const c of this.ordered) values.push({ labels: c.labels, value: c.count })
+        return { name: counter.name, help: counter.help, type: counter.type, values }
+      },
+      reset: () => this.reset(),
+    }
+    const histogram = {
+      name: 'mq_http_request_duration_seconds',
+      help: 'HTTP request duration by method, route pattern and status',
+      type: 'histogram',
+      aggregator: 'sum',
+      get: async () => {
+        const values: Array<MetricValue<string> & { metricName: string }> = []
+        for (const c of this.ordered) {
+          let below = 0
+          HTTP_BUCKETS.forEach((le, i) => {
+            below += c.buckets[i] ?? 0
+            values.push({
+              labels: { le, ...c.labels },
+              value: below,
+              metricName: `${histogram.name}_bucket`,
+            })
+          })
+          values.push(
+            {
+              labels: { le: '+Inf', ...c.labels },
+              value: c.count,
+              metricName: `${histogram.name}_bucket`,
+            },
+            { labels: c.labels, value: c.sum, metricName: `${histogram.name}_sum` },
+            { labels: c.labels, value: c.count, metricName: `${histogram.name}_count` }
+          )
+        }
+        return { name: histogram.name, help: histogram.help, type: histogram.type, values }
+      },
+      reset: () => this.reset(),
+    }
+    return [counter, histogram] as unknown as Metric[]
+  }
+}
 
 /**
  * The process's metrics: one prom-client registry (default process metrics plus the `mq_`
@@ -52,19 +161,7 @@ const entryTime = (streamId: string) => Number(streamId.slice(0, streamId.indexO
 export class Metrics implements MessageMetrics {
   readonly registry = new Registry()
 
-  private readonly httpRequests = new Counter({
-    name: 'mq_http_requests_total',
-    help: 'HTTP requests by method, route pattern and status',
-    labelNames: ['method', 'route', 'status'] as const,
-    registers: [this.registry],
-  })
-  private readonly httpDuration = new Histogram({
-    name: 'mq_http_request_duration_seconds',
-    help: 'HTTP request duration by method, route pattern and status',
-    labelNames: ['method', 'route', 'status'] as const,
-    buckets: HTTP_BUCKETS,
-    registers: [this.registry],
-  })
+  private readonly http = new HttpSeries()
   private readonly publishedTotal = new Counter({
     name: 'mq_messages_published_total',
     help: 'Messages accepted by publish calls, by outcome: published, scheduled or duplicate',
@@ -122,6 +219,7 @@ export class Metrics implements MessageMetrics {
     }
   ) {
     collectDefaultMetrics({ register: this.registry })
+    for (const metric of this.http.metrics()) this.registry.registerMetric(metric)
     const metrics = this
     const perQueue = (name: string, help: string, pick: (l: QueueLoad) => number) =>
       new Gauge({
@@ -160,13 +258,7 @@ export class Metrics implements MessageMetrics {
 
   /** Records one HTTP request; `route` is the matched pattern, never the raw path. */
   observeHttp(method: string, route: string, status: number, seconds: number): void {
-    const labels = {
-      method: HTTP_METHODS.has(method) ? method : 'OTHER',
-      route,
-      status: String(status),
-    }
-    this.httpRequests.inc(labels)
-    this.httpDuration.observe(labels, seconds)
+    this.http.observe(method, route, status, seconds)
   }
 
   published(queue: Queue, counts: PublishCounts): void {
