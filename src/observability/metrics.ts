@@ -47,6 +47,8 @@ const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
 /** Seconds; the ticker runs every second, so most promotions are under one. */
 const LATENESS_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300]
 
+const PUBLISH_OUTCOMES = ['published', 'scheduled', 'duplicate'] as const
+
 /** When a stream entry was added: the milliseconds part of its id. */
 const entryTime = (streamId: string) => Number(streamId.slice(0, streamId.indexOf('-')))
 
@@ -162,11 +164,23 @@ export class Metrics implements MessageMetrics {
   readonly registry = new Registry()
 
   private readonly http = new HttpSeries()
+  /**
+   * Publish outcomes not yet added to `mq_messages_published_total`: they are added when it is
+   * scraped, as prom-client's inc built and hashed a label object on every publish.
+   */
+  private readonly unpublished: PublishCounts = { published: 0, scheduled: 0, duplicate: 0 }
   private readonly publishedTotal = new Counter({
     name: 'mq_messages_published_total',
     help: 'Messages accepted by publish calls, by outcome: published, scheduled or duplicate',
     labelNames: ['outcome'] as const,
     registers: [this.registry],
+    collect: () => {
+      for (const outcome of PUBLISH_OUTCOMES) {
+        const n = this.unpublished[outcome]
+        if (n > 0) this.publishedTotal.inc({ outcome }, n)
+        this.unpublished[outcome] = 0
+      }
+    },
   })
   private readonly deliveredTotal = new Counter({
     name: 'mq_messages_delivered_total',
@@ -262,9 +276,9 @@ export class Metrics implements MessageMetrics {
   }
 
   published(queue: Queue, counts: PublishCounts): void {
-    for (const outcome of ['published', 'scheduled', 'duplicate'] as const) {
-      if (counts[outcome] > 0) this.publishedTotal.inc({ outcome }, counts[outcome])
-    }
+    this.unpublished.published += counts.published
+    this.unpublished.scheduled += counts.scheduled
+    this.unpublished.duplicate += counts.duplicate
     this.deps.flow.count(
       queue.tenantId,
       'published',
