@@ -24,14 +24,7 @@ export interface RedisTarget {
 export type ConnectionRole = 'command' | 'blocking' | 'worker' | 'subscriber'
 
 const ROLE_OPTIONS: Record<ConnectionRole, RedisOptions> = {
-  // Auto-pipelining sends the commands of concurrent requests issued in one tick as one write:
-  // fewer system calls for the service and for Redis, which share the machine's cores.
-  command: {
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    commandTimeout: 1500,
-    enableAutoPipelining: true,
-  },
+  command: { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 1500 },
   blocking: { maxRetriesPerRequest: null },
   worker: { maxRetriesPerRequest: null },
   subscriber: { maxRetriesPerRequest: null },
