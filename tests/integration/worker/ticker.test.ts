@@ -6,6 +6,7 @@ import type { Loop } from '../../../src/worker'
 import { DelayedTicker } from '../../../src/worker/delayed-ticker'
 import { ScheduleTicker } from '../../../src/worker/schedule-ticker'
 import { call, newTenant, sharedDeps, testApp } from '../../helpers/harness'
+import { storedMessage } from '../../helpers/ledger'
 
 const B = '/api/v1/mq'
 const running: Loop[] = []
@@ -158,17 +159,7 @@ describe('delayed messages', () => {
         {
           dedupId: 'crashed',
           deliverAt: now + 200,
-          message: {
-            messageId: 'crashed',
-            payloadText: '"late"',
-            encrypted: false,
-            headers: {},
-            key: null,
-            correlationId: null,
-            traceId: null,
-            expiresAt: null,
-            publishedAt: now,
-          },
+          message: storedMessage('crashed', '"late"', now),
         },
       ],
       { now, maxLength: 100, dedupWindowMs: 60_000 }
