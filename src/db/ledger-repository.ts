@@ -6,7 +6,6 @@ import {
   attemptId,
   type LedgerEntry,
   type LedgerReader,
-  type RecordedStatus,
   STATUS_AFTER,
 } from '../domain/ledger'
 import type { StoredMessage } from '../domain/messages'
@@ -52,9 +51,6 @@ export interface LedgerRow {
   s: string
   [field: string]: string | number | boolean | null | undefined
   np?: boolean
-  status?: RecordedStatus
-  consumed_at?: number | null
-  retry_count?: number
 }
 
 /** Rows of one read, as a JSON array text, and how many it holds. */
@@ -114,11 +110,10 @@ function insertMessages(rows: string, onConflict: SQL): SQL {
     with r as materialized (
       select * from jsonb_to_recordset(${rows}::jsonb) as r(
         tenant_id uuid, topic_id uuid, partition_id integer, s text, i text, p text, e text,
-        h text, k text, c text, t text, x text, ts text, np boolean,
-        status text, consumed_at float8, retry_count integer)
+        h text, k text, c text, t text, x text, ts text, np boolean)
     ), ${liveParents('message_topics', 'topic_id')}
     insert into message_records as m (tenant_id, topic_id, message_id,
-      ${sql.raw(BODY_COLUMNS.join(', '))}, status, consumed_at, retry_count)
+      ${sql.raw(BODY_COLUMNS.join(', '))})
     select r.tenant_id, r.topic_id, coalesce(r.i, r.s), r.k, r.c, coalesce(r.h::jsonb, '{}'),
       -- An encrypted queue's payload stays sealed at rest, opened when read like the stream's.
       case when r.np then null when r.e = '1' then to_jsonb(r.p) else r.p::jsonb end,
@@ -127,21 +122,18 @@ function insertMessages(rows: string, onConflict: SQL): SQL {
       r.partition_id, ${ms(PUBLISHED)},
       -- A delayed message entered its stream when it came due, after it was published.
       case when ${sql.raw(ENTERED)} > r.ts::float8 then ${ms(ENTERED)} end,
-      ${ms('r.x::float8')}, r.t,
-      coalesce(r.status, 'published'), ${ms('r.consumed_at')}, coalesce(r.retry_count, 0)
+      ${ms('r.x::float8')}, r.t
     from r join live on live.id = r.topic_id
-    on conflict (tenant_id, topic_id, message_id) do update set ${onConflict}`
+    on conflict (tenant_id, topic_id, message_id) ${onConflict}`
 }
 
-/** Sets the body columns from the new copy (`excluded`) where `when` holds. */
+/**
+ * Sets the body columns from the new copy (`excluded`) where `when` holds; a row it does not
+ * hold for is left as it is, not rewritten.
+ */
 const fillBody = (when: SQL) =>
-  sql.join(
-    BODY_COLUMNS.map(
-      (c) =>
-        sql`${sql.raw(c)} = case when ${when} then excluded.${sql.raw(c)} else m.${sql.raw(c)} end`
-    ),
-    sql`, `
-  )
+  sql`do update set ${sql.raw(BODY_COLUMNS.map((c) => `${c} = excluded.${c}`).join(', '))}
+    where ${when}`
 
 /** A message's stream fields as {@link LedgerRow} fields. */
 function fieldsOf(fields: string[]): Record<string, string> {
@@ -216,9 +208,11 @@ export class LedgerRepository implements LedgerReader {
   }
 
   /**
-   * Records attempts, and on each message's row its latest outcome (`status`, `consumed_at`)
-   * and highest retry count. One attempt has one row: a later report of it replaces a
-   * `failed` inferred from a redelivery, and nothing else.
+   * Records attempts. One attempt has one row: a later report of it replaces a `failed`
+   * inferred from a redelivery, and nothing else. A message's outcome is read from its
+   * attempts ({@link find}), so its own row is only written here where it is missing: with
+   * the message an attempt carries (`failures`), else as a placeholder that the stream's copy
+   * fills in.
    */
   async recordAttempts(batches: AttemptBatch[]): Promise<void> {
     const attempts = new Map<string, ConsumptionRow>()
@@ -231,7 +225,8 @@ export class LedgerRepository implements LedgerReader {
           attempts.set(id, toConsumptionRow(id, b, a))
         }
         const key = `${b.tenantId}|${b.queueId}|${a.messageId}`
-        messages.set(key, mergeOutcome(messages.get(key), b, a))
+        const row = messages.get(key)
+        if (!row || (row.p === undefined && a.message)) messages.set(key, messageRow(b, a))
       }
     }
     const storeConsumption = (rows: string) => sql`
@@ -255,22 +250,23 @@ export class LedgerRepository implements LedgerReader {
         consumed_at = excluded.consumed_at, processed_at = excluded.processed_at,
         next_retry_at = excluded.next_retry_at
       where c.status = 'failed' and excluded.status <> 'failed'`
-    const storeOutcomes = (rows: string) =>
+    const storeBodies = (rows: string) =>
       insertMessages(
         rows,
-        sql`
-          -- Latest outcome wins, by when it happened: writers may store them out of order.
-          status = case when m.consumed_at is null or m.consumed_at <= excluded.consumed_at
-            then excluded.status else m.status end,
-          consumed_at = greatest(m.consumed_at, excluded.consumed_at),
-          retry_count = greatest(m.retry_count, excluded.retry_count),
-          ${fillBody(sql`m.payload_size is null and excluded.payload_size is not null`)}`
+        fillBody(sql`m.payload_size is null and excluded.payload_size is not null`)
       )
+    const storePlaceholders = (rows: string) => insertMessages(rows, sql`do nothing`)
     for (const part of chunks([...attempts.values()], ROWS_PER_INSERT)) {
       await this.store(JSON.stringify(part), storeConsumption, null)
     }
-    for (const part of chunks([...messages.values()], ROWS_PER_INSERT)) {
-      await this.store(JSON.stringify(part), storeOutcomes, withoutPayload)
+    const rows = [...messages.values()]
+    const bodies = rows.filter((r) => r.p !== undefined)
+    for (const part of chunks(bodies, ROWS_PER_INSERT)) {
+      await this.store(JSON.stringify(part), storeBodies, withoutPayload)
+    }
+    const placeholders = rows.filter((r) => r.p === undefined)
+    for (const part of chunks(placeholders, ROWS_PER_INSERT)) {
+      await this.store(JSON.stringify(part), storePlaceholders, null)
     }
   }
 
@@ -303,9 +299,11 @@ export class LedgerRepository implements LedgerReader {
       )
       .orderBy(asc(consumptionRecords.processedAt), asc(consumptionRecords.retryCount))
     const sealed = row.contentType === SEALED_CONTENT_TYPE
+    // The latest outcome, by when it happened (writers may store them out of order).
+    const latest = attempts.at(-1)?.attempt.status as AttemptStatus | undefined
     return {
       partition: row.partitionId ?? 0,
-      status: row.status as RecordedStatus,
+      status: latest ? STATUS_AFTER[latest] : 'published',
       message: {
         messageId: row.messageId,
         payloadText: sealed ? String(row.payload) : JSON.stringify(row.payload ?? null),
@@ -420,20 +418,14 @@ function toConsumptionRow(id: string, b: AttemptBatch, a: Attempt): ConsumptionR
   }
 }
 
-/** A message's row as its attempts leave it: the latest outcome, the highest retry count. */
-function mergeOutcome(row: LedgerRow | undefined, b: AttemptBatch, a: Attempt): LedgerRow {
-  const latest = row?.consumed_at == null || row.consumed_at <= a.at
-  const body = a.message && row?.p === undefined ? fieldsOf(encodeFields(a.message)) : {}
+/** The row of an attempt's message: with its body where the attempt carries it. */
+function messageRow(b: AttemptBatch, a: Attempt): LedgerRow {
   return {
+    ...(a.message ? fieldsOf(encodeFields(a.message)) : {}),
     i: a.messageId,
     tenant_id: b.tenantId,
     topic_id: b.queueId,
     partition_id: a.partition,
     s: a.streamId,
-    ...row,
-    ...body,
-    status: latest ? STATUS_AFTER[a.status] : row.status,
-    consumed_at: latest ? a.at : row.consumed_at,
-    retry_count: Math.max(row?.retry_count ?? 0, a.deliveryCount - 1),
   }
 }

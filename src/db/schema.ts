@@ -143,11 +143,11 @@ export const messageRecords = pgTable(
     contentType: varchar('content_type', { length: 100 }).notNull().default('application/json'),
     partitionId: integer('partition_id'),
     offsetValue: bigint('offset_value', { mode: 'number' }),
-    status: varchar('status', { length: 20 }).notNull().default('published'),
-    retryCount: integer('retry_count').notNull().default(0),
+    // No status, consumption time or retry count: they are read from the message's
+    // consumption_records. Keeping them here rewrote this wide row on every ack, about half of
+    // PostgreSQL's work per consumed message.
     publishedAt: at('published_at').notNull().defaultNow(),
     scheduledAt: at('scheduled_at'),
-    consumedAt: at('consumed_at'),
     expiresAt: at('expires_at'),
     producerId: varchar('producer_id', { length: 200 }),
     traceId: varchar('trace_id', { length: 100 }),
