@@ -144,7 +144,7 @@ export const messageRecords = pgTable(
     partitionId: integer('partition_id'),
     offsetValue: bigint('offset_value', { mode: 'number' }),
     // No status, consumption time or retry count: they are read from the message's
-    // consumption_records. Keeping them here rewrote this wide row on every ack, about half of
+    // consumption_records. Keeping them here rewrote this wide row on every ack, over a third of
     // PostgreSQL's work per consumed message.
     publishedAt: at('published_at').notNull().defaultNow(),
     scheduledAt: at('scheduled_at'),
