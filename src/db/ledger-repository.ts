@@ -194,6 +194,10 @@ export class LedgerRepository implements LedgerReader {
         encodeFields(m.message)
       )
     )
+    await this.storeMessageRows(rows)
+  }
+
+  private async storeMessageRows(rows: LedgerRow[]): Promise<void> {
     for (const part of chunks(rows, ROWS_PER_INSERT)) {
       await this.recordMessageRows([{ json: JSON.stringify(part), count: part.length }])
     }
@@ -250,20 +254,13 @@ export class LedgerRepository implements LedgerReader {
         consumed_at = excluded.consumed_at, processed_at = excluded.processed_at,
         next_retry_at = excluded.next_retry_at
       where c.status = 'failed' and excluded.status <> 'failed'`
-    const storeBodies = (rows: string) =>
-      insertMessages(
-        rows,
-        fillBody(sql`m.payload_size is null and excluded.payload_size is not null`)
-      )
     const storePlaceholders = (rows: string) => insertMessages(rows, sql`do nothing`)
     for (const part of chunks([...attempts.values()], ROWS_PER_INSERT)) {
       await this.store(JSON.stringify(part), storeConsumption, null)
     }
     const rows = [...messages.values()]
-    const bodies = rows.filter((r) => r.p !== undefined)
-    for (const part of chunks(bodies, ROWS_PER_INSERT)) {
-      await this.store(JSON.stringify(part), storeBodies, withoutPayload)
-    }
+    // A message an attempt carries is stored as its stream's copy would be.
+    await this.storeMessageRows(rows.filter((r) => r.p !== undefined))
     const placeholders = rows.filter((r) => r.p === undefined)
     for (const part of chunks(placeholders, ROWS_PER_INSERT)) {
       await this.store(JSON.stringify(part), storePlaceholders, null)
