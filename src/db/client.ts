@@ -1,15 +1,7 @@
-import { existsSync, mkdirSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
-import { PGlite } from '@electric-sql/pglite'
-// Imported as files so `bun build --compile` embeds them: PGlite would otherwise look for them
-// beside its own module, which a compiled binary does not have.
-import initdbWasm from '@electric-sql/pglite/initdb.wasm' with { type: 'file' }
-import pgliteData from '@electric-sql/pglite/pglite.data' with { type: 'file' }
-import pgliteWasm from '@electric-sql/pglite/pglite.wasm' with { type: 'file' }
 import { sql } from 'drizzle-orm'
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core'
-import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
-import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator'
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator'
 import postgres from 'postgres'
@@ -72,27 +64,10 @@ export async function openDatabase(opts: {
       close: () => client.end({ timeout: 5 }),
     }
   }
-  if (!opts.pgliteDir.startsWith('memory://')) mkdirSync(opts.pgliteDir, { recursive: true })
-  const compile = async (path: string) => WebAssembly.compile(await Bun.file(path).arrayBuffer())
-  const [pgliteWasmModule, initdbWasmModule] = await Promise.all([
-    compile(pgliteWasm),
-    compile(initdbWasm),
-  ])
-  const client = new PGlite(opts.pgliteDir, {
-    pgliteWasmModule,
-    initdbWasmModule,
-    fsBundle: Bun.file(pgliteData),
-  })
-  const db = drizzlePglite(client, { schema })
-  return {
-    kind: 'pglite',
-    db: db as unknown as Db,
-    migrate: (folder) => migratePglite(db, { migrationsFolder: folder }),
-    ping: async () => {
-      await db.execute(sql`select 1`)
-    },
-    close: () => client.close(),
-  }
+  // Loaded only when there is no PostgreSQL: PGlite's module and files are resident memory
+  // a service on PostgreSQL would carry for nothing.
+  const { openPglite } = await import('./pglite')
+  return openPglite(opts.pgliteDir)
 }
 
 /**
