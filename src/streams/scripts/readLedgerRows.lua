@@ -2,7 +2,7 @@
   Reads new entries of one message stream for the ledger writer, as the ledger's rows: one
   JSON array, each element the entry's own fields (codec.ts names) plus `s` (the stream id)
   and the row's tenant, queue and partition. PostgreSQL unpacks that array with
-  jsonb_to_recordset (ledger-repository.ts), so the writer passes it on without parsing it:
+  json_to_recordset (ledger-repository.ts), so the writer passes it on without parsing it:
   decoding every entry into JavaScript objects and encoding them again was most of the
   ledger's cost. The entries stay pending for the consumer until acknowledged, as with a
   plain XREADGROUP.
