@@ -7,6 +7,7 @@ import {
   jsonb,
   pgPolicy,
   pgTable,
+  primaryKey,
   text,
   timestamp,
   uniqueIndex,
@@ -128,12 +129,14 @@ export const messageSubscriptions = pgTable(
 export const messageRecords = pgTable(
   'message_records',
   {
-    id: uuid('id').primaryKey().defaultRandom(),
+    // No surrogate `id`: a message is its queue's (tenant, queue, message id). A random UUID
+    // key was a second index that every insert wrote at a random place, about a quarter of
+    // PostgreSQL's work per ledger row (docs/DECISIONS.md, Ledger).
     tenantId: uuid('tenant_id').notNull(),
     // No foreign key: one cost PostgreSQL a lookup and a lock of the queue per row, about a
     // third of the ledger's insert. The writer locks each queue once per batch instead, and a
     // queue's delete removes its rows (queue-repository.ts).
-    topicId: uuid('topic_id'),
+    topicId: uuid('topic_id').notNull(),
     messageKey: varchar('message_key', { length: 500 }),
     messageId: varchar('message_id', { length: 200 }).notNull(),
     correlationId: varchar('correlation_id', { length: 200 }),
@@ -153,7 +156,10 @@ export const messageRecords = pgTable(
     traceId: varchar('trace_id', { length: 100 }),
   },
   (t) => [
-    uniqueIndex('message_records_tenant_topic_message_key').on(t.tenantId, t.topicId, t.messageId),
+    primaryKey({
+      name: 'message_records_pkey',
+      columns: [t.tenantId, t.topicId, t.messageId],
+    }),
     tenantRowSecurity(),
   ]
 )

@@ -36,9 +36,8 @@ async function inspect(database: Database) {
     database,
     sql`select tablename, indexname, indexdef from pg_indexes
         where schemaname = 'public' and indexdef like 'CREATE UNIQUE INDEX%'
-          and indexname not in (
-            select conname from pg_constraint where contype = 'p'
-          )`
+          -- Surrogate keys are unique by themselves; a natural key must start at the tenant.
+          and indexdef not like '%USING btree (id)'`
   )
   const tenantColumns = await rows<{ table_name: string; is_nullable: string }>(
     database,
