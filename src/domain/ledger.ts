@@ -167,7 +167,9 @@ export function timedOutAttempts(
 /**
  * The id of one attempt (the primary key of its `consumption_records` row), derived from
  * what makes it unique, so a replayed event or a later report of the same attempt lands on
- * the same row. Shaped as a version-5-style UUID.
+ * the same row. Laid out as a UUIDv7 is (RFC 9562, version 8 for a custom one): the first 48
+ * bits are the stream entry's time, so attempts recorded together sit together in the key's
+ * index instead of at random places in it.
  */
 export function attemptId(
   subscriptionId: string,
@@ -178,7 +180,8 @@ export function attemptId(
   const h = createHash('sha256')
     .update(`${subscriptionId}|${partition}|${streamId}|${deliveryCount}`)
     .digest()
-  h[6] = (h[6]! & 0x0f) | 0x50
+  h.writeUIntBE(Number(streamId.slice(0, streamId.indexOf('-'))), 0, 6)
+  h[6] = (h[6]! & 0x0f) | 0x80
   h[8] = (h[8]! & 0x3f) | 0x80
   const hex = h.subarray(0, 16).toString('hex')
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
