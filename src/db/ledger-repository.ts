@@ -12,6 +12,7 @@ import type { StoredMessage } from '../domain/messages'
 import type { Logger } from '../observability/logger'
 import { encodeFields } from '../streams/codec'
 import type { Db } from './client'
+import { executePrepared } from './prepared'
 import { consumptionRecords, messageRecords, messageSubscriptions } from './schema'
 import { postgresError, sqlState } from './sql-state'
 
@@ -375,7 +376,7 @@ export class LedgerRepository implements LedgerReader {
    * the row-by-row retries with it.
    */
   private inSavepoint(statement: SQL): Promise<unknown> {
-    return this.db.transaction((tx) => tx.execute(statement))
+    return this.db.transaction((tx) => executePrepared(tx, 'ledger', statement))
   }
 }
 

@@ -2,6 +2,7 @@ import { type SQL, sql } from 'drizzle-orm'
 import { PgTransaction } from 'drizzle-orm/pg-core'
 import type { Logger } from '../observability/logger'
 import type { Database, Db } from './client'
+import { executePrepared } from './prepared'
 import { sqlState } from './sql-state'
 
 /*
@@ -31,7 +32,7 @@ async function scoped<T>(db: Db, scope: SQL, fn: (tx: Db) => Promise<T>): Promis
   for (let attempt = 1; ; attempt++) {
     try {
       return await db.transaction(async (tx) => {
-        await tx.execute(scope)
+        await executePrepared(tx, 'scope', scope)
         return fn(tx)
       })
     } catch (err) {
