@@ -409,6 +409,9 @@ export async function pullMessages(
     const until = Math.min(deadline, nextDeadline ?? Infinity, now + MAX_WAIT_SLICE_MS)
     await deps.waiter.wait(queue, after, Math.max(1, until - now))
     after = null
+    // The client went away while this waited (a consumer killed mid-poll): what a pull took
+    // now would reach nobody and stay hidden for the whole visibility timeout.
+    if (opts.signal?.aborted) return []
   }
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test'
 import { PullResultSchema } from '../../../src/http/schemas/consume'
-import { call, newTenant, testApp } from '../../helpers/harness'
+import { call, newTenant, testApp, token } from '../../helpers/harness'
 
 const B = '/api/v1/mq'
 type App = Awaited<ReturnType<typeof testApp>>
@@ -233,6 +233,29 @@ describe('consume: happy', () => {
     const empty = Date.now()
     expect(await pull(app, tenant, sub, { waitMs: 500 })).toEqual([])
     expect(Date.now() - empty).toBeGreaterThanOrEqual(450)
+  })
+
+  test('a long poll whose client went away takes nothing when it wakes', async () => {
+    const { app, tenant } = await setup()
+    const sub = await subscribe(app, tenant, { consumerGroup: 'g', consumerName: 'c' })
+    const gone = new AbortController()
+    const abandoned = app.request(`${B}/subscriptions/${sub}/pull`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${await token(tenant)}`,
+        'content-type': 'application/json',
+      },
+      body: JSON.stringify({ max: 10, waitMs: 3000 }),
+      signal: gone.signal,
+    })
+    await Bun.sleep(300)
+    gone.abort()
+    await publish(app, tenant, ['after the client left'])
+    // Woken by the publish, the abandoned poll must not take the message: nobody would get it,
+    // and it would stay hidden for the whole visibility timeout.
+    await Bun.sleep(300)
+    expect((await pull(app, tenant, sub)).map((d) => d.payload)).toEqual(['after the client left'])
+    expect(((await (await abandoned).json()) as { messages: unknown[] }).messages).toEqual([])
   })
 
   test('nack requeues with delay; after maxRetryAttempts it goes to the DLQ once; redrive brings it back', async () => {
