@@ -484,6 +484,35 @@ describe('webhook delivery: isolation and accounting', () => {
     expect(rx.hits).toHaveLength(LIMIT)
   })
 
+  test('a slot is free again once its request is answered, and answered deliveries waiting on a slow ack hold back new ones at twice the limit', async () => {
+    const { deps, start, subscribe, publish, subscription } = await setup()
+    const LIMIT = 2
+    const rx = receiver()
+    const { id } = await subscribe(rx.url)
+    const real = deps.consumeDeps.messages
+    // Every ack takes a second: before, each slot stayed taken for it.
+    const messages = new Proxy(real, {
+      get: (target, key) =>
+        key === 'settle'
+          ? async (...args: Parameters<typeof real.settle>) => {
+              await Bun.sleep(1000)
+              return target.settle(...args)
+            }
+          : Reflect.get(target, key, target),
+    })
+    start({ perSubscription: LIMIT }, { consume: { ...deps.consumeDeps, messages } })
+    const started = Date.now()
+    await publish(Array.from({ length: 3 * LIMIT }, (_, i) => i))
+    await waitFor('twice the limit delivered', () => rx.hits.length >= 2 * LIMIT)
+    expect(Date.now() - started).toBeLessThan(900)
+    // No ack can be done before a second has passed: until then the rest waits for them
+    // rather than piling up more.
+    await Bun.sleep(950 - (Date.now() - started))
+    expect(rx.hits).toHaveLength(2 * LIMIT)
+    await waitFor('the acks', async () => (await subscription(id)).stats.acked === 3 * LIMIT)
+    expect(rx.hits).toHaveLength(3 * LIMIT)
+  })
+
   test('published = acked + pending + deadLettered, at every sample and when drained', async () => {
     const { start, subscribe, publish, subscription, deadLetters } = await setup()
     // Odd payloads are accepted, even ones always fail.
