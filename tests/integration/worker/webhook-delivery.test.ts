@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, test } from 'bun:test'
 import { Webhook } from 'standardwebhooks'
 import { SubscriptionRepository } from '../../../src/db/subscription-repository'
+import type { MessageStore } from '../../../src/domain/ports'
 import type { Connector } from '../../../src/egress/pinned-fetch'
 import { type HostResolver, WebhookUrlGuard } from '../../../src/egress/ssrf'
 import {
@@ -191,6 +192,18 @@ async function setup(opts: { allowed?: string[]; resolver?: HostResolver } = {})
 }
 
 /** Gaps between consecutive hits, in ms. */
+/** The real store, with `before` run (and awaited) ahead of every `settle` call. */
+const beforeSettle = (messages: MessageStore, before: () => unknown) =>
+  new Proxy(messages, {
+    get: (target, key) =>
+      key === 'settle'
+        ? async (...args: Parameters<MessageStore['settle']>) => {
+            await before()
+            return target.settle(...args)
+          }
+        : Reflect.get(target, key, target),
+  })
+
 const gaps = (hits: Hit[]) => hits.slice(1).map((h, i) => h.at - hits[i]!.at)
 
 /** How long the worker waited between an answer and the next attempt, in ms. */
@@ -464,16 +477,9 @@ describe('webhook delivery: isolation and accounting', () => {
       return ok()
     })
     const { id } = await subscribe(rx.url)
-    const real = deps.consumeDeps.messages
     let settleCalls = 0
-    const messages = new Proxy(real, {
-      get: (target, key) =>
-        key === 'settle'
-          ? (...args: Parameters<typeof real.settle>) => {
-              settleCalls++
-              return target.settle(...args)
-            }
-          : Reflect.get(target, key, target),
+    const messages = beforeSettle(deps.consumeDeps.messages, () => {
+      settleCalls++
     })
     start({ perSubscription: LIMIT }, { consume: { ...deps.consumeDeps, messages } })
     await publish(Array.from({ length: LIMIT }, (_, i) => i))
@@ -489,17 +495,8 @@ describe('webhook delivery: isolation and accounting', () => {
     const LIMIT = 2
     const rx = receiver()
     const { id } = await subscribe(rx.url)
-    const real = deps.consumeDeps.messages
     // Every ack takes a second: before, each slot stayed taken for it.
-    const messages = new Proxy(real, {
-      get: (target, key) =>
-        key === 'settle'
-          ? async (...args: Parameters<typeof real.settle>) => {
-              await Bun.sleep(1000)
-              return target.settle(...args)
-            }
-          : Reflect.get(target, key, target),
-    })
+    const messages = beforeSettle(deps.consumeDeps.messages, () => Bun.sleep(1000))
     start({ perSubscription: LIMIT }, { consume: { ...deps.consumeDeps, messages } })
     const started = Date.now()
     await publish(Array.from({ length: 3 * LIMIT }, (_, i) => i))
