@@ -31,6 +31,7 @@ import {
   tokenFor,
   waitProcessQuiet,
 } from './lib/infra'
+import { limitMemory, memoryLimitNote } from './lib/memory-limit'
 import { type Figure, figure, type RunInfo, toMarkdown, toSvg } from './lib/report'
 import { delayed, e2ePull, e2eWebhook, pullAck } from './scenarios/consume'
 import { backlog, batchPublish, scale, singlePublish } from './scenarios/publish'
@@ -154,6 +155,7 @@ async function main(): Promise<void> {
   const work = tempDir('mq-bench-')
   const redis = await startRedis(work)
   const database = await createDatabase()
+  limitMemory(database !== undefined)
   log(
     `redis-server on ${redis.url}; ${database ? `PostgreSQL ${database.version}, database made for this run` : 'no PostgreSQL on 127.0.0.1:5432: PGlite'}`
   )
@@ -282,6 +284,7 @@ async function main(): Promise<void> {
         better: 'lower',
         runs: Object.fromEntries([...memory.peak].map(([k, v]) => [k, [v]])),
         target: (s) => ({ text: '≤ 200 MB', met: s <= 200 }),
+        note: memoryLimitNote(service.memoryLimited),
       }),
       figure({
         scenario: 'memory (RSS)',

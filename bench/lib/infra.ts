@@ -6,6 +6,7 @@ import postgres from 'postgres'
 import { mintToken } from '../../src/cli/token'
 import { freePort, type PrivateRedis, startPrivateRedis } from '../../src/local/redis-server'
 import { onCleanup, spawnTracked, stopChild } from './cleanup'
+import { memoryLimited } from './memory-limit'
 
 export const ROOT = join(import.meta.dir, '..', '..')
 export const BENCH_DIR = join(ROOT, 'bench')
@@ -132,6 +133,8 @@ export interface Server {
   proc: Subprocess
   /** Milliseconds from spawn to the first healthy answer. */
   startMs: number
+  /** Whether it ran under the bench's memory limit (`memory-limit.ts`). */
+  memoryLimited: boolean
   stop(): Promise<void>
 }
 
@@ -158,7 +161,10 @@ export async function waitHealthy(
   throw new Error(`${url} was not healthy within ${timeoutMs} ms`)
 }
 
-/** Starts `cmd` with `env` on a free loopback port and waits for `healthPath` to answer 200. */
+/**
+ * Starts `cmd` with `env` on a free loopback port, under the bench's memory limit where one can
+ * be set, and waits for `healthPath` to answer 200.
+ */
 export async function startServer(
   name: string,
   cmd: string[],
@@ -167,8 +173,9 @@ export async function startServer(
   logFile: string
 ): Promise<Server> {
   const port = freePort()
+  const limited = memoryLimited(name, cmd)
   const startedAt = performance.now()
-  const proc = spawnTracked(cmd, {
+  const proc = spawnTracked(limited.cmd, {
     cwd: ROOT,
     env: {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
@@ -188,7 +195,14 @@ export async function startServer(
     const tail = readFileSync(`${logFile}.err`, 'utf8').slice(-2000)
     throw new Error(`${name} did not start: ${(err as Error).message}\n${tail}`)
   }
-  return { name, url, proc, startMs, stop: () => stopChild(proc) }
+  return {
+    name,
+    url,
+    proc,
+    startMs,
+    memoryLimited: limited.limited,
+    stop: () => stopChild(proc),
+  }
 }
 
 /** What the service needs to run: where its stores are and which secret signs tokens. */
