@@ -22,6 +22,8 @@ export interface Plan {
   backlog: number
   backlogBudgetMs: number
   quietSeconds: number
+  /** The longest the idle memory reading waits for RSS to stop falling. */
+  idleMaxSeconds: number
   /**
    * The most a scenario waits for the service to go quiet (the ledger catching up) before it
    * starts or deletes its queues; the smoke test does not wait for the ledger.
@@ -44,6 +46,7 @@ export const PLANS: Record<'quick' | 'full', Plan> = {
     backlog: 100_000,
     backlogBudgetMs: 20_000,
     quietSeconds: 1,
+    idleMaxSeconds: 2,
     settleMaxMs: 2000,
   },
   full: {
@@ -63,6 +66,7 @@ export const PLANS: Record<'quick' | 'full', Plan> = {
     // is whatever this allows, and the report says how large it was.
     backlogBudgetMs: 45_000,
     quietSeconds: 10,
+    idleMaxSeconds: 60,
     settleMaxMs: 60_000,
   },
 }
