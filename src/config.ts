@@ -86,6 +86,8 @@ export const configSchema = z
     METRICS_TOKEN: z.string().min(1).optional(),
     HEALTH_CHECK_INTERVAL: int(1).default(30),
     LEDGER_MODE: z.enum(['all', 'failures', 'off']).default('all'),
+    /** Give compiled code and free memory back when the process goes quiet (src/idle-shrink.ts). */
+    IDLE_SHRINK: bool.default(true),
     WEBHOOK_ALLOWED_HOSTS: list,
     AUTH_SERVICE_URL: optionalUrl,
     USER_SERVICE_URL: optionalUrl,

@@ -4,6 +4,7 @@ import { mintToken } from './cli/token'
 import { type Config, ConfigError, loadConfig } from './config'
 import { openDatabase, resolveMigrationsDir } from './db/client'
 import { buildDeps, resolveJwtSecret } from './deps'
+import { startIdleShrink } from './idle-shrink'
 import { RedisServerMissingError } from './local/redis-server'
 import { createLogger } from './observability/logger'
 import { startWorker } from './worker'
@@ -42,6 +43,7 @@ async function serve(config: Config, role: 'api' | 'worker' | 'all'): Promise<vo
           maxRequestBodySize: config.MAX_REQUEST_SIZE + 64 * 1024,
         })
   const worker = role === 'api' ? undefined : startWorker(deps)
+  const stopIdleShrink = config.IDLE_SHRINK ? startIdleShrink(logger) : () => {}
   logger.info({ role, port: server?.port }, 'message queue service started')
 
   const shutdown = async (signal: string) => {
@@ -54,6 +56,7 @@ async function serve(config: Config, role: 'api' | 'worker' | 'all'): Promise<vo
     // Long polls answer after their current wait rather than at the end of the whole one (up
     // to 20 s), and the HTTP server and the worker loops finish side by side, within the deadline.
     stopping.abort()
+    stopIdleShrink()
     await Promise.all([server?.stop(), worker?.stop()])
     await deps.close()
     clearTimeout(deadline)

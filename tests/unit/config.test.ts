@@ -45,6 +45,7 @@ describe('loadConfig', () => {
       TENANT_RATE_LIMIT: 0,
       METRICS_ENABLED: true,
       LEDGER_MODE: 'all',
+      IDLE_SHRINK: true,
       // A local run may push to receivers on this machine.
       WEBHOOK_ALLOWED_HOSTS: ['localhost', '127.0.0.1'],
     })
@@ -119,6 +120,7 @@ describe('loadConfig', () => {
     ['INTERNAL_SERVICE_TOKEN', 'short'],
     ['METRICS_ENABLED', 'maybe'],
     ['LEDGER_MODE', 'some'],
+    ['IDLE_SHRINK', 'sometimes'],
     ['MAX_REQUEST_SIZE', '0'],
   ])('%s=%j is rejected, naming the variable', (name, value) => {
     expect(named(problems({ [name]: value }))).toEqual([name])
