@@ -9,24 +9,28 @@ const BUSY_SHARE = 0.2
  * 2–3 % for its loops and tickers.
  */
 const QUIET_SHARE = 0.05
+/**
+ * Quiet windows in a row before memory is given back: a minute. Traffic with lulls of a few
+ * seconds keeps its compiled code; a shorter wait threw it away between the bench's runs.
+ */
+const QUIET_WINDOWS = 6
 
 /**
- * Decides, one window's CPU share at a time, when to give memory back: at the first quiet
- * window after work, once. A steady light load never counts as work, so it is not shrunk again
- * and again.
+ * Decides, one window's CPU share at a time, when to give memory back: once, after work, when
+ * the process has been quiet for {@link QUIET_WINDOWS} windows in a row. A steady light load
+ * never counts as work, so it is not shrunk again and again.
  */
 export class IdleShrinker {
   private armed = false
+  private quiet = 0
 
   constructor(private readonly shrink: () => void) {}
 
   /** @returns whether this window shrank. */
   observe(share: number): boolean {
-    if (share >= BUSY_SHARE) {
-      this.armed = true
-      return false
-    }
-    if (!this.armed || share >= QUIET_SHARE) return false
+    if (share >= BUSY_SHARE) this.armed = true
+    this.quiet = share < QUIET_SHARE ? this.quiet + 1 : 0
+    if (!this.armed || this.quiet < QUIET_WINDOWS) return false
     this.armed = false
     this.shrink()
     return true
@@ -38,8 +42,8 @@ export class IdleShrinker {
  * quiet service held about 25 MB more than at start (108 against 83 MB after a thousand
  * queues were made, used and deleted), which full collections alone do not return: it is
  * mostly compiled code and the allocators' free pages. `Bun.shrink()` discards compiled code,
- * collects in full and releases free memory. The cost is that the next requests run in the
- * interpreter until JSC compiles them again, a few milliseconds of CPU spread over them.
+ * collects in full and releases free memory. The cost falls on the next load, which runs
+ * slower for about a second while JSC compiles the code again (docs/DECISIONS.md, Memory).
  * @returns a stop function.
  */
 export function startIdleShrink(logger: Logger): () => void {

@@ -10,24 +10,31 @@ function shrunkAt(shares: number[]): number[] {
   return at
 }
 
+/** `n` quiet windows. */
+const quiet = (n: number) => Array.from({ length: n }, (_, i) => (i % 2) * 0.02)
+
 describe('idle shrink', () => {
-  test('a service that never worked is never shrunk, however quiet', () => {
-    expect(shrunkAt([0.01, 0.02, 0, 0.03])).toEqual([])
+  test('a service that never worked is never shrunk, however long it is quiet', () => {
+    expect(shrunkAt(quiet(20))).toEqual([])
   })
 
-  test('the first quiet window after work shrinks, once', () => {
-    expect(shrunkAt([0.9, 0.5, 0.02, 0.01, 0.02])).toEqual([2])
+  test('after work, the sixth quiet window in a row shrinks, once', () => {
+    expect(shrunkAt([0.9, 0.5, ...quiet(12)])).toEqual([7])
   })
 
-  test('a light load between work and quiet delays the shrink until it is quiet', () => {
-    expect(shrunkAt([0.8, 0.1, 0.12, 0.03, 0.01])).toEqual([3])
+  test('a lull shorter than six windows keeps the code', () => {
+    expect(shrunkAt([0.9, ...quiet(5), 0.6, ...quiet(5), 0.3])).toEqual([])
   })
 
-  test('a steady light load does not arm it again: no shrink after every window', () => {
-    expect(shrunkAt([0.6, 0.02, 0.1, 0.02, 0.1, 0.02])).toEqual([1])
+  test('a window of light load starts the quiet count again', () => {
+    expect(shrunkAt([0.8, ...quiet(3), 0.1, ...quiet(6)])).toEqual([10])
+  })
+
+  test('a steady light load does not arm it again: no shrink after every lull', () => {
+    expect(shrunkAt([0.6, ...quiet(6), 0.1, ...quiet(6), 0.1, ...quiet(6)])).toEqual([6])
   })
 
   test('each burst of work is followed by its own shrink', () => {
-    expect(shrunkAt([0.5, 0.01, 0.7, 0.3, 0.04, 0.2, 0.0])).toEqual([1, 4, 6])
+    expect(shrunkAt([0.5, ...quiet(6), 0.7, 0.3, ...quiet(6)])).toEqual([6, 14])
   })
 })
