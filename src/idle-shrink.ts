@@ -48,13 +48,17 @@ export class IdleShrinker {
  */
 export function startIdleShrink(logger: Logger): () => void {
   const shrinker = new IdleShrinker(() => Bun.shrink())
-  let used = process.cpuUsage()
+  const cpuMicros = () => {
+    const { user, system } = process.cpuUsage()
+    return user + system
+  }
+  let used = cpuMicros()
   let at = performance.now()
   const timer = setInterval(() => {
-    const spent = process.cpuUsage(used)
+    const nowUsed = cpuMicros()
     const now = performance.now()
-    const share = (spent.user + spent.system) / ((now - at) * 1000)
-    used = process.cpuUsage()
+    const share = (nowUsed - used) / ((now - at) * 1000)
+    used = nowUsed
     at = now
     if (shrinker.observe(share)) logger.debug('quiet after work: memory given back')
   }, WINDOW_MS)
