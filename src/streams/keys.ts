@@ -55,13 +55,15 @@ export class Keys {
   }
 
   /**
-   * Registry of partitions with delayed messages (sorted set by earliest due time) and its
-   * generation counters; one hash tag so one script may touch both.
+   * Registry of partitions with delayed messages (sorted set by earliest due time), their
+   * generations, and the counter generations are drawn from; one hash tag so one script may
+   * touch all three.
    */
-  get delayedRegistry(): { registry: string; generations: string } {
+  get delayedRegistry(): { registry: string; generations: string; clock: string } {
     return {
       registry: `${this.prefix}:{delayed}:registry`,
       generations: `${this.prefix}:{delayed}:generations`,
+      clock: `${this.prefix}:{delayed}:clock`,
     }
   }
 

@@ -10,7 +10,7 @@ import type {
   WriteResult,
 } from '../domain/messages'
 import type { MessageStore } from '../domain/ports'
-import type { Queue, QueueStats } from '../domain/queues'
+import type { Queue, QueueStats, RemovedQueue } from '../domain/queues'
 import type { Subscription, SubscriptionCounters } from '../domain/subscriptions'
 import { decodeFields, encodeFields } from './codec'
 import type { Keys, PartitionPart } from './keys'
@@ -149,7 +149,16 @@ export class StreamsRepository implements MessageStore {
     return removed
   }
 
-  async removeQueue(queue: Queue): Promise<void> {
+  async removeQueue(queue: RemovedQueue): Promise<void> {
+    const { registry, generations } = this.keys.delayedRegistry
+    const members = partitions(queue).map((p) => delayedMember(queue.tenantId, queue.name, p))
+    await this.redis.zrem(registry, ...members)
+    await this.redis.hdel(generations, ...members)
+    for (const p of partitions(queue)) {
+      // The fixed keys in one step first: a ticker's promotion (atomic, into the stream from the
+      // delayed set) then runs wholly before it, and is undone, or finds nothing to promote.
+      await this.redis.unlink(...WRITE_PARTS.map((part) => this.key(queue, p, part)))
+    }
     // SCAN sees one server's keys: on a cluster, ask every master (a partition's keys share
     // a hash tag, so they all sit on one of them and one UNLINK takes them).
     const servers = this.redis instanceof Cluster ? this.redis.nodes('master') : [this.redis]
@@ -163,6 +172,13 @@ export class StreamsRepository implements MessageStore {
           cursor = next
         } while (cursor !== '0')
       }
+    }
+    // Each subscription's counters have their own hash tag: one UNLINK each on a cluster.
+    for (const id of queue.subscriptionIds) {
+      await this.redis.unlink(this.keys.subscriptionCounters(queue.tenantId, id))
+    }
+    if (queue.subscriptionIds.length > 0) {
+      await this.redis.zrem(this.keys.tenantLastAck(queue.tenantId), ...queue.subscriptionIds)
     }
   }
 
@@ -573,14 +589,33 @@ export class StreamsRepository implements MessageStore {
    * Called after the message is stored, so a ticker never settles the entry without it.
    */
   async registerDelayed(queue: Queue, partition: number, due: number): Promise<void> {
-    const { registry, generations } = this.keys.delayedRegistry
+    const { registry, generations, clock } = this.keys.delayedRegistry
     await this.redis.registerDelayed(
       registry,
       generations,
+      clock,
       delayedMember(queue.tenantId, queue.name, partition),
       due
     )
     await this.redis.publish(this.keys.delayedWakeupChannel, String(due))
+  }
+
+  /**
+   * Registers the partition's earliest delayed message when the registry has no entry for it
+   * or a later one: a publish that died between storing the message and registering it (or
+   * could not reach the registry's node) leaves that, and no ticker would ever look.
+   */
+  async repairDelayed(queue: Queue, partition: number): Promise<void> {
+    const { registry } = this.keys.delayedRegistry
+    const [[e1, earliest], [e2, registered]] = (await sideBySide([
+      this.redis.zrange(this.key(queue, partition, 'delayed'), '0', '0', 'WITHSCORES'),
+      this.redis.zscore(registry, delayedMember(queue.tenantId, queue.name, partition)),
+    ])) as [Reply, Reply]
+    if (e1 || e2) throw e1 ?? e2
+    const due = (earliest as string[])[1]
+    if (due === undefined) return
+    if (registered !== null && Number(registered) <= Number(due)) return
+    await this.registerDelayed(queue, partition, Number(due))
   }
 
   /** Partitions whose earliest delayed message is due by `now`, with the generation seen. */

@@ -28,6 +28,8 @@ export function workerLoops(deps: Deps): Loop[] {
     new Trimmer({
       queues: deps.queuePages,
       trimPartition: (...args) => deps.messages.trimPartition(...args),
+      repairDelayed: (queue, partition) => deps.messages.repairDelayed(queue, partition),
+      onFailure: (task) => deps.metrics.maintenanceFailed(task),
       logger: deps.logger,
     }),
     createWebhookDelivery(deps),

@@ -1,6 +1,7 @@
 import { Cron } from 'croner'
 import type { Queue } from '../domain/queues'
 import type { Logger } from '../observability/logger'
+import type { MaintenanceTask } from '../observability/metrics'
 import type { Loop } from '.'
 
 /** Entries per script call, and calls per partition per sweep, to bound Redis busy time. */
@@ -18,13 +19,27 @@ export interface TrimmerDeps {
     batch: number,
     maxBatches: number
   ): Promise<number>
+  /**
+   * Registers the partition's earliest delayed message in the tickers' registry when its entry
+   * is missing or later: what a publish leaves when it dies between storing a delayed message
+   * and registering it.
+   */
+  repairDelayed(queue: Queue, partition: number): Promise<void>
+  /** One partition's task failed and the sweep went past it. */
+  onFailure(task: MaintenanceTask): void
   logger: Logger
+}
+
+/** A Redis error's code (the first word of its message, e.g. `ERR`, `CLUSTERDOWN`). */
+function errorCode(err: unknown): string {
+  if (!(err instanceof Error)) return 'unknown'
+  return /^[A-Z][A-Z_]+(?=\s|$)/.exec(err.message)?.[0] ?? err.name
 }
 
 /**
  * Keeps streams bounded: every few seconds it trims what every consumer group has
- * acknowledged and what is older than its queue's retention. Safe in many workers: trimming
- * twice trims nothing the second time.
+ * acknowledged and what is older than its queue's retention, and repairs the delayed
+ * registry. Safe in many workers: trimming twice trims nothing the second time.
  */
 export class Trimmer implements Loop {
   readonly name = 'trimmer'
@@ -55,13 +70,13 @@ export class Trimmer implements Loop {
       const page: Queue[] = await this.deps.queues(after, QUEUES_PER_PAGE)
       for (const queue of page) {
         for (let p = 0; p < queue.partitionCount; p++) {
-          trimmed += await this.deps.trimPartition(
-            queue,
-            p,
-            now - queue.retentionMs,
-            BATCH,
-            MAX_BATCHES
+          trimmed += await this.attempt('trim', queue, p, () =>
+            this.deps.trimPartition(queue, p, now - queue.retentionMs, BATCH, MAX_BATCHES)
           )
+          await this.attempt('delayed', queue, p, async () => {
+            await this.deps.repairDelayed(queue, p)
+            return 0
+          })
         }
       }
       if (page.length < QUEUES_PER_PAGE) break
@@ -69,6 +84,28 @@ export class Trimmer implements Loop {
     }
     if (trimmed > 0) this.deps.logger.debug({ trimmed }, 'trimmed streams')
     return trimmed
+  }
+
+  /**
+   * Runs one partition's task. A failure is logged (code and ids only) and counted, and the
+   * sweep goes on: one broken partition must not stop trimming every queue after it.
+   */
+  private async attempt(
+    task: MaintenanceTask,
+    queue: Queue,
+    partition: number,
+    run: () => Promise<number>
+  ): Promise<number> {
+    try {
+      return await run()
+    } catch (err) {
+      this.deps.onFailure(task)
+      this.deps.logger.warn(
+        { task, code: errorCode(err), tenantId: queue.tenantId, queueId: queue.id, partition },
+        'queue partition skipped by the sweep'
+      )
+      return 0
+    }
   }
 
   async stop(): Promise<void> {

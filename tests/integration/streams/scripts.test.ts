@@ -33,6 +33,8 @@ describe('trimming', () => {
     const trimmer = new Trimmer({
       queues: async (after) => (after === null ? [queue] : []),
       trimPartition: (...args) => deps.messages.trimPartition(...args),
+      repairDelayed: async () => {},
+      onFailure: () => {},
       logger: deps.logger,
     })
     return { deps, stream, index, publish, trimmer }
