@@ -224,7 +224,7 @@ export class Metrics implements MessageMetrics {
 
   private readonly maintenanceFailures = new Counter({
     name: 'mq_maintenance_failures_total',
-    help: 'Queue partitions a worker sweep could not handle and went past, by task: trim or delayed (registry repair)',
+    help: "Work a worker sweep could not do and went past, by task: trim (a partition), delayed (a partition's registry repair) or removed (re-deleting deleted queues' keys)",
     labelNames: ['task'] as const,
     registers: [this.registry],
   })
@@ -346,7 +346,7 @@ export class Metrics implements MessageMetrics {
     this.webhookAttempts.inc({ outcome })
   }
 
-  /** For the worker's sweeps: one queue partition failed and the sweep went on without it. */
+  /** For the worker's sweeps: one piece of work failed and the sweep went on without it. */
   maintenanceFailed(task: MaintenanceTask): void {
     this.maintenanceFailures.inc({ task })
   }
@@ -358,7 +358,7 @@ export class Metrics implements MessageMetrics {
 }
 
 /** What a worker sweep does per queue partition. */
-export type MaintenanceTask = 'trim' | 'delayed'
+export type MaintenanceTask = 'trim' | 'delayed' | 'removed'
 
 /** Where the metrics read queue metadata and figures; the stores `buildDeps` wires. */
 export interface MetricsSources {

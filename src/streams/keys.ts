@@ -67,6 +67,15 @@ export class Keys {
     }
   }
 
+  /**
+   * Queues deleted lately (sorted set: JSON of what to remove -> when deleted, ms). The
+   * trimmer deletes their keys once more after a grace period, for whatever a late writer
+   * recreated, then drops the record.
+   */
+  get removedQueues(): string {
+    return `${this.prefix}:{maintenance}:removed-queues`
+  }
+
   /** Channel on which publishers announce a due time, so a sleeping ticker wakes for it. */
   get delayedWakeupChannel(): string {
     return `${this.prefix}:delayed-wakeup`

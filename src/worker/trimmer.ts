@@ -25,6 +25,11 @@ export interface TrimmerDeps {
    * and registering it.
    */
   repairDelayed(queue: Queue, partition: number): Promise<void>
+  /**
+   * Deletes again the keys of queues deleted more than a grace period before `now` (what a
+   * late writer recreated), and forgets them. @returns how many were swept.
+   */
+  sweepRemovedQueues(now: number): Promise<number>
   /** One partition's task failed and the sweep went past it. */
   onFailure(task: MaintenanceTask): void
   logger: Logger
@@ -66,14 +71,19 @@ export class Trimmer implements Loop {
   async sweep(now = Date.now()): Promise<number> {
     let trimmed = 0
     let after: string | null = null
+    await this.attempt('removed', {}, async () => {
+      await this.deps.sweepRemovedQueues(now)
+      return 0
+    })
     for (;;) {
       const page: Queue[] = await this.deps.queues(after, QUEUES_PER_PAGE)
       for (const queue of page) {
         for (let p = 0; p < queue.partitionCount; p++) {
-          trimmed += await this.attempt('trim', queue, p, () =>
+          const ids = { tenantId: queue.tenantId, queueId: queue.id, partition: p }
+          trimmed += await this.attempt('trim', ids, () =>
             this.deps.trimPartition(queue, p, now - queue.retentionMs, BATCH, MAX_BATCHES)
           )
-          await this.attempt('delayed', queue, p, async () => {
+          await this.attempt('delayed', ids, async () => {
             await this.deps.repairDelayed(queue, p)
             return 0
           })
@@ -87,23 +97,19 @@ export class Trimmer implements Loop {
   }
 
   /**
-   * Runs one partition's task. A failure is logged (code and ids only) and counted, and the
+   * Runs one piece of the sweep. A failure is logged (code and ids only) and counted, and the
    * sweep goes on: one broken partition must not stop trimming every queue after it.
    */
   private async attempt(
     task: MaintenanceTask,
-    queue: Queue,
-    partition: number,
+    ids: Record<string, string | number>,
     run: () => Promise<number>
   ): Promise<number> {
     try {
       return await run()
     } catch (err) {
       this.deps.onFailure(task)
-      this.deps.logger.warn(
-        { task, code: errorCode(err), tenantId: queue.tenantId, queueId: queue.id, partition },
-        'queue partition skipped by the sweep'
-      )
+      this.deps.logger.warn({ task, code: errorCode(err), ...ids }, 'sweep went past a failure')
       return 0
     }
   }

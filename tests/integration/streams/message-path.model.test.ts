@@ -6,7 +6,7 @@ import { describe, expect, test } from 'bun:test'
 import fc from 'fast-check'
 import type { Deps } from '../../../src/deps'
 import type { Queue } from '../../../src/domain/queues'
-import { call, newTenant, sharedDeps, testApp } from '../../helpers/harness'
+import { call, newTenant, readyDeps, testApp } from '../../helpers/harness'
 import { storedMessage } from '../../helpers/ledger'
 
 const PARTITIONS = 2
@@ -15,7 +15,7 @@ let runs = 0
 /** A fresh queue (own keys) for each run: the model starts empty. */
 async function freshQueue(): Promise<{ deps: Deps; queue: Queue }> {
   const app = await testApp()
-  const deps = await sharedDeps()
+  const deps = await readyDeps()
   const tenant = newTenant()
   const name = `m${++runs}`
   const res = await call(app, 'POST', '/api/v1/mq/queues', {

@@ -16,6 +16,7 @@ function trimmerOf(deps: Deps, queues: () => Promise<Queue[]>, failures: Mainten
     queues: async (after) => (after === null ? queues() : []),
     trimPartition: (...args) => deps.messages.trimPartition(...args),
     repairDelayed: (queue, p) => deps.messages.repairDelayed(queue, p),
+    sweepRemovedQueues: async () => 0,
     onFailure: (task) => failures.push(task),
     logger: deps.logger,
   })
@@ -321,5 +322,70 @@ describe('deleting a queue (#21.8)', () => {
       expect(await deps.redis.hget(generations, `${tenant}|q|${p}`)).toBeNull()
     }
     expect(await deps.redis.zscore(deps.keys.tenantLastAck(tenant), sub)).toBeNull()
+  })
+})
+
+describe('writers racing a queue delete (#21 b)', () => {
+  test('a publish that resolved the queue before its delete recreates keys; the sweep removes them', async () => {
+    const app = await testApp()
+    const deps = await sharedDeps()
+    const tenant = newTenant()
+    await createQueue(app, tenant, 'q')
+    const stale = (await deps.queueDeps.queues.get(tenant, 'q'))!
+    expect((await call(app, 'DELETE', `${B}/queues/q`, { tenant })).status).toBe(204)
+    expect(await keysMatching(deps, `*${tenant}:q:*`)).toEqual([])
+    // The write of a publish that had resolved the queue just before the delete.
+    const now = Date.now()
+    await deps.messages.write(
+      stale,
+      0,
+      [{ dedupId: 'late', deliverAt: 0, message: storedMessage('late', '1', now) }],
+      { now, maxLength: 100, dedupWindowMs: 60_000 }
+    )
+    expect(await keysMatching(deps, `*${tenant}:q:*`)).not.toEqual([])
+    // Within the grace period the sweep leaves it (the writer may not be done)...
+    const exists = async (t: string, n: string) => (await deps.queueDeps.queues.get(t, n)) !== null
+    await deps.messages.sweepRemovedQueues(now - 60_000, exists)
+    expect(await keysMatching(deps, `*${tenant}:q:*`)).not.toEqual([])
+    // ...and after it, removes what was recreated, then forgets the deleted queue.
+    await deps.messages.sweepRemovedQueues(Date.now(), exists)
+    expect(await keysMatching(deps, `*${tenant}:q:*`)).toEqual([])
+    const records = await deps.redis.zrange(deps.keys.removedQueues, '0', '-1')
+    expect(records.filter((r) => r.includes(tenant))).toEqual([])
+  })
+
+  test('a queue of the same name created again keeps its messages through the sweep', async () => {
+    const app = await testApp()
+    const deps = await sharedDeps()
+    const tenant = newTenant()
+    await createQueue(app, tenant, 'q')
+    expect((await call(app, 'DELETE', `${B}/queues/q`, { tenant })).status).toBe(204)
+    await createQueue(app, tenant, 'q')
+    expect((await publish(app, tenant, 'q', [{ payload: 1 }])).status).toBe(201)
+    await deps.messages.sweepRemovedQueues(
+      Date.now(),
+      async (t, n) => (await deps.queueDeps.queues.get(t, n)) !== null
+    )
+    expect(await deps.redis.xlen(deps.keys.partition(tenant, 'q', 0, 'stream'))).toBe(1)
+  })
+
+  test('a promotion by a ticker that read the registry before the delete recreates nothing', async () => {
+    const app = await testApp()
+    const deps = await sharedDeps()
+    const tenant = newTenant()
+    await createQueue(app, tenant, 'q')
+    const later = new Date(Date.now() + 1000).toISOString()
+    expect((await publish(app, tenant, 'q', [{ payload: 1, deliverAt: later }])).status).toBe(201)
+    const member = `${tenant}|q|0`
+    const [seen] = (await deps.messages.duePartitions(Date.now() + 2000, 100_000)).filter(
+      (d) => d.member === member
+    )
+    expect(seen).toBeDefined()
+    expect((await call(app, 'DELETE', `${B}/queues/q`, { tenant })).status).toBe(204)
+    expect(
+      await deps.messages.promotePartition(member, seen!.generation, Date.now() + 2000, 100)
+    ).toEqual([])
+    expect(await keysMatching(deps, `*${tenant}:q:*`)).toEqual([])
+    expect(await deps.redis.zscore(deps.keys.delayedRegistry.registry, member)).toBeNull()
   })
 })

@@ -34,6 +34,7 @@ describe('trimming', () => {
       queues: async (after) => (after === null ? [queue] : []),
       trimPartition: (...args) => deps.messages.trimPartition(...args),
       repairDelayed: async () => {},
+      sweepRemovedQueues: async () => 0,
       onFailure: () => {},
       logger: deps.logger,
     })
