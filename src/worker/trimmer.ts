@@ -8,6 +8,11 @@ import type { Loop } from '.'
 const BATCH = 1000
 const MAX_BATCHES = 20
 const QUEUES_PER_PAGE = 500
+/**
+ * Sweeps per delayed-registry repair (about a minute at one sweep per 5 s): a lost
+ * registration is rare, and the repair reads two keys per partition.
+ */
+const REPAIR_EVERY = 12
 
 export interface TrimmerDeps {
   /** Queues of every tenant, a page at a time, ordered by id. */
@@ -50,6 +55,7 @@ export class Trimmer implements Loop {
   readonly name = 'trimmer'
   private job: Cron | undefined
   private running: Promise<number> | undefined
+  private sweeps = 0
 
   constructor(
     private readonly deps: TrimmerDeps,
@@ -71,6 +77,7 @@ export class Trimmer implements Loop {
   async sweep(now = Date.now()): Promise<number> {
     let trimmed = 0
     let after: string | null = null
+    const repair = this.sweeps++ % REPAIR_EVERY === 0
     await this.attempt('removed', {}, async () => {
       await this.deps.sweepRemovedQueues(now)
       return 0
@@ -83,10 +90,12 @@ export class Trimmer implements Loop {
           trimmed += await this.attempt('trim', ids, () =>
             this.deps.trimPartition(queue, p, now - queue.retentionMs, BATCH, MAX_BATCHES)
           )
-          await this.attempt('delayed', ids, async () => {
-            await this.deps.repairDelayed(queue, p)
-            return 0
-          })
+          if (repair) {
+            await this.attempt('delayed', ids, async () => {
+              await this.deps.repairDelayed(queue, p)
+              return 0
+            })
+          }
         }
       }
       if (page.length < QUEUES_PER_PAGE) break
