@@ -2,6 +2,7 @@ import { describe, expect, test } from 'bun:test'
 import { Cluster } from 'ioredis'
 import type { Deps } from '../../../src/deps'
 import type { Queue } from '../../../src/domain/queues'
+import { createLogger } from '../../../src/observability/logger'
 import type { MaintenanceTask } from '../../../src/observability/metrics'
 import { Trimmer } from '../../../src/worker/trimmer'
 import { call, newTenant, sharedDeps, testApp } from '../../helpers/harness'
@@ -11,14 +12,19 @@ const B = '/api/v1/mq'
 type App = Awaited<ReturnType<typeof testApp>>
 
 /** A trimmer over `queues` only (the shared Redis holds other tests' queues too). */
-function trimmerOf(deps: Deps, queues: () => Promise<Queue[]>, failures: MaintenanceTask[] = []) {
+function trimmerOf(
+  deps: Deps,
+  queues: () => Promise<Queue[]>,
+  failures: MaintenanceTask[] = [],
+  logger = deps.logger
+) {
   return new Trimmer({
     queues: async (after) => (after === null ? queues() : []),
     trimPartition: (...args) => deps.messages.trimPartition(...args),
     repairDelayed: (queue, p) => deps.messages.repairDelayed(queue, p),
     sweepRemovedQueues: async () => 0,
     onFailure: (task) => failures.push(task),
-    logger: deps.logger,
+    logger,
   })
 }
 
@@ -125,12 +131,24 @@ describe('trimming', () => {
     // A key of the wrong type makes every script on queue a's partition fail.
     await deps.redis.set(deps.keys.partition(tenant, 'a', 0, 'stream'), 'not a stream')
     const failures: MaintenanceTask[] = []
-    const queues = async () => [
-      (await deps.queueDeps.queues.get(tenant, 'a'))!,
-      (await deps.queueDeps.queues.get(tenant, 'b'))!,
-    ]
-    expect(await trimmerOf(deps, queues, failures).sweep()).toBe(1)
+    const queueA = (await deps.queueDeps.queues.get(tenant, 'a'))!
+    const queues = async () => [queueA, (await deps.queueDeps.queues.get(tenant, 'b'))!]
+    const lines: string[] = []
+    const logger = createLogger('warn', { write: (line: string) => lines.push(line) })
+    expect(await trimmerOf(deps, queues, failures, logger).sweep()).toBe(1)
     expect(failures).toEqual(['trim'])
+    // Code and ids only: no message text (a Lua error quotes the script's values).
+    expect(lines.map((l) => JSON.parse(l))).toEqual([
+      expect.objectContaining({
+        level: 40, // warn
+        task: 'trim',
+        code: 'WRONGTYPE',
+        tenantId: tenant,
+        queueId: queueA.id,
+        partition: 0,
+      }),
+    ])
+    expect(lines.join()).not.toContain('Operation against')
     await deps.redis.del(deps.keys.partition(tenant, 'a', 0, 'stream'))
   })
 
