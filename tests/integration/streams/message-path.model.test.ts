@@ -42,6 +42,8 @@ interface DelayedModel {
   promoted: Set<string>
   tickers: [Ticker, Ticker]
   seq: number
+  /** Messages stored by a publish that died before registering them, until a repair. */
+  lost: Set<string>
 }
 
 interface DelayedReal {
@@ -70,7 +72,9 @@ async function streamIds(r: DelayedReal): Promise<string[]> {
 async function registryCovers(m: DelayedModel, r: DelayedReal): Promise<void> {
   const { registry } = r.deps.keys.delayedRegistry
   for (let p = 0; p < PARTITIONS; p++) {
-    const dues = [...m.waiting.values()].filter((w) => w.partition === p).map((w) => w.due)
+    const dues = [...m.waiting]
+      .filter(([id, w]) => w.partition === p && !m.lost.has(id))
+      .map(([, w]) => w.due)
     if (dues.length === 0) continue
     const score = await r.deps.redis.zscore(registry, member(r.queue, p))
     expect({ p, score: score === null ? null : Number(score) <= Math.min(...dues) }).toEqual({
@@ -81,9 +85,11 @@ async function registryCovers(m: DelayedModel, r: DelayedReal): Promise<void> {
 }
 
 class Publish implements fc.AsyncCommand<DelayedModel, DelayedReal> {
+  /** `lost`: the publish dies between storing the message and registering it. */
   constructor(
     readonly partition: number,
-    readonly delay: number
+    readonly delay: number,
+    readonly lost = false
   ) {}
   check = () => true
   async run(m: DelayedModel, r: DelayedReal) {
@@ -96,10 +102,22 @@ class Publish implements fc.AsyncCommand<DelayedModel, DelayedReal> {
       { now: m.now, maxLength: 100_000, dedupWindowMs: 60_000 }
     )
     expect(result!.status).toBe('scheduled')
-    await r.deps.messages.registerDelayed(r.queue, this.partition, due)
+    if (this.lost) m.lost.add(id)
+    else await r.deps.messages.registerDelayed(r.queue, this.partition, due)
     m.waiting.set(id, { partition: this.partition, due })
   }
-  toString = () => `publish(p${this.partition}, +${this.delay})`
+  toString = () => `publish${this.lost ? 'Lost' : ''}(p${this.partition}, +${this.delay})`
+}
+
+/** The trimmer's registry repair over the queue's partitions. */
+class Repair implements fc.AsyncCommand<DelayedModel, DelayedReal> {
+  check = () => true
+  async run(m: DelayedModel, r: DelayedReal) {
+    for (let p = 0; p < PARTITIONS; p++) await r.deps.messages.repairDelayed(r.queue, p)
+    m.lost.clear()
+    if (m.tickers.every((x) => x.phase === 'idle')) await registryCovers(m, r)
+  }
+  toString = () => 'repair'
 }
 
 class Advance implements fc.AsyncCommand<DelayedModel, DelayedReal> {
@@ -174,8 +192,14 @@ describe('model: delayed registry with two tickers', () => {
     const commands = [
       fc
         // Mostly partition 0: races need several steps on one registry entry.
-        .tuple(fc.constantFrom(0, 0, 0, 1), fc.integer({ min: 1, max: 30 }))
-        .map(([p, d]) => new Publish(p, d)),
+        .tuple(
+          fc.constantFrom(0, 0, 0, 1),
+          fc.integer({ min: 1, max: 30 }),
+          fc.integer({ min: 0, max: 7 })
+        )
+        // One publish in eight dies before it registers its message.
+        .map(([p, d, n]) => new Publish(p, d, n === 0)),
+      fc.constant(new Repair()),
       fc.integer({ min: 20, max: 40 }).map((ms) => new Advance(ms)),
       // Ticker steps twice as often as the rest: the races are between their steps.
       fc.constantFrom<0 | 1>(0, 1).map((t) => new Step(t)),
@@ -191,13 +215,16 @@ describe('model: delayed registry with two tickers', () => {
           promoted: new Set(),
           tickers: [idle(), idle()],
           seq: 0,
+          lost: new Set(),
         }
         const real = { deps, queue }
         await fc.asyncModelRun(() => ({ model, real }), cmds)
-        // Tickers finish what they started, then time passes: everything gets promoted.
+        // Tickers finish what they started, a repair runs, then time passes: everything gets
+        // promoted.
         for (const t of [0, 1] as const) {
           while (model.tickers[t].phase !== 'idle') await new Step(t).run(model, real)
         }
+        await new Repair().run(model, real)
         model.now += 1000
         for (let i = 0; i < 3; i++) await new Step(0).run(model, real)
         expect(model.waiting.size).toBe(0)
