@@ -1,5 +1,11 @@
 import type { QueueStore, SubscriptionStore } from '../domain/ports'
-import type { Queue, QueueListQuery, QueuePatch, QueueSettings } from '../domain/queues'
+import type {
+  Queue,
+  QueueListQuery,
+  QueuePatch,
+  QueueSettings,
+  RemovedQueue,
+} from '../domain/queues'
 import type {
   Subscription,
   SubscriptionDraft,
@@ -100,7 +106,7 @@ export class CachedQueueStore implements QueueStore {
     return queue
   }
 
-  async remove(tenantId: string, name: string): Promise<Queue | null> {
+  async remove(tenantId: string, name: string): Promise<RemovedQueue | null> {
     const queue = await this.inner.remove(tenantId, name)
     if (queue) await this.cache.changed(cacheKey(tenantId, name))
     return queue

@@ -1,7 +1,13 @@
 import { and, asc, count, eq, gt, inArray, sql } from 'drizzle-orm'
 import { MqError } from '../domain/errors'
 import type { QueueStore } from '../domain/ports'
-import type { Queue, QueueListQuery, QueuePatch, QueueSettings } from '../domain/queues'
+import type {
+  Queue,
+  QueueListQuery,
+  QueuePatch,
+  QueueSettings,
+  RemovedQueue,
+} from '../domain/queues'
 import type { Db } from './client'
 import {
   consumptionRecords,
@@ -128,7 +134,7 @@ export class QueueRepository implements QueueStore {
    * and keeps new subscriptions and batches out until the delete commits; the rows are
    * deleted after the queue, by statements that see what such a batch committed.
    */
-  async remove(tenantId: string, name: string): Promise<Queue | null> {
+  async remove(tenantId: string, name: string): Promise<RemovedQueue | null> {
     return withTenant(this.db, tenantId, async (tx) => {
       const [locked] = await tx
         .select({ id: messageTopics.id })
@@ -158,7 +164,7 @@ export class QueueRepository implements QueueStore {
           )
         )
       }
-      return row ? toQueue(row) : null
+      return row ? { ...toQueue(row), subscriptionIds: subscriptions.map((s) => s.id) } : null
     })
   }
 

@@ -6,7 +6,14 @@ import type {
   StoredDelivery,
   WriteResult,
 } from './messages'
-import type { Queue, QueueListQuery, QueuePatch, QueueSettings, QueueStats } from './queues'
+import type {
+  Queue,
+  QueueListQuery,
+  QueuePatch,
+  QueueSettings,
+  QueueStats,
+  RemovedQueue,
+} from './queues'
 import type {
   Subscription,
   SubscriptionCounters,
@@ -25,7 +32,8 @@ export interface QueueStore {
     query: QueueListQuery
   ): Promise<{ items: Queue[]; nextCursor: string | null }>
   update(tenantId: string, name: string, patch: QueuePatch): Promise<Queue | null>
-  remove(tenantId: string, name: string): Promise<Queue | null>
+  /** Deletes the queue with its subscriptions (whose ids it returns) and schedules. */
+  remove(tenantId: string, name: string): Promise<RemovedQueue | null>
   count(tenantId: string): Promise<number>
 }
 
@@ -34,8 +42,11 @@ export interface MessageStore {
   queueStats(queue: Queue): Promise<QueueStats>
   /** Removes every message of the queue; consumer groups stay. @returns messages removed. */
   purge(queue: Queue): Promise<number>
-  /** Removes every key of the queue: streams, groups, delayed messages, dedup markers. */
-  removeQueue(queue: Queue): Promise<void>
+  /**
+   * Removes every key of the queue: streams, groups, delayed messages, dedup markers, its
+   * delayed registry entries, and what its (deleted) subscriptions kept in Redis.
+   */
+  removeQueue(queue: RemovedQueue): Promise<void>
 
   /** Writes messages routed to one partition, atomically per message (dedup, capacity, XADD). */
   write(

@@ -36,6 +36,11 @@ export interface Queue extends QueueSettings {
   updatedAt: Date
 }
 
+/** A queue just deleted, with the ids of the subscriptions deleted with it. */
+export interface RemovedQueue extends Queue {
+  subscriptionIds: string[]
+}
+
 /** Live figures of a queue, summed over its partitions. */
 export interface QueueStats {
   length: number

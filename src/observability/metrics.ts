@@ -222,6 +222,13 @@ export class Metrics implements MessageMetrics {
     registers: [this.registry],
   })
 
+  private readonly maintenanceFailures = new Counter({
+    name: 'mq_maintenance_failures_total',
+    help: "Work a worker sweep could not do and went past, by task: trim (a partition), delayed (a partition's registry repair) or removed (re-deleting deleted queues' keys)",
+    labelNames: ['task'] as const,
+    registers: [this.registry],
+  })
+
   private loading: Promise<QueueLoad[]> | undefined
 
   constructor(
@@ -339,11 +346,19 @@ export class Metrics implements MessageMetrics {
     this.webhookAttempts.inc({ outcome })
   }
 
+  /** For the worker's sweeps: one piece of work failed and the sweep went on without it. */
+  maintenanceFailed(task: MaintenanceTask): void {
+    this.maintenanceFailures.inc({ task })
+  }
+
   /** The Prometheus text exposition of every series. */
   async exposition(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() }
   }
 }
+
+/** What a worker sweep does per queue partition. */
+export type MaintenanceTask = 'trim' | 'delayed' | 'removed'
 
 /** Where the metrics read queue metadata and figures; the stores `buildDeps` wires. */
 export interface MetricsSources {

@@ -55,14 +55,25 @@ export class Keys {
   }
 
   /**
-   * Registry of partitions with delayed messages (sorted set by earliest due time) and its
-   * generation counters; one hash tag so one script may touch both.
+   * Registry of partitions with delayed messages (sorted set by earliest due time), their
+   * generations, and the counter generations are drawn from; one hash tag so one script may
+   * touch all three.
    */
-  get delayedRegistry(): { registry: string; generations: string } {
+  get delayedRegistry(): { registry: string; generations: string; clock: string } {
     return {
       registry: `${this.prefix}:{delayed}:registry`,
       generations: `${this.prefix}:{delayed}:generations`,
+      clock: `${this.prefix}:{delayed}:clock`,
     }
+  }
+
+  /**
+   * Queues deleted lately (sorted set: JSON of what to remove -> when deleted, ms). The
+   * trimmer deletes their keys once more after a grace period, for whatever a late writer
+   * recreated, then drops the record.
+   */
+  get removedQueues(): string {
+    return `${this.prefix}:{maintenance}:removed-queues`
   }
 
   /** Channel on which publishers announce a due time, so a sleeping ticker wakes for it. */

@@ -10,7 +10,7 @@ import type {
   WriteResult,
 } from '../domain/messages'
 import type { MessageStore } from '../domain/ports'
-import type { Queue, QueueStats } from '../domain/queues'
+import type { Queue, QueueStats, RemovedQueue } from '../domain/queues'
 import type { Subscription, SubscriptionCounters } from '../domain/subscriptions'
 import { decodeFields, encodeFields } from './codec'
 import type { Keys, PartitionPart } from './keys'
@@ -56,7 +56,8 @@ const CLUSTER_POLL_MS = 100
 /** The keys publishMessages.lua takes first, in its order. */
 const WRITE_PARTS: readonly PartitionPart[] = ['stream', 'delayed', 'delayedBodies', 'index']
 
-const partitions = (queue: Queue) => Array.from({ length: queue.partitionCount }, (_, p) => p)
+const partitions = (queue: Pick<Queue, 'partitionCount'>) =>
+  Array.from({ length: queue.partitionCount }, (_, p) => p)
 
 /** The tenant-aware Redis Streams store of messages. */
 export class StreamsRepository implements MessageStore {
@@ -149,7 +150,70 @@ export class StreamsRepository implements MessageStore {
     return removed
   }
 
-  async removeQueue(queue: Queue): Promise<void> {
+  async removeQueue(queue: RemovedQueue): Promise<void> {
+    // Recorded first: a delete that dies half-way is finished by the trimmer's next look.
+    await this.redis.zadd(this.keys.removedQueues, Date.now(), removedRecord(queue))
+    await this.removeQueueKeys(queue, true)
+  }
+
+  /**
+   * Deletes again the keys of queues deleted before `before` (ms), then forgets them: a
+   * publish that had resolved the queue just before its delete, or a late ack's counter, can
+   * recreate a key after the first pass, and nothing else would ever remove it. When a queue
+   * of the same name exists again, its partitions are its own and are left alone.
+   * @returns how many deleted queues were swept.
+   */
+  async sweepRemovedQueues(
+    before: number,
+    exists: (tenantId: string, name: string) => Promise<boolean>
+  ): Promise<number> {
+    const records = await this.redis.zrangebyscore(
+      this.keys.removedQueues,
+      '-inf',
+      before,
+      'LIMIT',
+      0,
+      100
+    )
+    for (const record of records) {
+      const queue = JSON.parse(record) as Pick<
+        RemovedQueue,
+        'tenantId' | 'name' | 'partitionCount' | 'subscriptionIds'
+      >
+      await this.removeQueueKeys(queue, !(await exists(queue.tenantId, queue.name)))
+      await this.redis.zrem(this.keys.removedQueues, record)
+    }
+    return records.length
+  }
+
+  private async removeQueueKeys(
+    queue: Pick<RemovedQueue, 'tenantId' | 'name' | 'partitionCount' | 'subscriptionIds'>,
+    withPartitions: boolean
+  ): Promise<void> {
+    if (withPartitions) await this.removePartitions(queue)
+    // Each subscription's counters have their own hash tag: one UNLINK each on a cluster.
+    for (const id of queue.subscriptionIds) {
+      await this.redis.unlink(this.keys.subscriptionCounters(queue.tenantId, id))
+    }
+    if (queue.subscriptionIds.length > 0) {
+      await this.redis.zrem(this.keys.tenantLastAck(queue.tenantId), ...queue.subscriptionIds)
+    }
+  }
+
+  private async removePartitions(
+    queue: Pick<Queue, 'tenantId' | 'name' | 'partitionCount'>
+  ): Promise<void> {
+    const key = (p: number, part: PartitionPart) =>
+      this.keys.partition(queue.tenantId, queue.name, p, part)
+    const { registry, generations } = this.keys.delayedRegistry
+    const members = partitions(queue).map((p) => delayedMember(queue.tenantId, queue.name, p))
+    await this.redis.zrem(registry, ...members)
+    await this.redis.hdel(generations, ...members)
+    for (const p of partitions(queue)) {
+      // The fixed keys in one step first: a ticker's promotion (atomic, into the stream from the
+      // delayed set) then runs wholly before it, and is undone, or finds nothing to promote.
+      await this.redis.unlink(...WRITE_PARTS.map((part) => key(p, part)))
+    }
     // SCAN sees one server's keys: on a cluster, ask every master (a partition's keys share
     // a hash tag, so they all sit on one of them and one UNLINK takes them).
     const servers = this.redis instanceof Cluster ? this.redis.nodes('master') : [this.redis]
@@ -573,14 +637,33 @@ export class StreamsRepository implements MessageStore {
    * Called after the message is stored, so a ticker never settles the entry without it.
    */
   async registerDelayed(queue: Queue, partition: number, due: number): Promise<void> {
-    const { registry, generations } = this.keys.delayedRegistry
+    const { registry, generations, clock } = this.keys.delayedRegistry
     await this.redis.registerDelayed(
       registry,
       generations,
+      clock,
       delayedMember(queue.tenantId, queue.name, partition),
       due
     )
     await this.redis.publish(this.keys.delayedWakeupChannel, String(due))
+  }
+
+  /**
+   * Registers the partition's earliest delayed message when the registry has no entry for it
+   * or a later one: a publish that died between storing the message and registering it (or
+   * could not reach the registry's node) leaves that, and no ticker would ever look.
+   */
+  async repairDelayed(queue: Queue, partition: number): Promise<void> {
+    const { registry } = this.keys.delayedRegistry
+    const [[e1, earliest], [e2, registered]] = (await sideBySide([
+      this.redis.zrange(this.key(queue, partition, 'delayed'), '0', '0', 'WITHSCORES'),
+      this.redis.zscore(registry, delayedMember(queue.tenantId, queue.name, partition)),
+    ])) as [Reply, Reply]
+    if (e1 || e2) throw e1 ?? e2
+    const due = (earliest as string[])[1]
+    if (due === undefined) return
+    if (registered !== null && Number(registered) <= Number(due)) return
+    await this.registerDelayed(queue, partition, Number(due))
   }
 
   /** Partitions whose earliest delayed message is due by `now`, with the generation seen. */
@@ -683,6 +766,15 @@ type RawDelivery = [string, number, string[]]
 function toDelivery(partition: number, [streamId, count, raw]: RawDelivery): StoredDelivery {
   return { partition, streamId, deliveryCount: Number(count), message: decodeFields(streamId, raw) }
 }
+
+/** What {@link StreamsRepository.sweepRemovedQueues} needs of a deleted queue. */
+const removedRecord = (q: RemovedQueue) =>
+  JSON.stringify({
+    tenantId: q.tenantId,
+    name: q.name,
+    partitionCount: q.partitionCount,
+    subscriptionIds: q.subscriptionIds,
+  })
 
 /** A partition's member in the delayed registry; `|` appears in no tenant id or queue name. */
 const delayedMember = (tenantId: string, queue: string, partition: number) =>

@@ -28,6 +28,15 @@ export function workerLoops(deps: Deps): Loop[] {
     new Trimmer({
       queues: deps.queuePages,
       trimPartition: (...args) => deps.messages.trimPartition(...args),
+      repairDelayed: (queue, partition) => deps.messages.repairDelayed(queue, partition),
+      // A stale cached queue lives up to the cache's TTL; a minute more covers a request
+      // that had resolved it just before the delete.
+      sweepRemovedQueues: (now) =>
+        deps.messages.sweepRemovedQueues(
+          now - deps.config.METADATA_CACHE_TTL_MS - 60_000,
+          async (tenantId, name) => (await deps.queueDeps.queues.get(tenantId, name)) !== null
+        ),
+      onFailure: (task) => deps.metrics.maintenanceFailed(task),
       logger: deps.logger,
     }),
     createWebhookDelivery(deps),

@@ -125,3 +125,15 @@ export async function call(
   } catch {}
   return { status: res.status, body, headers: res.headers }
 }
+
+/**
+ * The shared dependencies once Redis answers: a cluster takes a moment to connect, and the
+ * command connection queues nothing meanwhile, so a test that calls the store first waits.
+ */
+export async function readyDeps(): Promise<Deps> {
+  const deps = await sharedDeps()
+  if (deps.redis.status !== 'ready') {
+    await new Promise((resolve) => deps.redis.once('ready', resolve))
+  }
+  return deps
+}

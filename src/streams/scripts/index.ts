@@ -42,7 +42,7 @@ export const SCRIPTS = {
   pull: { numberOfKeys: 2, lua: withIncludes(pull) },
   purge: { numberOfKeys: 4, lua: purge },
   readLedgerRows: { numberOfKeys: 1, lua: readLedgerRows },
-  registerDelayed: { numberOfKeys: 2, lua: registerDelayed },
+  registerDelayed: { numberOfKeys: 3, lua: registerDelayed },
   removeEntries: { numberOfKeys: 2, lua: removeEntries },
   settle: { numberOfKeys: 2, lua: withIncludes(settle) },
   settleDelayed: { numberOfKeys: 2, lua: settleDelayed },
@@ -77,6 +77,7 @@ declare module 'ioredis' {
     registerDelayed(
       registry: string,
       generations: string,
+      clock: string,
       member: string,
       due: number
     ): Result<number, Context>

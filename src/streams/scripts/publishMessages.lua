@@ -72,12 +72,13 @@ for _ = 1, count do
         local bound = safeTrimBound()
         if bound then trimBelow(bound, 1000) end
       else
-        -- drop_oldest: lossy by contract, oldest first, whoever still needed them.
-        local entry = rcall('XRANGE', streamKey, '-', '+', 'COUNT', length - maxLength + 1)
-        if #entry > 0 then
-          local last = entry[#entry][1]
-          local ms, seq = string.match(last, '(%d+)-(%d+)')
-          trimBelow(ms .. '-' .. (tonumber(seq) + 1), #entry)
+        -- drop_oldest: lossy by contract, oldest first, whoever still needed them. Delayed
+        -- messages are never dropped, so when the stream alone cannot make room nothing is
+        -- dropped and the message is refused: a publish either drops or is refused, not both.
+        local excess = length - maxLength + 1
+        if rcall('XLEN', streamKey) >= excess then
+          local entry = rcall('XRANGE', streamKey, '-', '+', 'COUNT', excess)
+          trimBelow(nextId(entry[#entry][1]), excess)
         end
       end
       length = backlog()

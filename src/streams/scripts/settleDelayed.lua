@@ -2,7 +2,9 @@
   After a ticker promoted a partition's due messages: sets the partition's registry entry to
   its next due time, or removes it when none is left, but only if no message was registered
   since the ticker read the generation. Otherwise the entry keeps its (past) due time, so a
-  ticker looks at the partition again at once.
+  ticker looks at the partition again at once. Deleting the generation with the entry is safe
+  because a registration never reuses one (registerDelayed.lua), so a ticker that read it
+  before cannot match a later registration's.
 
   KEYS[1] registry (sorted set: partition -> earliest due time ms)
   KEYS[2] generations (hash: partition -> counter)

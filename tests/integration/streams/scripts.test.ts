@@ -33,6 +33,9 @@ describe('trimming', () => {
     const trimmer = new Trimmer({
       queues: async (after) => (after === null ? [queue] : []),
       trimPartition: (...args) => deps.messages.trimPartition(...args),
+      repairDelayed: async () => {},
+      sweepRemovedQueues: async () => 0,
+      onFailure: () => {},
       logger: deps.logger,
     })
     return { deps, stream, index, publish, trimmer }

@@ -3,6 +3,38 @@
   `rcall`, `streamKey` (the stream) and `indexKey` (message id -> stream id hash).
 ]]
 
+-- Stream ids are pairs of unsigned 64-bit integers, and a seek to a time leaves a group at
+-- `<ms>-18446744073709551615`: past what a Lua number holds exactly (it would become
+-- `1.844674407371e+19`, which Redis refuses). So ids are compared and stepped as decimal
+-- strings, which Redis always writes without leading zeros.
+local MAX_SEQ = '18446744073709551615'
+
+local function decimalLess(a, b)
+  if #a ~= #b then return #a < #b end
+  return a < b
+end
+
+local function decimalNext(s)
+  local i = #s
+  while i > 0 and string.byte(s, i) == 57 do i = i - 1 end -- 57: '9'
+  if i == 0 then return '1' .. string.rep('0', #s) end
+  return string.sub(s, 1, i - 1) .. string.char(string.byte(s, i) + 1) .. string.rep('0', #s - i)
+end
+
+local function idLess(a, b)
+  local am, as = string.match(a, '(%d+)-(%d+)')
+  local bm, bs = string.match(b, '(%d+)-(%d+)')
+  if am ~= bm then return decimalLess(am, bm) end
+  return decimalLess(as, bs)
+end
+
+-- The smallest id after `id`.
+local function nextId(id)
+  local ms, seq = string.match(id, '(%d+)-(%d+)')
+  if seq == MAX_SEQ then return decimalNext(ms) .. '-0' end
+  return ms .. '-' .. decimalNext(seq)
+end
+
 -- Deletes up to `limit` entries below `bound` (exclusive), with their index entries.
 -- Returns how many entries were trimmed.
 local function trimBelow(bound, limit)
@@ -14,23 +46,15 @@ local function trimBelow(bound, limit)
       if fields[i] == 'i' then rcall('HDEL', indexKey, fields[i + 1]) end
     end
   end
-  local last = entries[#entries][1]
-  local ms, seq = string.match(last, '(%d+)-(%d+)')
-  return rcall('XTRIM', streamKey, 'MINID', ms .. '-' .. (tonumber(seq) + 1))
+  return rcall('XTRIM', streamKey, 'MINID', nextId(entries[#entries][1]))
 end
 
-local function idLess(a, b)
-  local am, as = string.match(a, '(%d+)-(%d+)')
-  local bm, bs = string.match(b, '(%d+)-(%d+)')
-  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
-  if am ~= bm then return am < bm end
-  return as < bs
-end
-
--- The lowest id some consumer group still needs: its oldest pending entry, or the one after
--- its last delivered. Entries below it have been acknowledged by every group. No groups: nil,
--- since nobody has consumed anything yet. The service's own groups (named `__…`, e.g. the
--- ledger's) hold entries back like any group but consume nothing: with only them, nil too.
+-- The lowest id some consumer group still needs: the lower of its oldest pending entry and
+-- the one after its last delivered (a group moved back by a seek re-reads from there, even
+-- while later entries are still pending). Entries below it have been settled by every group.
+-- No groups: nil, since nobody has consumed anything yet. The service's own groups (named
+-- `__…`, e.g. the ledger's) hold entries back like any group but consume nothing: with only
+-- them, nil too.
 local function safeTrimBound()
   if rcall('EXISTS', streamKey) == 0 then return nil end
   local safe, consumed = nil, false
@@ -42,16 +66,13 @@ local function safeTrimBound()
       if group[i] == 'pending' then pending = group[i + 1] end
     end
     if string.sub(name, 1, 2) ~= '__' then consumed = true end
-    local bound
+    local bound = nextId(lastDelivered)
     if pending > 0 then
-      bound = rcall('XPENDING', streamKey, name, '-', '+', 1)[1][1]
-    else
-      local ms, seq = string.match(lastDelivered, '(%d+)-(%d+)')
-      bound = ms .. '-' .. (tonumber(seq) + 1)
+      local oldest = rcall('XPENDING', streamKey, name, '-', '+', 1)[1][1]
+      if idLess(oldest, bound) then bound = oldest end
     end
     if safe == nil or idLess(bound, safe) then safe = bound end
   end
   if not consumed then return nil end
   return safe
 end
-
