@@ -10,7 +10,14 @@ import { Redis } from 'ioredis'
 import { startRedisCluster } from '../../tests/helpers/cluster'
 import { onCleanup, spawnTracked, stopChild } from '../lib/cleanup'
 import { type Context, createQueue, interleave } from '../lib/context'
-import { API, createDatabase, type Server, serviceEnvironment, startServer } from '../lib/infra'
+import {
+  API,
+  cpuSeconds,
+  createDatabase,
+  type Server,
+  serviceEnvironment,
+  startServer,
+} from '../lib/infra'
 import { runWrk } from '../lib/load'
 import { type Figure, figure } from '../lib/report'
 
@@ -54,6 +61,7 @@ async function startClusterService(ctx: Context) {
   return {
     cluster,
     api,
+    pids: { api: api.proc.pid, worker: worker.pid, masters: cluster.servers.map((m) => m.pid) },
     stop: async () => {
       await stopChild(worker)
       await api.stop()
@@ -76,13 +84,39 @@ async function commandsPerMaster(urls: string[]): Promise<number[]> {
   )
 }
 
-/** wrk runs against both queues, alternated, with each master's share of the spread queue's commands. */
-async function clusterRuns(ctx: Context, api: Server, urls: string[], script: 'publish' | 'batch') {
+/** Which processes the cluster scenario charges CPU to. */
+interface ClusterPids {
+  api: number
+  worker: number
+  masters: number[]
+}
+
+/** CPU seconds used so far by the api, the worker and all masters together. */
+const cpuOf = (pids: ClusterPids) => ({
+  api: cpuSeconds(pids.api),
+  worker: cpuSeconds(pids.worker),
+  redis: pids.masters.reduce((a, pid) => a + cpuSeconds(pid), 0),
+})
+
+/**
+ * wrk runs against both queues, alternated, with each master's share of the spread queue's
+ * commands and the CPU each process spent a message over those runs (a per-unit figure
+ * contention distorts less than throughput).
+ */
+async function clusterRuns(
+  ctx: Context,
+  api: Server,
+  urls: string[],
+  pids: ClusterPids,
+  script: 'publish' | 'batch'
+) {
   const systems = ['1 partition', `${SPREAD_PARTITIONS} partitions`] as const
   const queueOf = { '1 partition': 'cl-one', [`${SPREAD_PARTITIONS} partitions`]: 'cl-spread' }
-  const shares: number[][] = []
+  const perRequest = script === 'publish' ? 1 : BATCH
+  let shares: number[] = []
+  const cpu = { api: 0, worker: 0, redis: 0, messages: 0 }
   const run = async (system: (typeof systems)[number], seconds: number) => {
-    const before = await commandsPerMaster(urls)
+    const before = { commands: await commandsPerMaster(urls), cpu: cpuOf(pids) }
     const r = await runWrk({
       url: `${api.url}${API}/${script === 'publish' ? 'publish' : 'publish/batch'}`,
       script,
@@ -91,17 +125,22 @@ async function clusterRuns(ctx: Context, api: Server, urls: string[], script: 'p
       workDir: ctx.work,
     })
     if (system !== '1 partition') {
-      const after = await commandsPerMaster(urls)
-      const done = after.map((a, i) => a - before[i]!)
+      const after = { commands: await commandsPerMaster(urls), cpu: cpuOf(pids) }
+      const done = after.commands.map((a, i) => a - before.commands[i]!)
       const total = done.reduce((a, b) => a + b, 0)
-      shares.push(done.map((d) => d / total))
+      shares = done.map((d) => d / total)
+      for (const k of ['api', 'worker', 'redis'] as const) cpu[k] += after.cpu[k] - before.cpu[k]
+      cpu.messages += (r.requests - r.errors) * perRequest
     }
     return r
   }
   for (const system of systems) await run(system, ctx.plan.warmSeconds)
   const runs = await interleave(ctx.plan.runs, systems, (s) => run(s, ctx.plan.wrkSeconds))
-  const last = shares.at(-1) ?? []
-  const spread = `commands per master in the ${SPREAD_PARTITIONS}-partition runs: ${last.map((x) => `${Math.round(x * 100)} %`).join(', ')}`
+  const us = (seconds: number) => ((seconds / cpu.messages) * 1e6).toFixed(1)
+  const spread = [
+    `commands per master in the last ${SPREAD_PARTITIONS}-partition run: ${shares.map((x) => `${Math.round(x * 100)} %`).join(', ')}`,
+    `CPU a message over the ${SPREAD_PARTITIONS}-partition runs (warm-up included): api ${us(cpu.api)} µs, worker ${us(cpu.worker)} µs (the ledger's share included), Redis masters together ${us(cpu.redis)} µs`,
+  ].join('; ')
   return { runs, spread }
 }
 
@@ -142,8 +181,8 @@ export async function cluster(ctx: Context): Promise<Figure[]> {
     await createQueue(clusterCtx, 'cl-one')
     await createQueue(clusterCtx, 'cl-spread', ctx.token, { partitionCount: SPREAD_PARTITIONS })
     const urls = started.cluster.servers.map((s) => s.url)
-    const single = await clusterRuns(ctx, started.api, urls, 'publish')
-    const batch = await clusterRuns(ctx, started.api, urls, 'batch')
+    const single = await clusterRuns(ctx, started.api, urls, started.pids, 'publish')
+    const batch = await clusterRuns(ctx, started.api, urls, started.pids, 'batch')
     const where = `${MASTERS} Redis masters, one api and one worker process`
     return [
       ...clusterFigures(

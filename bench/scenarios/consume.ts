@@ -372,6 +372,12 @@ export async function delayed(ctx: Context): Promise<Figure[]> {
     )
   })
   await flushPeers(ctx)
+  return delayedFigures(ctx, results)
+}
+
+/** The delayed scenario's figures: early arrivals and lateness, then promotion of the overdue. */
+function delayedFigures(ctx: Context, results: Record<string, DelayedResult[]>): Figure[] {
+  const { count, windowMs, runs } = ctx.plan.delayed
   const scenario = `delayed: ${count.toLocaleString('en-US')} due over ${windowMs / 1000} s`
   const overdue = `delayed: ${count.toLocaleString('en-US')} overdue at once`
   const of = (f: (r: DelayedResult) => number) =>
