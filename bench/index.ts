@@ -200,6 +200,9 @@ async function startPeers(work: string, redis: PrivateRedis, jwtSecret: string) 
   return peers
 }
 
+/** The scenarios that report LEDGER_MODE=all ÷ off. */
+const LEDGER_SCENARIOS = ['publish', 'batch', 'consume']
+
 /**
  * The same build a second time with LEDGER_MODE=off, on a Redis database and a PostgreSQL
  * database of its own, so its worker never sees the default service's queues (issue 19's
@@ -211,7 +214,7 @@ async function startLedgerOffTwin(
   redis: PrivateRedis,
   work: string
 ): Promise<ServiceTwin | undefined> {
-  if (args.ledger || !['publish', 'batch', 'consume'].some(wanted)) return undefined
+  if (args.ledger || !LEDGER_SCENARIOS.some(wanted)) return undefined
   const database = await createDatabase()
   if (!database) return undefined
   const service = await startServer(
@@ -373,7 +376,8 @@ async function startSystems(
 ): Promise<Context> {
   const service = await startService(serviceEnv, join(work, 'service.log'))
   const ledgerOff = await startLedgerOffTwin(serviceEnv, redis, work)
-  if (!ledgerOff && !args.ledger) notes.push('LEDGER_MODE=all ÷ off: not measured in this run')
+  if (!ledgerOff && !args.ledger && LEDGER_SCENARIOS.some(wanted))
+    notes.push('LEDGER_MODE=all ÷ off: not measured in this run (no PostgreSQL)')
   const peers = await startPeers(work, redis, serviceEnv.jwtSecret)
   const tenant = crypto.randomUUID()
   return {

@@ -12,6 +12,8 @@ import {
   deleteQueue,
   fill,
 } from '../lib/context'
+import { api } from '../lib/infra'
+import { PAYLOAD } from '../lib/load'
 import { type Figure, figure } from '../lib/report'
 import { drainService } from './consume'
 
@@ -51,19 +53,49 @@ function growth(before: Map<string, number>, after: Map<string, number>, n: numb
 }
 
 /** used_memory of the bench's redis-server, and MEMORY USAGE of the queue's keys. */
-async function redisBytes(ctx: Context): Promise<{ used: number; queueKeys: number }> {
+async function redisBytes(
+  ctx: Context,
+  queue: string
+): Promise<{ used: number; queueKeys: number }> {
   const info = await ctx.admin.info('memory')
   const used = Number(/used_memory:(\d+)/.exec(info)?.[1])
   const keys: string[] = []
   let cursor = '0'
   do {
-    const [next, found] = await ctx.admin.scan(cursor, 'MATCH', `*{${ctx.tenant}:${QUEUE}:*`)
+    const [next, found] = await ctx.admin.scan(cursor, 'MATCH', `*{${ctx.tenant}:${queue}:*`)
     cursor = next
     keys.push(...found)
   } while (cursor !== '0')
   let queueKeys = 0
   for (const key of keys) queueKeys += (await ctx.admin.memory('USAGE', key, 'SAMPLES', 0)) ?? 0
   return { used, queueKeys }
+}
+
+/**
+ * Redis memory a message costs when its publisher sets `messageId`: the dedup key it leaves for
+ * DEDUP_WINDOW_MS besides the stream entry.
+ */
+async function withMessageIds(ctx: Context, n: number): Promise<Figure> {
+  const queue = `${QUEUE}-ids`
+  await createQueue(ctx, queue)
+  const before = await redisBytes(ctx, queue)
+  for (let i = 0; i < n; i += 1000) {
+    const messages = Array.from({ length: Math.min(1000, n - i) }, (_, j) => ({
+      payload: PAYLOAD,
+      messageId: `footprint-${i + j}`,
+    }))
+    await api(ctx.service.url, ctx.token, 'POST', '/publish/batch', { queue, messages })
+  }
+  const after = await redisBytes(ctx, queue)
+  await deleteQueue(ctx, queue)
+  return figure({
+    scenario: `footprint: ${n.toLocaleString('en-US')} messages of the ~200-byte payload`,
+    metric: 'Redis used_memory per retained message with a messageId',
+    unit: 'bytes',
+    better: 'lower',
+    runs: { service: [(after.used - before.used) / n] },
+    note: `MEMORY USAGE of the queue's own keys (its dedup keys among them): ${Math.round((after.queueKeys - before.queueKeys) / n)} bytes a message`,
+  })
 }
 
 export async function footprint(ctx: Context): Promise<Figure[]> {
@@ -78,7 +110,7 @@ export async function footprint(ctx: Context): Promise<Figure[]> {
     await createQueue(ctx, QUEUE)
     const subs = await createPullSubscriptions(ctx, QUEUE, 1, 'earliest')
     const pgBefore = await ledgerSettled(sql, 10_000)
-    const redisBefore = await redisBytes(ctx)
+    const redisBefore = await redisBytes(ctx, QUEUE)
     const filled = await fill({
       url: `${ctx.apiUrl}/publish/batch`,
       token: ctx.token,
@@ -86,7 +118,7 @@ export async function footprint(ctx: Context): Promise<Figure[]> {
       count: n,
     })
     const pgPublished = await ledgerSettled(sql, 120_000)
-    const redisAfter = await redisBytes(ctx)
+    const redisAfter = await redisBytes(ctx, QUEUE)
     await drainService(ctx, subs, filled.stored, 120_000)
     const pgAcked = await ledgerSettled(sql, 120_000)
     await deleteQueue(ctx, QUEUE)
@@ -117,6 +149,7 @@ export async function footprint(ctx: Context): Promise<Figure[]> {
         runs: { service: per(total(pgAcked) - total(pgBefore)) },
         note: `by table: ${growth(pgBefore, pgAcked, filled.stored)}`,
       }),
+      await withMessageIds(ctx, filled.stored),
     ]
   } finally {
     await sql.end({ timeout: 1 })
