@@ -121,6 +121,9 @@ export async function footprint(ctx: Context): Promise<Figure[]> {
     const redisAfter = await redisBytes(ctx, QUEUE)
     await drainService(ctx, subs, filled.stored, 120_000)
     const pgAcked = await ledgerSettled(sql, 120_000)
+    // Before the first queue goes: Redis frees a deleted queue's keys in the background, which
+    // would shrink used_memory under the second measurement.
+    const ids = await withMessageIds(ctx, filled.stored)
     await deleteQueue(ctx, QUEUE)
     const per = (bytes: number) => [bytes / filled.stored]
     const scenario = `footprint: ${filled.stored.toLocaleString('en-US')} messages of the ~200-byte payload`
@@ -149,7 +152,7 @@ export async function footprint(ctx: Context): Promise<Figure[]> {
         runs: { service: per(total(pgAcked) - total(pgBefore)) },
         note: `by table: ${growth(pgBefore, pgAcked, filled.stored)}`,
       }),
-      await withMessageIds(ctx, filled.stored),
+      ids,
     ]
   } finally {
     await sql.end({ timeout: 1 })
