@@ -81,7 +81,7 @@ export function memoryLimited(name: string, cmd: string[]): { cmd: string[]; lim
 /** What the report says of the limit, given whether the servers ran under it. */
 export function memoryLimitNote(limited: boolean): string {
   if (limited) {
-    return `every server (service, bare, bullmq) ran in a memory cgroup of ${MEMORY_LIMIT_MB} MB, the seed's budget, as a container limit runs it; JSC sizes its heap to that limit`
+    return `every server (the service and its peers) ran in a memory cgroup of ${MEMORY_LIMIT_MB} MB, the seed's budget, as a container limit runs it; JSC sizes its heap to that limit`
   }
   const why = wanted
     ? 'no memory cgroup could be made (it needs root and a cgroup memory controller)'

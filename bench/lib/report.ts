@@ -50,6 +50,27 @@ export function figure(opts: {
   }
 }
 
+/** What issue 19 allows the ledger to cost: LEDGER_MODE=all at least this share of off. */
+const LEDGER_FLOOR = 0.85
+
+/**
+ * The LEDGER_MODE=all ÷ off row: the default build's runs beside the same build's with the
+ * ledger off, taken alternately in the same run.
+ */
+export function ledgerFigure(scenario: string, unit: string, all: number[], off: number[]): Figure {
+  return figure({
+    scenario,
+    metric: 'LEDGER_MODE=all ÷ off',
+    unit,
+    better: 'higher',
+    runs: { service: all, 'LEDGER_MODE=off': off },
+    target: (s, p) => ({
+      text: `≥ ${LEDGER_FLOOR} × LEDGER_MODE=off`,
+      met: s >= LEDGER_FLOOR * p['LEDGER_MODE=off']!,
+    }),
+  })
+}
+
 /** Machine and run facts printed above the table. */
 export interface RunInfo {
   date: string

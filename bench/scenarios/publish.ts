@@ -7,20 +7,36 @@ import {
   fill,
   flushPeers,
   interleave,
+  LEDGER_OFF,
+  ledgerOffContext,
   PEER_DB,
 } from '../lib/context'
 import { api, tokenFor, waitProcessQuiet } from '../lib/infra'
 import { type HttpRun, runRedisBenchmark, runWrk } from '../lib/load'
-import { type Figure, figure } from '../lib/report'
+import { type Figure, figure, ledgerFigure } from '../lib/report'
 
 const BATCH = 100
-const HTTP_SYSTEMS = ['service', 'bare', 'bullmq'] as const
-type HttpSystem = (typeof HTTP_SYSTEMS)[number]
+const PEERS = ['bare+auth', 'bullmq+auth', 'bare', 'bullmq'] as const
+type HttpSystem = 'service' | typeof LEDGER_OFF | (typeof PEERS)[number]
 
-/** Where each system takes a publish, and the bearer it needs. */
+/** The service, its LEDGER_MODE=off twin right after it (alternated), then the peers. */
+const httpSystems = (ctx: Context): HttpSystem[] => [
+  'service',
+  ...(ctx.ledgerOff ? [LEDGER_OFF as HttpSystem] : []),
+  ...PEERS,
+]
+
+/** Where each system takes a publish, and the bearer it needs (the +auth peers check it too). */
 function endpoint(ctx: Context, system: HttpSystem, path: '/publish' | '/publish/batch') {
-  const base = system === 'service' ? ctx.apiUrl : ctx[system].url
-  return { url: `${base}${path}`, token: system === 'service' ? ctx.token : '' }
+  const servers = {
+    bare: ctx.bare,
+    bullmq: ctx.bullmq,
+    'bare+auth': ctx.bareAuth,
+    'bullmq+auth': ctx.bullmqAuth,
+  }
+  if (system === 'service') return { url: `${ctx.apiUrl}${path}`, token: ctx.token }
+  if (system === LEDGER_OFF) return { url: `${ctx.ledgerOff!.apiUrl}${path}`, token: ctx.token }
+  return { url: `${servers[system].url}${path}`, token: system.endsWith('+auth') ? ctx.token : '' }
 }
 
 /** wrk runs of each HTTP system, interleaved, after one warm-up run per system. */
@@ -28,7 +44,8 @@ async function wrkRuns(
   ctx: Context,
   path: '/publish' | '/publish/batch',
   queue: string
-): Promise<Record<HttpSystem, HttpRun[]>> {
+): Promise<Partial<Record<HttpSystem, HttpRun[]>>> {
+  const systems = httpSystems(ctx)
   const runOnce = (system: HttpSystem, seconds: number) => {
     const { url, token } = endpoint(ctx, system, path)
     return runWrk({
@@ -39,51 +56,66 @@ async function wrkRuns(
       workDir: ctx.work,
     })
   }
-  for (const system of HTTP_SYSTEMS) await runOnce(system, ctx.plan.warmSeconds)
-  return interleave(ctx.plan.runs, HTTP_SYSTEMS, (system) => runOnce(system, ctx.plan.wrkSeconds))
+  for (const system of systems) await runOnce(system, ctx.plan.warmSeconds)
+  return interleave(ctx.plan.runs, systems, (system) => runOnce(system, ctx.plan.wrkSeconds))
 }
 
-const pick = <S extends string>(runs: Record<S, HttpRun[]>, f: (r: HttpRun) => number) =>
-  Object.fromEntries(Object.entries<HttpRun[]>(runs).map(([k, v]) => [k, v.map(f)])) as Record<
-    S,
-    number[]
-  >
+/** Each system's runs reduced to one number, the LEDGER_MODE=off twin left out (its own row). */
+const pick = <S extends string>(runs: Partial<Record<S, HttpRun[]>>, f: (r: HttpRun) => number) =>
+  Object.fromEntries(
+    Object.entries<HttpRun[] | undefined>(runs)
+      .filter(([k]) => k !== LEDGER_OFF)
+      .map(([k, v]) => [k, (v ?? []).map(f)])
+  ) as Record<S, number[]>
 
-function errorNote(runs: Record<string, HttpRun[]>): string | undefined {
+function errorNote(runs: Partial<Record<string, HttpRun[]>>): string | undefined {
   const bad = Object.entries(runs)
-    .map(([k, v]) => [k, v.reduce((a, r) => a + r.errors, 0)] as const)
+    .map(([k, v]) => [k, (v ?? []).reduce((a, r) => a + r.errors, 0)] as const)
     .filter(([, n]) => n > 0)
   return bad.length > 0
     ? `errors (socket or non-2xx): ${bad.map(([k, n]) => `${k} ${n}`).join(', ')}`
     : undefined
 }
 
+/** The LEDGER_MODE=all ÷ off row of a throughput figure, when the twin ran. */
+function ledgerRow(
+  scenario: string,
+  unit: string,
+  runs: Partial<Record<HttpSystem, HttpRun[]>>,
+  value: (r: HttpRun) => number
+): Figure[] {
+  const off = runs[LEDGER_OFF]
+  if (!off) return []
+  return [ledgerFigure(scenario, unit, (runs.service ?? []).map(value), off.map(value))]
+}
+
+/** `runs` runs of redis-benchmark XADD into the redis peer's database. */
+async function redisXadd(ctx: Context, key: string, requests: number, pipeline: number) {
+  const out: number[] = []
+  for (let i = 0; i < ctx.plan.runs; i++) {
+    const r = await runRedisBenchmark({
+      port: ctx.redis.port,
+      db: PEER_DB.redis,
+      key,
+      requests,
+      pipeline,
+    })
+    out.push(r.rps)
+  }
+  return out
+}
+
 /** Single POST /publish, ~200-byte JSON, 50 connections. */
 export async function singlePublish(ctx: Context): Promise<Figure[]> {
   const scenario = 'single POST /publish, 50 connections'
   await createQueue(ctx, 'publish')
+  if (ctx.ledgerOff) await createQueue(ledgerOffContext(ctx, ctx.ledgerOff), 'publish')
   const runs = await wrkRuns(ctx, '/publish', 'publish')
-  const redisPlain: number[] = []
-  const redisPipelined: number[] = []
-  for (let i = 0; i < ctx.plan.runs; i++) {
-    const plain = await runRedisBenchmark({
-      port: ctx.redis.port,
-      db: PEER_DB.redis,
-      key: 'bench:redis:publish',
-      requests: ctx.plan.redisRequests.plain,
-      pipeline: 1,
-    })
-    redisPlain.push(plain.rps)
-    const pipelined = await runRedisBenchmark({
-      port: ctx.redis.port,
-      db: PEER_DB.redis,
-      key: 'bench:redis:publish',
-      requests: ctx.plan.redisRequests.pipelined,
-      pipeline: 16,
-    })
-    redisPipelined.push(pipelined.rps)
-  }
+  const key = 'bench:redis:publish'
+  const redisPlain = await redisXadd(ctx, key, ctx.plan.redisRequests.plain, 1)
+  const redisPipelined = await redisXadd(ctx, key, ctx.plan.redisRequests.pipelined, 16)
   await deleteQueue(ctx, 'publish')
+  if (ctx.ledgerOff) await deleteQueue(ledgerOffContext(ctx, ctx.ledgerOff), 'publish')
   await flushPeers(ctx)
   const rps = pick(runs, (r) => r.rps)
   return [
@@ -94,11 +126,12 @@ export async function singlePublish(ctx: Context): Promise<Figure[]> {
       better: 'higher',
       runs: { ...rps, 'redis XADD': redisPlain, 'redis XADD -P16': redisPipelined },
       target: (s, p) => ({
-        text: '≥ 1.3 × bullmq and ≥ 0.7 × bare',
-        met: s >= 1.3 * p.bullmq! && s >= 0.7 * p.bare!,
+        text: '≥ 1.0 × bare+auth and ≥ 1.3 × bullmq+auth',
+        met: s >= p['bare+auth']! && s >= 1.3 * p['bullmq+auth']!,
       }),
       note: errorNote(runs),
     }),
+    ...ledgerRow(scenario, 'requests/s', runs, (r) => r.rps),
     figure({
       scenario,
       metric: 'latency p50',
@@ -112,7 +145,7 @@ export async function singlePublish(ctx: Context): Promise<Figure[]> {
       unit: 'ms',
       better: 'lower',
       runs: pick(runs, (r) => r.p99Ms),
-      target: (s) => ({ text: '≤ 10 ms', met: s <= 10 }),
+      target: (s, p) => ({ text: "≤ 2 × bare's", met: s <= 2 * p.bare! }),
     }),
   ]
 }
@@ -121,19 +154,16 @@ export async function singlePublish(ctx: Context): Promise<Figure[]> {
 export async function batchPublish(ctx: Context): Promise<Figure[]> {
   const scenario = `POST /publish/batch, ${BATCH} messages a request`
   await createQueue(ctx, 'batch')
+  if (ctx.ledgerOff) await createQueue(ledgerOffContext(ctx, ctx.ledgerOff), 'batch')
   const runs = await wrkRuns(ctx, '/publish/batch', 'batch')
-  const redisPipelined: number[] = []
-  for (let i = 0; i < ctx.plan.runs; i++) {
-    const r = await runRedisBenchmark({
-      port: ctx.redis.port,
-      db: PEER_DB.redis,
-      key: 'bench:redis:batch',
-      requests: ctx.plan.redisRequests.pipelined,
-      pipeline: BATCH,
-    })
-    redisPipelined.push(r.rps)
-  }
+  const redisPipelined = await redisXadd(
+    ctx,
+    'bench:redis:batch',
+    ctx.plan.redisRequests.pipelined,
+    BATCH
+  )
   await deleteQueue(ctx, 'batch')
+  if (ctx.ledgerOff) await deleteQueue(ledgerOffContext(ctx, ctx.ledgerOff), 'batch')
   await flushPeers(ctx)
   return [
     figure({
@@ -142,9 +172,13 @@ export async function batchPublish(ctx: Context): Promise<Figure[]> {
       unit: 'messages/s',
       better: 'higher',
       runs: { ...pick(runs, (r) => r.rps * BATCH), [`redis XADD -P${BATCH}`]: redisPipelined },
-      target: (s) => ({ text: '≥ 200,000 messages/s', met: s >= 200_000 }),
+      target: (s, p) => ({
+        text: '≥ 0.8 × bare and ≥ 4 × bullmq',
+        met: s >= 0.8 * p.bare! && s >= 4 * p.bullmq!,
+      }),
       note: errorNote(runs),
     }),
+    ...ledgerRow(scenario, 'messages/s', runs, (r) => r.rps * BATCH),
     figure({
       scenario,
       metric: 'request latency p99',
