@@ -139,7 +139,9 @@ export async function moveToDeadLetter(
   const dlq = await deps.ensureQueue(ctx, deadLetterQueueOf(sub), queue)
   const now = Date.now()
   const prepared = dead.map((d) => {
-    const dedupId = `dlq:${sub.id}:${d.partition}:${d.streamId}`
+    // The group's, not the subscription's: a group-mate moving the same entry again (after
+    // this move stalled past its hold) must meet this copy's dedup marker.
+    const dedupId = `dlq:${sub.consumerGroup}:${d.partition}:${d.streamId}`
     const opened = openPayload(deps, queue, d.message)
     const plaintext = opened ? JSON.stringify(opened.payload) : 'null'
     const message: StoredMessage = {
@@ -187,7 +189,7 @@ export async function moveToDeadLetter(
       partition,
       sub.consumerGroup,
       'ack',
-      settling,
+      items.map((d, i) => ({ ...settling[i]!, deliveryCount: d.heldAs ?? d.deliveryCount })),
       {
         now,
         maxDeliveries: sub.maxRetryAttempts,
@@ -412,6 +414,9 @@ export async function pullMessages(
     // The client went away while this waited (a consumer killed mid-poll): what a pull took
     // now would reach nobody and stay hidden for the whole visibility timeout.
     if (opts.signal?.aborted) return []
+    // Deleted while this waited: a pull now would bring its consumer back into the group and
+    // hand out receipts that can never acknowledge (404 MQ_SUBSCRIPTION_NOT_FOUND).
+    await deps.loadSubscription(ctx, sub.id)
   }
 }
 

@@ -222,27 +222,24 @@ export class StreamsRepository implements MessageStore {
     }
   }
 
-  async removeConsumer(queue: Queue, group: string, consumer: string): Promise<boolean> {
-    const pending = await this.consumerPending(queue, group, consumer)
-    if (pending > 0) return false
+  async removeConsumer(
+    queue: Queue,
+    group: string,
+    consumer: string,
+    heir: string
+  ): Promise<number> {
+    let handed = 0
     for (const p of partitions(queue)) {
-      await this.redis.xgroup('DELCONSUMER', this.key(queue, p, 'stream'), group, consumer)
+      handed += await this.redis.removeConsumer(
+        this.key(queue, p, 'stream'),
+        this.inflight(queue, p, group),
+        group,
+        consumer,
+        heir,
+        Date.now()
+      )
     }
-    return true
-  }
-
-  private async consumerPending(queue: Queue, group: string, consumer: string): Promise<number> {
-    let total = 0
-    for (const p of partitions(queue)) {
-      const summary = (await this.redis.xpending(this.key(queue, p, 'stream'), group)) as [
-        number,
-        string | null,
-        string | null,
-        Array<[string, string]> | null,
-      ]
-      for (const [name, count] of summary[3] ?? []) if (name === consumer) total += Number(count)
-    }
-    return total
+    return handed
   }
 
   async seek(queue: Queue, group: string, position: GroupPosition): Promise<string> {
@@ -303,7 +300,9 @@ export class StreamsRepository implements MessageStore {
   }
 
   async clearCounters(sub: Subscription): Promise<void> {
+    // Two hash tags: one command each (a cluster refuses a command across slots).
     await this.redis.unlink(this.keys.subscriptionCounters(sub.tenantId, sub.id))
+    await this.redis.zrem(this.keys.tenantLastAck(sub.tenantId), sub.id)
   }
 
   async pull(
@@ -678,10 +677,17 @@ export class StreamsRepository implements MessageStore {
   }
 }
 
-type RawDelivery = [string, number, string[]]
+/** Stream id, delivery count, fields, and for dead ones the count the hold gave the entry. */
+type RawDelivery = [string, number, string[], number?]
 
-function toDelivery(partition: number, [streamId, count, raw]: RawDelivery): StoredDelivery {
-  return { partition, streamId, deliveryCount: Number(count), message: decodeFields(streamId, raw) }
+function toDelivery(partition: number, [streamId, count, raw, held]: RawDelivery): StoredDelivery {
+  return {
+    partition,
+    streamId,
+    deliveryCount: Number(count),
+    message: decodeFields(streamId, raw),
+    ...(held !== undefined && { heldAs: Number(held) }),
+  }
 }
 
 /** A partition's member in the delayed registry; `|` appears in no tenant id or queue name. */
