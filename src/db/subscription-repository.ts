@@ -1,4 +1,4 @@
-import { and, asc, count, eq, getTableColumns, sql } from 'drizzle-orm'
+import { and, asc, eq, getTableColumns, sql } from 'drizzle-orm'
 import { MqError } from '../domain/errors'
 import type { SubscriptionStore } from '../domain/ports'
 import {

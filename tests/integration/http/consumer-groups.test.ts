@@ -3,6 +3,7 @@
  * filtering and dead-lettering lost, stranded or repeated a message of a group.
  */
 import { describe, expect, test } from 'bun:test'
+import { Cluster } from 'ioredis'
 import { moveToDeadLetter } from '../../../src/domain/consume'
 import type { StoredDelivery } from '../../../src/domain/messages'
 import { ack, publish, pull } from '../../helpers/consuming'
@@ -45,22 +46,25 @@ async function subscribed(app: App, tenant: string, body: Record<string, unknown
   return res.body.id as string
 }
 
-/** Every key of the deployment's prefix that names each of `needles`. */
+/** Every key of the deployment's prefix that names each of `needles` (every master's). */
 async function keysNaming(...needles: string[]): Promise<string[]> {
   const deps = await sharedDeps()
+  const servers = deps.redis instanceof Cluster ? deps.redis.nodes('master') : [deps.redis]
   const found: string[] = []
-  let cursor = '0'
-  do {
-    const [next, keys] = await deps.redis.scan(
-      cursor,
-      'MATCH',
-      `${deps.keys.prefix}:*`,
-      'COUNT',
-      1000
-    )
-    found.push(...keys.filter((k) => needles.every((n) => k.includes(n))))
-    cursor = next
-  } while (cursor !== '0')
+  for (const server of servers) {
+    let cursor = '0'
+    do {
+      const [next, keys] = await server.scan(
+        cursor,
+        'MATCH',
+        `${deps.keys.prefix}:*`,
+        'COUNT',
+        1000
+      )
+      found.push(...keys.filter((k) => needles.every((n) => k.includes(n))))
+      cursor = next
+    } while (cursor !== '0')
+  }
   return found
 }
 
