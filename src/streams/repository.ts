@@ -1,4 +1,5 @@
 import { Cluster } from 'ioredis'
+import { MqError } from '../domain/errors'
 import type {
   FoundMessage,
   GroupPosition,
@@ -48,6 +49,17 @@ function sideBySide(commands: Array<Promise<unknown>>): Promise<Reply[]> {
       )
     )
   )
+}
+
+/**
+ * A consume script that found no group: its last subscription was deleted while a request of
+ * it was under way (a long poll, an ack), which is a 404, not a failure of the service.
+ */
+function groupGone(err: unknown): never {
+  if (err instanceof Error && /NOGROUP/.test(err.message)) {
+    throw new MqError('MQ_SUBSCRIPTION_NOT_FOUND', 'the subscription was deleted')
+  }
+  throw err
 }
 
 /** How often a wait on a cluster looks for new entries (it cannot block on several slots). */
@@ -318,17 +330,19 @@ export class StreamsRepository implements MessageStore {
       deadHoldMs: number
     }
   ): Promise<PartitionPull> {
-    const [delivered, dead, gone, expired, next] = (await this.redis.pull(
-      this.key(queue, partition, 'stream'),
-      this.inflight(queue, partition, opts.group),
-      opts.group,
-      opts.consumer,
-      opts.max,
-      opts.now,
-      opts.visibilityMs,
-      opts.maxDeliveries,
-      opts.deadHoldMs
-    )) as [RawDelivery[], RawDelivery[], number, number, number]
+    const [delivered, dead, gone, expired, next] = (await this.redis
+      .pull(
+        this.key(queue, partition, 'stream'),
+        this.inflight(queue, partition, opts.group),
+        opts.group,
+        opts.consumer,
+        opts.max,
+        opts.now,
+        opts.visibilityMs,
+        opts.maxDeliveries,
+        opts.deadHoldMs
+      )
+      .catch(groupGone)) as [RawDelivery[], RawDelivery[], number, number, number]
     return {
       delivered: delivered.map((d) => toDelivery(partition, d)),
       dead: dead.map((d) => toDelivery(partition, d)),
@@ -363,17 +377,24 @@ export class StreamsRepository implements MessageStore {
         ? new Map(items.map((i) => [i.streamId, i.messageId]))
         : null
     const args = items.flatMap((i) => [i.streamId, i.deliveryCount, i.delayMs])
-    const [settled, dead, idle, done] = (await this.redis.settle(
-      this.key(queue, partition, 'stream'),
-      this.inflight(queue, partition, group),
-      group,
-      opts.now,
-      mode,
-      opts.maxDeliveries,
-      opts.deadHoldMs,
-      known ? 'idle' : (opts.details ?? ''),
-      ...args
-    )) as [number, RawDelivery[], number, Array<[string, number, string | string[]]>]
+    const [settled, dead, idle, done] = (await this.redis
+      .settle(
+        this.key(queue, partition, 'stream'),
+        this.inflight(queue, partition, group),
+        group,
+        opts.now,
+        mode,
+        opts.maxDeliveries,
+        opts.deadHoldMs,
+        known ? 'idle' : (opts.details ?? ''),
+        ...args
+      )
+      .catch(groupGone)) as [
+      number,
+      RawDelivery[],
+      number,
+      Array<[string, number, string | string[]]>,
+    ]
     return {
       settled: Number(settled),
       dead: dead.map((d) => toDelivery(partition, d)),

@@ -115,7 +115,10 @@ end
 
 -- The group's read position: XREADGROUP '>' reads the entries after it.
 local function lastDelivered()
-  for _, g in ipairs(rcall('XINFO', 'GROUPS', streamKey)) do
+  -- No stream (its queue deleted meanwhile): XPENDING below then answers NOGROUP.
+  local ok, groups = pcall(rcall, 'XINFO', 'GROUPS', streamKey)
+  if not ok then return '0-0' end
+  for _, g in ipairs(groups) do
     local name, last
     for i = 1, #g, 2 do
       if g[i] == 'name' then name = g[i + 1] end

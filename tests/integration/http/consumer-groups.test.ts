@@ -194,6 +194,34 @@ describe('deleting a subscription of a group', () => {
   })
 })
 
+describe('a request racing the delete of a group', () => {
+  test('a pull or ack that finds the group gone is 404, not 500', async () => {
+    const deps = await sharedDeps()
+    const { app, tenant } = await setup()
+    const a = await subscribed(app, tenant, { consumerName: 'a' })
+    const queue = (await deps.subscriptionDeps.queues.get(tenant, 'orders'))!
+    expect((await call(app, 'DELETE', `${B}/subscriptions/${a}`, { tenant })).status).toBe(204)
+    const opts = { now: Date.now(), maxDeliveries: 3, deadHoldMs: 30_000 }
+    const pulling = deps.messages.pull(queue, 0, {
+      ...opts,
+      group: 'g',
+      consumer: 'a',
+      max: 1,
+      visibilityMs: 1000,
+    })
+    await expect(pulling).rejects.toMatchObject({ code: 'MQ_SUBSCRIPTION_NOT_FOUND' })
+    const acking = deps.messages.settle(
+      queue,
+      0,
+      'g',
+      'ack',
+      [{ streamId: '1-0', deliveryCount: 1, delayMs: 0 }],
+      opts
+    )
+    await expect(acking).rejects.toMatchObject({ code: 'MQ_SUBSCRIPTION_NOT_FOUND' })
+  })
+})
+
 describe('a seek back over deliveries still out', () => {
   test('one pull never returns an entry twice, the count goes on, and only the latest receipt acks', async () => {
     const { app, tenant } = await setup()
