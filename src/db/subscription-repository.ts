@@ -143,8 +143,11 @@ export class SubscriptionRepository implements SubscriptionStore {
         const current = await this.find(tx, tenantId, id)
         if (!current) return null
         const mates = await this.lockedGroup(tx, tenantId, current.queueId, current.consumerGroup)
+        const changed = Object.fromEntries(
+          Object.entries(patch).filter(([, value]) => value !== undefined)
+        )
         assertAgreesWithGroup(
-          { ...current, ...patch },
+          { ...current, ...changed },
           mates.filter((m) => m.id !== id)
         )
       }

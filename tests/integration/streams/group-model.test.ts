@@ -543,7 +543,7 @@ describe('consumer groups against a model (issue 21)', () => {
     async () => {
       await fc.assert(
         fc.asyncProperty(fc.commands(commands, { maxCommands: 25, size: '+1' }), runModel),
-        { numRuns: Number(process.env.MODEL_RUNS ?? 6), endOnFailure: true }
+        { numRuns: Number(process.env.MODEL_RUNS ?? 10), endOnFailure: true }
       )
     },
     { timeout: 120_000 }
