@@ -229,7 +229,7 @@ function groupByPartition<T extends { partition: number }>(items: T[]): Map<numb
  * out of attempts to the dead-letter queue, acknowledges those its filter skips, decrypts
  * payloads and counts deliveries (redeliveries also as failures).
  * @returns the deliveries, the earliest open visibility deadline, and how many entries the
- * store handed out, filtered ones included (when positive, more may be waiting).
+ * store handed out, filtered ones included, or read past (when positive, more may be waiting).
  */
 export async function pullOnce(
   deps: ConsumeDeps,
@@ -257,7 +257,7 @@ export async function pullOnce(
     })
     if (result.nextDeadline !== null)
       nextDeadline = Math.min(nextDeadline ?? Infinity, result.nextDeadline)
-    read += result.delivered.length + result.dead.length
+    read += result.delivered.length + result.dead.length + result.passed
     timedOut.push(...timedOutAttempts(deps.ledger, result.delivered, now))
     await moveToDeadLetter(
       deps,

@@ -65,6 +65,8 @@ export interface PartitionPull {
   expired: number
   /** The earliest visibility deadline still open (ms), or null. */
   nextDeadline: number | null
+  /** Entries read past because they were still out after a seek back: more may wait behind. */
+  passed: number
 }
 
 /** An entry settle() acknowledged or requeued, as it reports it when asked for details. */

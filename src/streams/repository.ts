@@ -330,7 +330,7 @@ export class StreamsRepository implements MessageStore {
       deadHoldMs: number
     }
   ): Promise<PartitionPull> {
-    const [delivered, dead, gone, expired, next] = (await this.redis
+    const [delivered, dead, gone, expired, next, passed] = (await this.redis
       .pull(
         this.key(queue, partition, 'stream'),
         this.inflight(queue, partition, opts.group),
@@ -342,13 +342,14 @@ export class StreamsRepository implements MessageStore {
         opts.maxDeliveries,
         opts.deadHoldMs
       )
-      .catch(groupGone)) as [RawDelivery[], RawDelivery[], number, number, number]
+      .catch(groupGone)) as [RawDelivery[], RawDelivery[], number, number, number, number]
     return {
       delivered: delivered.map((d) => toDelivery(partition, d)),
       dead: dead.map((d) => toDelivery(partition, d)),
       gone: Number(gone),
       expired: Number(expired),
       nextDeadline: Number(next) >= 0 ? Number(next) : null,
+      passed: Number(passed),
     }
   }
 

@@ -20,12 +20,13 @@
           again but returned as dead, for the caller to move to the dead-letter queue
   ARGV[7] how long a dead message stays hidden while the caller moves it (ms)
 
-  Returns { delivered, dead, gone, expired, nextDeadline }:
+  Returns { delivered, dead, gone, expired, nextDeadline, passed }:
     delivered / dead: lists of { stream id, delivery count, fields }; dead ones also carry
           the count their pending entry now has (see the hold below)
     gone: entries deleted or trimmed while pending (acknowledged here, counted by the caller)
     expired: entries past their `x` (expiry ms) field (acknowledged here, never delivered)
     nextDeadline: the earliest visibility deadline still in the set, or -1
+    passed: entries read past because they were still out after a seek back (see readNew)
 ]]
 local rcall = redis.call
 local streamKey = KEYS[1]
@@ -162,11 +163,15 @@ local function readNew(room)
   return #read[1][2], handed
 end
 
--- Read on past entries put back, or a pull would answer empty with new ones behind them (and a
--- long poll would then sleep, as they are not newer than what it waits after).
+-- Read on past entries put back, or a pull would answer empty with new ones behind them; but
+-- past at most PASS_MAX of them per call, so a seek back over a long pending list does not hold
+-- Redis up: the caller hears how many it passed and pulls again.
+local PASS_MAX = 1000
+local passed = 0
 local room = max - #delivered - #dead
-while room > 0 do
+while room > 0 and passed < PASS_MAX do
   local read, handed = readNew(room)
+  passed = passed + read - handed
   if read < room then break end
   room = room - handed
 end
@@ -174,4 +179,4 @@ end
 writeInflight()
 
 local earliest = rcall('ZRANGE', inflightKey, 0, 0, 'WITHSCORES')
-return { delivered, dead, gone, expired, earliest[2] and tonumber(earliest[2]) or -1 }
+return { delivered, dead, gone, expired, earliest[2] and tonumber(earliest[2]) or -1, passed }

@@ -262,6 +262,26 @@ describe('a seek back over deliveries still out', () => {
     ])
     expect(await ack(app, tenant, sub, [out[1]!.receipt])).toBe(1)
   })
+
+  test('a pull reads on past more deliveries still out than one script call passes', async () => {
+    const { app, tenant } = await setup()
+    const sub = await subscribed(app, tenant, { consumerName: 'a', maxPollRecords: 1000 })
+    for (let i = 0; i < 11; i++) {
+      await publish(
+        app,
+        tenant,
+        Array.from({ length: 100 }, (_, j) => i * 100 + j)
+      )
+    }
+    let out = 0
+    while (out < 1100) {
+      out += (await pull(app, tenant, sub, { max: 1000, visibilityTimeoutMs: 60_000 })).length
+    }
+    await call(app, 'POST', `${B}/subscriptions/${sub}/seek`, { tenant, body: { to: 'earliest' } })
+    const [fresh] = await publish(app, tenant, ['new'])
+    const got = await pull(app, tenant, sub, { max: 10 })
+    expect(got.map((d) => d.messageId)).toEqual([fresh!])
+  })
 })
 
 describe('settings a group shares', () => {
