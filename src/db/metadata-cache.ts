@@ -173,7 +173,7 @@ export class CachedSubscriptionStore implements SubscriptionStore {
     return this.inner.list(tenantId, query)
   }
 
-  countInGroup(tenantId: string, queueId: string, group: string): Promise<number> {
-    return this.inner.countInGroup(tenantId, queueId, group)
+  inGroup(tenantId: string, queueId: string, group: string): Promise<Subscription[]> {
+    return this.inner.inGroup(tenantId, queueId, group)
   }
 }

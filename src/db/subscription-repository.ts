@@ -1,12 +1,14 @@
-import { and, asc, count, eq, getTableColumns, sql } from 'drizzle-orm'
+import { and, asc, eq, getTableColumns, sql } from 'drizzle-orm'
 import { MqError } from '../domain/errors'
 import type { SubscriptionStore } from '../domain/ports'
-import type {
-  MessageFilter,
-  Subscription,
-  SubscriptionDraft,
-  SubscriptionListQuery,
-  SubscriptionPatch,
+import {
+  assertAgreesWithGroup,
+  GROUP_SETTINGS,
+  type MessageFilter,
+  type Subscription,
+  type SubscriptionDraft,
+  type SubscriptionListQuery,
+  type SubscriptionPatch,
 } from '../domain/subscriptions'
 import type { Db } from './client'
 import { isUniqueViolation } from './queue-repository'
@@ -71,12 +73,16 @@ export class SubscriptionRepository implements SubscriptionStore {
     const { queueId, queue, ...fields } = draft
     const now = new Date()
     try {
-      const [row] = await withTenant(this.db, tenantId, (tx) =>
-        tx
+      const [row] = await withTenant(this.db, tenantId, async (tx) => {
+        assertAgreesWithGroup(
+          draft,
+          await this.lockedGroup(tx, tenantId, queueId, draft.consumerGroup)
+        )
+        return tx
           .insert(messageSubscriptions)
           .values({ ...fields, tenantId, topicId: queueId, createdAt: now, updatedAt: now })
           .returning()
-      )
+      })
       return toSubscription(row!, queue)
     } catch (err) {
       if (isUniqueViolation(err)) {
@@ -133,6 +139,18 @@ export class SubscriptionRepository implements SubscriptionStore {
   ): Promise<Subscription | null> {
     if (!UUID.test(id)) return null
     return withTenant(this.db, tenantId, async (tx) => {
+      if (GROUP_SETTINGS.some((field) => patch[field] !== undefined)) {
+        const current = await this.find(tx, tenantId, id)
+        if (!current) return null
+        const mates = await this.lockedGroup(tx, tenantId, current.queueId, current.consumerGroup)
+        const changed = Object.fromEntries(
+          Object.entries(patch).filter(([, value]) => value !== undefined)
+        )
+        assertAgreesWithGroup(
+          { ...current, ...changed },
+          mates.filter((m) => m.id !== id)
+        )
+      }
       const [row] = await tx
         .update(messageSubscriptions)
         .set({ ...patch, updatedAt: new Date() })
@@ -182,19 +200,42 @@ export class SubscriptionRepository implements SubscriptionStore {
     return rows.map((row) => toSubscription(row, row.queueName))
   }
 
-  async countInGroup(tenantId: string, queueId: string, group: string): Promise<number> {
-    const [row] = await withTenant(this.db, tenantId, (tx) =>
-      tx
-        .select({ n: count() })
-        .from(messageSubscriptions)
-        .where(
-          and(
-            eq(messageSubscriptions.tenantId, tenantId),
-            eq(messageSubscriptions.topicId, queueId),
-            eq(messageSubscriptions.consumerGroup, group)
-          )
+  inGroup(tenantId: string, queueId: string, group: string): Promise<Subscription[]> {
+    return withTenant(this.db, tenantId, (tx) => this.group(tx, tenantId, queueId, group))
+  }
+
+  private async group(
+    tx: Db,
+    tenantId: string,
+    queueId: string,
+    group: string
+  ): Promise<Subscription[]> {
+    const rows = await this.select(tx)
+      .where(
+        and(
+          eq(messageSubscriptions.tenantId, tenantId),
+          eq(messageSubscriptions.topicId, queueId),
+          eq(messageSubscriptions.consumerGroup, group)
         )
+      )
+      .orderBy(asc(messageSubscriptions.createdAt), asc(messageSubscriptions.id))
+    return rows.map((row) => toSubscription(row, row.queueName))
+  }
+
+  /**
+   * The group's subscriptions, read under a lock on the group held until the transaction
+   * ends: two requests creating or changing subscriptions of one group with different group
+   * settings cannot both see the other absent.
+   */
+  private async lockedGroup(
+    tx: Db,
+    tenantId: string,
+    queueId: string,
+    group: string
+  ): Promise<Subscription[]> {
+    await tx.execute(
+      sql`select pg_advisory_xact_lock(hashtextextended(${`${tenantId}:${queueId}:${group}`}, 0))`
     )
-    return row?.n ?? 0
+    return this.group(tx, tenantId, queueId, group)
   }
 }

@@ -139,7 +139,9 @@ export async function moveToDeadLetter(
   const dlq = await deps.ensureQueue(ctx, deadLetterQueueOf(sub), queue)
   const now = Date.now()
   const prepared = dead.map((d) => {
-    const dedupId = `dlq:${sub.id}:${d.partition}:${d.streamId}`
+    // The group's, not the subscription's: a group-mate moving the same entry again (after
+    // this move stalled past its hold) must meet this copy's dedup marker.
+    const dedupId = `dlq:${sub.consumerGroup}:${d.partition}:${d.streamId}`
     const opened = openPayload(deps, queue, d.message)
     const plaintext = opened ? JSON.stringify(opened.payload) : 'null'
     const message: StoredMessage = {
@@ -187,7 +189,7 @@ export async function moveToDeadLetter(
       partition,
       sub.consumerGroup,
       'ack',
-      settling,
+      items.map((d, i) => ({ ...settling[i]!, deliveryCount: d.heldAs ?? d.deliveryCount })),
       {
         now,
         maxDeliveries: sub.maxRetryAttempts,
@@ -227,7 +229,7 @@ function groupByPartition<T extends { partition: number }>(items: T[]): Map<numb
  * out of attempts to the dead-letter queue, acknowledges those its filter skips, decrypts
  * payloads and counts deliveries (redeliveries also as failures).
  * @returns the deliveries, the earliest open visibility deadline, and how many entries the
- * store handed out, filtered ones included (when positive, more may be waiting).
+ * store handed out, filtered ones included, or read past (when positive, more may be waiting).
  */
 export async function pullOnce(
   deps: ConsumeDeps,
@@ -255,7 +257,7 @@ export async function pullOnce(
     })
     if (result.nextDeadline !== null)
       nextDeadline = Math.min(nextDeadline ?? Infinity, result.nextDeadline)
-    read += result.delivered.length + result.dead.length
+    read += result.delivered.length + result.dead.length + result.passed
     timedOut.push(...timedOutAttempts(deps.ledger, result.delivered, now))
     await moveToDeadLetter(
       deps,
@@ -412,6 +414,9 @@ export async function pullMessages(
     // The client went away while this waited (a consumer killed mid-poll): what a pull took
     // now would reach nobody and stay hidden for the whole visibility timeout.
     if (opts.signal?.aborted) return []
+    // Deleted while this waited: a pull now would bring its consumer back into the group and
+    // hand out receipts that can never acknowledge (404 MQ_SUBSCRIPTION_NOT_FOUND).
+    await deps.loadSubscription(ctx, sub.id)
   }
 }
 

@@ -46,6 +46,12 @@ export interface StoredDelivery {
   streamId: string
   deliveryCount: number
   message: StoredMessage & { publishedAt: number }
+  /**
+   * A dead delivery only: the count its pending entry was given while it is moved to the
+   * dead-letter queue, one past any receipt's, so a late ack of the last delivery cannot
+   * acknowledge it too; the move acknowledges with it.
+   */
+  heldAs?: number
 }
 
 /** What one pull from a partition produced. */
@@ -59,6 +65,8 @@ export interface PartitionPull {
   expired: number
   /** The earliest visibility deadline still open (ms), or null. */
   nextDeadline: number | null
+  /** Entries read past because they were still out after a seek back: more may wait behind. */
+  passed: number
 }
 
 /** An entry settle() acknowledged or requeued, as it reports it when asked for details. */

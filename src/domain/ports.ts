@@ -63,8 +63,12 @@ export interface MessageStore {
   ensureGroup(queue: Queue, group: string, start: GroupPosition): Promise<void>
   /** Destroys the group on every partition, with its pending deliveries. */
   removeGroup(queue: Queue, group: string): Promise<void>
-  /** Deletes a consumer only when it holds no pending delivery. @returns whether it did. */
-  removeConsumer(queue: Queue, group: string, consumer: string): Promise<boolean>
+  /**
+   * Deletes a consumer of the group, in one step per partition with handing what it holds to
+   * `heir` (another consumer of the group), due at once with its delivery count kept.
+   * @returns how many pending deliveries were handed over.
+   */
+  removeConsumer(queue: Queue, group: string, consumer: string, heir: string): Promise<number>
   /** Moves the group's read position on every partition. @returns the stream id set. */
   seek(queue: Queue, group: string, position: GroupPosition): Promise<string>
   /** Unread entries (lag) and deliveries awaiting ack (pending) of a group. */
@@ -73,6 +77,7 @@ export interface MessageStore {
   /** Delivery outcome counters of a subscription. */
   counters(sub: Subscription): Promise<SubscriptionCounters>
   countOutcome(sub: Subscription, outcome: keyof SubscriptionCounters, n: number): Promise<void>
+  /** Removes the subscription's counters and its last-ack time. */
   clearCounters(sub: Subscription): Promise<void>
 
   pull(
@@ -115,7 +120,8 @@ export interface MessageStore {
 export interface SubscriptionStore {
   /**
    * Stores a new subscription under the id the caller chose (the signing secret is sealed to it).
-   * @throws MqError MQ_SUBSCRIPTION_EXISTS when the consumer is already in that group of the queue.
+   * @throws MqError MQ_SUBSCRIPTION_EXISTS when the consumer is already in that group of the
+   * queue, MQ_VALIDATION_FAILED when the group's other subscriptions have other group settings.
    */
   create(tenantId: string, draft: SubscriptionDraft): Promise<Subscription>
   /** Any string may be passed as `id`: one that is not a UUID finds nothing. */
@@ -124,11 +130,12 @@ export interface SubscriptionStore {
     tenantId: string,
     query: SubscriptionListQuery
   ): Promise<{ items: Subscription[]; nextCursor: string | null }>
+  /** @throws MqError MQ_VALIDATION_FAILED for a group setting the group's others do not share. */
   update(tenantId: string, id: string, patch: SubscriptionPatch): Promise<Subscription | null>
   /** @returns whether it existed. */
   remove(tenantId: string, id: string): Promise<boolean>
-  /** Subscriptions of the tenant left in one consumer group of a queue. */
-  countInGroup(tenantId: string, queueId: string, group: string): Promise<number>
+  /** The tenant's subscriptions in one consumer group of a queue, oldest first. */
+  inGroup(tenantId: string, queueId: string, group: string): Promise<Subscription[]>
 }
 
 /** The outcome of taking one request's token from a tenant's bucket. */

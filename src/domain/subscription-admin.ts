@@ -153,7 +153,8 @@ export async function loadSubscription(
  * either sees this one and keeps the group, or removes it before `ensureGroup` recreates it.
  * @returns the subscription and, for webhooks, the signing secret in clear (shown only here).
  * @throws MqError MQ_QUEUE_NOT_FOUND, MQ_FORBIDDEN (`allowedConsumers`),
- * MQ_VALIDATION_FAILED (`kafka_consumer`, webhook without a url or with an unsafe one),
+ * MQ_VALIDATION_FAILED (`kafka_consumer`, webhook without a url or with an unsafe one, a
+ * `messageFilter`, `maxRetryAttempts` or `deadLetterQueue` other than the group's),
  * MQ_SUBSCRIPTION_EXISTS.
  */
 export async function createSubscription(
@@ -173,12 +174,19 @@ export async function createSubscription(
   if (!queue) throw notFound('MQ_QUEUE_NOT_FOUND', 'queue', input.queue)
   assertMayConsume(queue, ctx.principal)
   checkDeadLetterQueue(queue, settings.deadLetterQueue)
+  const [mate] = await deps.subscriptions.inGroup(ctx.tenantId, queue.id, input.consumerGroup)
 
   const id = randomUUID()
   const signingSecret = isWebhook ? `whsec_${randomBytes(32).toString('base64')}` : null
   const subscription = await deps.subscriptions.create(ctx.tenantId, {
     ...SUBSCRIPTION_DEFAULTS,
     sessionTimeoutMs: deps.defaults.sessionTimeoutMs,
+    // Joining a group takes the settings its subscriptions share unless the request names them.
+    ...(mate && {
+      messageFilter: mate.messageFilter,
+      maxRetryAttempts: mate.maxRetryAttempts,
+      deadLetterQueue: mate.deadLetterQueue,
+    }),
     ...settings,
     handlerConfig,
     id,
@@ -235,7 +243,8 @@ export function listSubscriptions(
 
 /**
  * Changes settings; queue, group, consumer and type are fixed for a subscription's life.
- * A new `offsetResetPolicy` is stored but moves nothing: `seek` moves a group.
+ * A new `offsetResetPolicy` is stored but moves nothing: `seek` moves a group. A setting the
+ * group's subscriptions share changes only while no other subscription is in the group.
  * @throws MqError MQ_SUBSCRIPTION_NOT_FOUND, MQ_VALIDATION_FAILED
  */
 export async function updateSubscription(
@@ -256,10 +265,11 @@ export async function updateSubscription(
 }
 
 /**
- * Deletes a subscription. Its consumer group goes with the group's last subscription, pending
- * deliveries and all; otherwise only its consumer goes, and only when it holds nothing
- * pending (the others in the group reclaim what it held once the visibility timeout passes).
- * Metadata goes first, like a queue's: from then on no pull can use the group through it.
+ * Deletes a subscription, leaving no key of it in Redis. Its consumer group goes with the
+ * group's last subscription, pending deliveries and all; otherwise its consumer goes, and
+ * what it held is delivered again to the group's others at once (its receipts, bound to the
+ * deleted subscription, could never acknowledge it). Metadata goes first, like a queue's:
+ * from then on no new pull can use the group through it.
  * @throws MqError MQ_SUBSCRIPTION_NOT_FOUND
  */
 export async function deleteSubscription(
@@ -270,10 +280,11 @@ export async function deleteSubscription(
   const { subscription, queue } = await loadSubscription(deps, ctx, id)
   if (!(await deps.subscriptions.remove(ctx.tenantId, id))) throw subscriptionNotFound(id)
   const group = subscription.consumerGroup
-  if ((await deps.subscriptions.countInGroup(ctx.tenantId, queue.id, group)) === 0) {
+  const [heir] = await deps.subscriptions.inGroup(ctx.tenantId, queue.id, group)
+  if (heir === undefined) {
     await deps.messages.removeGroup(queue, group)
   } else {
-    await deps.messages.removeConsumer(queue, group, subscription.consumerName)
+    await deps.messages.removeConsumer(queue, group, subscription.consumerName, heir.consumerName)
   }
   await deps.messages.clearCounters(subscription)
 }

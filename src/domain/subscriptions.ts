@@ -1,3 +1,5 @@
+import { MqError } from './errors'
+
 export type SubscriptionType = 'redis_consumer' | 'webhook'
 export type SubscriptionStatus = 'active' | 'paused'
 export type RetryBackoff = 'exponential' | 'fixed'
@@ -68,8 +70,47 @@ export interface SubscriptionCounters {
 }
 
 /** The dead-letter queue of a subscription: configured, else `<queue>.dlq`. */
-export const deadLetterQueueOf = (sub: Subscription): string =>
+export const deadLetterQueueOf = (sub: Pick<Subscription, 'deadLetterQueue' | 'queue'>): string =>
   sub.deadLetterQueue ?? `${sub.queue}.dlq`
+
+/**
+ * Settings that act on the entries a consumer group shares, so every subscription of one group
+ * must have the same (DECISIONS.md "What a consumer group's subscriptions share"): a filter
+ * skip acknowledges an entry for the whole group, and so does a move to the dead-letter queue.
+ */
+export const GROUP_SETTINGS = ['messageFilter', 'maxRetryAttempts', 'deadLetterQueue'] as const
+
+type GroupSettings = Pick<Subscription, (typeof GROUP_SETTINGS)[number] | 'queue'>
+
+/** The first group setting on which `candidate` differs from `mate`, or null. */
+export function groupSettingDiffering(
+  candidate: GroupSettings,
+  mate: GroupSettings
+): (typeof GROUP_SETTINGS)[number] | null {
+  if (!Bun.deepEquals(candidate.messageFilter ?? null, mate.messageFilter ?? null)) {
+    return 'messageFilter'
+  }
+  if (candidate.maxRetryAttempts !== mate.maxRetryAttempts) return 'maxRetryAttempts'
+  if (deadLetterQueueOf(candidate) !== deadLetterQueueOf(mate)) return 'deadLetterQueue'
+  return null
+}
+
+/**
+ * Refuses settings a group's other subscriptions do not share.
+ * @throws MqError MQ_VALIDATION_FAILED naming the differing setting.
+ */
+export function assertAgreesWithGroup(
+  candidate: GroupSettings & Pick<Subscription, 'consumerGroup'>,
+  mates: readonly Subscription[]
+): void {
+  const mate = mates[0]
+  const field = mate ? groupSettingDiffering(candidate, mate) : null
+  if (!mate || !field) return
+  const message = `every subscription of consumer group '${candidate.consumerGroup}' must have the same ${field} (subscription ${mate.id} has another)`
+  throw new MqError('MQ_VALIDATION_FAILED', `${field}: ${message}`, {
+    issues: [{ path: field, code: 'custom', message }],
+  })
+}
 
 /** A subscription about to be stored; the caller chooses its id. */
 export type SubscriptionDraft = Omit<

@@ -1,4 +1,5 @@
 import { Cluster } from 'ioredis'
+import { MqError } from '../domain/errors'
 import type {
   FoundMessage,
   GroupPosition,
@@ -48,6 +49,17 @@ function sideBySide(commands: Array<Promise<unknown>>): Promise<Reply[]> {
       )
     )
   )
+}
+
+/**
+ * A consume script that found no group: its last subscription was deleted while a request of
+ * it was under way (a long poll, an ack), which is a 404, not a failure of the service.
+ */
+function groupGone(err: unknown): never {
+  if (err instanceof Error && /NOGROUP/.test(err.message)) {
+    throw new MqError('MQ_SUBSCRIPTION_NOT_FOUND', 'the subscription was deleted')
+  }
+  throw err
 }
 
 /** How often a wait on a cluster looks for new entries (it cannot block on several slots). */
@@ -286,27 +298,24 @@ export class StreamsRepository implements MessageStore {
     }
   }
 
-  async removeConsumer(queue: Queue, group: string, consumer: string): Promise<boolean> {
-    const pending = await this.consumerPending(queue, group, consumer)
-    if (pending > 0) return false
+  async removeConsumer(
+    queue: Queue,
+    group: string,
+    consumer: string,
+    heir: string
+  ): Promise<number> {
+    let handed = 0
     for (const p of partitions(queue)) {
-      await this.redis.xgroup('DELCONSUMER', this.key(queue, p, 'stream'), group, consumer)
+      handed += await this.redis.removeConsumer(
+        this.key(queue, p, 'stream'),
+        this.inflight(queue, p, group),
+        group,
+        consumer,
+        heir,
+        Date.now()
+      )
     }
-    return true
-  }
-
-  private async consumerPending(queue: Queue, group: string, consumer: string): Promise<number> {
-    let total = 0
-    for (const p of partitions(queue)) {
-      const summary = (await this.redis.xpending(this.key(queue, p, 'stream'), group)) as [
-        number,
-        string | null,
-        string | null,
-        Array<[string, string]> | null,
-      ]
-      for (const [name, count] of summary[3] ?? []) if (name === consumer) total += Number(count)
-    }
-    return total
+    return handed
   }
 
   async seek(queue: Queue, group: string, position: GroupPosition): Promise<string> {
@@ -367,7 +376,9 @@ export class StreamsRepository implements MessageStore {
   }
 
   async clearCounters(sub: Subscription): Promise<void> {
+    // Two hash tags: one command each (a cluster refuses a command across slots).
     await this.redis.unlink(this.keys.subscriptionCounters(sub.tenantId, sub.id))
+    await this.redis.zrem(this.keys.tenantLastAck(sub.tenantId), sub.id)
   }
 
   async pull(
@@ -383,23 +394,26 @@ export class StreamsRepository implements MessageStore {
       deadHoldMs: number
     }
   ): Promise<PartitionPull> {
-    const [delivered, dead, gone, expired, next] = (await this.redis.pull(
-      this.key(queue, partition, 'stream'),
-      this.inflight(queue, partition, opts.group),
-      opts.group,
-      opts.consumer,
-      opts.max,
-      opts.now,
-      opts.visibilityMs,
-      opts.maxDeliveries,
-      opts.deadHoldMs
-    )) as [RawDelivery[], RawDelivery[], number, number, number]
+    const [delivered, dead, gone, expired, next, passed] = (await this.redis
+      .pull(
+        this.key(queue, partition, 'stream'),
+        this.inflight(queue, partition, opts.group),
+        opts.group,
+        opts.consumer,
+        opts.max,
+        opts.now,
+        opts.visibilityMs,
+        opts.maxDeliveries,
+        opts.deadHoldMs
+      )
+      .catch(groupGone)) as [RawDelivery[], RawDelivery[], number, number, number, number]
     return {
       delivered: delivered.map((d) => toDelivery(partition, d)),
       dead: dead.map((d) => toDelivery(partition, d)),
       gone: Number(gone),
       expired: Number(expired),
       nextDeadline: Number(next) >= 0 ? Number(next) : null,
+      passed: Number(passed),
     }
   }
 
@@ -428,17 +442,24 @@ export class StreamsRepository implements MessageStore {
         ? new Map(items.map((i) => [i.streamId, i.messageId]))
         : null
     const args = items.flatMap((i) => [i.streamId, i.deliveryCount, i.delayMs])
-    const [settled, dead, idle, done] = (await this.redis.settle(
-      this.key(queue, partition, 'stream'),
-      this.inflight(queue, partition, group),
-      group,
-      opts.now,
-      mode,
-      opts.maxDeliveries,
-      opts.deadHoldMs,
-      known ? 'idle' : (opts.details ?? ''),
-      ...args
-    )) as [number, RawDelivery[], number, Array<[string, number, string | string[]]>]
+    const [settled, dead, idle, done] = (await this.redis
+      .settle(
+        this.key(queue, partition, 'stream'),
+        this.inflight(queue, partition, group),
+        group,
+        opts.now,
+        mode,
+        opts.maxDeliveries,
+        opts.deadHoldMs,
+        known ? 'idle' : (opts.details ?? ''),
+        ...args
+      )
+      .catch(groupGone)) as [
+      number,
+      RawDelivery[],
+      number,
+      Array<[string, number, string | string[]]>,
+    ]
     return {
       settled: Number(settled),
       dead: dead.map((d) => toDelivery(partition, d)),
@@ -761,10 +782,17 @@ export class StreamsRepository implements MessageStore {
   }
 }
 
-type RawDelivery = [string, number, string[]]
+/** Stream id, delivery count, fields, and for dead ones the count the hold gave the entry. */
+type RawDelivery = [string, number, string[], number?]
 
-function toDelivery(partition: number, [streamId, count, raw]: RawDelivery): StoredDelivery {
-  return { partition, streamId, deliveryCount: Number(count), message: decodeFields(streamId, raw) }
+function toDelivery(partition: number, [streamId, count, raw, held]: RawDelivery): StoredDelivery {
+  return {
+    partition,
+    streamId,
+    deliveryCount: Number(count),
+    message: decodeFields(streamId, raw),
+    ...(held !== undefined && { heldAs: Number(held) }),
+  }
 }
 
 /** What {@link StreamsRepository.sweepRemovedQueues} needs of a deleted queue. */

@@ -11,6 +11,7 @@ import pull from './pull.lua' with { type: 'text' }
 import purge from './purge.lua' with { type: 'text' }
 import readLedgerRows from './readLedgerRows.lua' with { type: 'text' }
 import registerDelayed from './registerDelayed.lua' with { type: 'text' }
+import removeConsumer from './removeConsumer.lua' with { type: 'text' }
 import removeEntries from './removeEntries.lua' with { type: 'text' }
 import settle from './settle.lua' with { type: 'text' }
 import settleDelayed from './settleDelayed.lua' with { type: 'text' }
@@ -43,6 +44,7 @@ export const SCRIPTS = {
   purge: { numberOfKeys: 4, lua: purge },
   readLedgerRows: { numberOfKeys: 1, lua: readLedgerRows },
   registerDelayed: { numberOfKeys: 3, lua: registerDelayed },
+  removeConsumer: { numberOfKeys: 2, lua: removeConsumer },
   removeEntries: { numberOfKeys: 2, lua: removeEntries },
   settle: { numberOfKeys: 2, lua: withIncludes(settle) },
   settleDelayed: { numberOfKeys: 2, lua: settleDelayed },
@@ -59,6 +61,15 @@ declare module 'ioredis' {
       delayed: string,
       delayedBodies: string,
       messageId: string
+    ): Result<number, Context>
+    /** removeConsumer.lua: deletes a consumer, handing its pending entries to `heir`. */
+    removeConsumer(
+      stream: string,
+      inflight: string,
+      group: string,
+      consumer: string,
+      heir: string,
+      now: number
     ): Result<number, Context>
     /** forgetConsumers.lua: deletes idle consumers holding nothing; returns how many. */
     forgetConsumers(stream: string, group: string, minIdleMs: number): Result<number, Context>

@@ -20,11 +20,13 @@
           again but returned as dead, for the caller to move to the dead-letter queue
   ARGV[7] how long a dead message stays hidden while the caller moves it (ms)
 
-  Returns { delivered, dead, gone, expired, nextDeadline }:
-    delivered / dead: lists of { stream id, delivery count, fields }
+  Returns { delivered, dead, gone, expired, nextDeadline, passed }:
+    delivered / dead: lists of { stream id, delivery count, fields }; dead ones also carry
+          the count their pending entry now has (see the hold below)
     gone: entries deleted or trimmed while pending (acknowledged here, counted by the caller)
     expired: entries past their `x` (expiry ms) field (acknowledged here, never delivered)
     nextDeadline: the earliest visibility deadline still in the set, or -1
+    passed: entries read past because they were still out after a seek back (see readNew)
 ]]
 local rcall = redis.call
 local streamKey = KEYS[1]
@@ -84,7 +86,11 @@ for _, id in ipairs(doomed) do
   local entry = entries[id]
   if entry then
     hold(id, now + deadHold)
-    dead[#dead + 1] = { id, pending[id][4], entry[2] }
+    -- One past the last delivery's count: its receipt, acknowledged late, must not settle an
+    -- entry whose copy is on its way to the dead-letter queue.
+    local held = pending[id][4] + 1
+    rcall('XCLAIM', streamKey, group, consumer, 0, id, 'RETRYCOUNT', held, 'JUSTID')
+    dead[#dead + 1] = { id, pending[id][4], entry[2], held }
   else
     drop(id)
     gone = gone + 1
@@ -108,15 +114,69 @@ if #retry > 0 then
   end
 end
 
-local room = max - #delivered - #dead
-if room > 0 then
-  local read = rcall('XREADGROUP', 'GROUP', group, consumer, 'COUNT', room, 'STREAMS', streamKey, '>')
-  if read then
-    for _, entry in ipairs(read[1][2]) do hand(entry[1], entry[2], 1) end
+-- The group's read position: XREADGROUP '>' reads the entries after it.
+local function lastDelivered()
+  -- No stream (its queue deleted meanwhile): XPENDING below then answers NOGROUP.
+  local ok, groups = pcall(rcall, 'XINFO', 'GROUPS', streamKey)
+  if not ok then return '0-0' end
+  for _, g in ipairs(groups) do
+    local name, last
+    for i = 1, #g, 2 do
+      if g[i] == 'name' then name = g[i + 1] end
+      if g[i] == 'last-delivered-id' then last = g[i + 1] end
+    end
+    if name == group then return last end
   end
+  return '0-0'
+end
+
+-- After a seek back (XGROUP SETID), the entries ahead of the position may still be pending,
+-- and XREADGROUP reads those again as if new: it resets their delivery count to 1, which made
+-- an old receipt acknowledge again and reset the retry budget, and it returned an entry this
+-- pull had just redelivered a second time. Their pending records are read first and put back
+-- after the read (owner, count and idle time), and they are not handed out: they are still out,
+-- and come back by their visibility deadline like any other delivery.
+local function readNew(room)
+  local position = '(' .. lastDelivered()
+  local prior = {}
+  if #rcall('XPENDING', streamKey, group, position, '+', 1) > 0 then
+    local ids = {}
+    for _, entry in ipairs(rcall('XRANGE', streamKey, position, '+', 'COUNT', room)) do
+      ids[#ids + 1] = entry[1]
+    end
+    prior = byId(ids, function(first, last, count)
+      return rcall('XPENDING', streamKey, group, first, last, count)
+    end)
+  end
+  local read = rcall('XREADGROUP', 'GROUP', group, consumer, 'COUNT', room, 'STREAMS', streamKey, '>')
+  if not read then return 0, 0 end
+  local handed = 0
+  for _, entry in ipairs(read[1][2]) do
+    local was = prior[entry[1]]
+    if was then
+      rcall('XCLAIM', streamKey, group, was[2], 0, entry[1], 'IDLE', was[3], 'RETRYCOUNT', was[4], 'JUSTID')
+    else
+      hand(entry[1], entry[2], 1)
+      handed = handed + 1
+    end
+  end
+  return #read[1][2], handed
+end
+
+-- Read on past entries put back, or a pull would answer empty with new ones behind them; but
+-- past at most PASS_MAX of them per call, so a seek back over a long pending list does not hold
+-- Redis up: the caller hears how many it passed and pulls again.
+local PASS_MAX = 1000
+local passed = 0
+local room = max - #delivered - #dead
+while room > 0 and passed < PASS_MAX do
+  local read, handed = readNew(room)
+  passed = passed + read - handed
+  if read < room then break end
+  room = room - handed
 end
 
 writeInflight()
 
 local earliest = rcall('ZRANGE', inflightKey, 0, 0, 'WITHSCORES')
-return { delivered, dead, gone, expired, earliest[2] and tonumber(earliest[2]) or -1 }
+return { delivered, dead, gone, expired, earliest[2] and tonumber(earliest[2]) or -1, passed }

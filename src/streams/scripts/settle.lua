@@ -23,8 +23,9 @@
 
   Returns { settled, dead, idle, done }:
     settled: ack: how many were acknowledged; nack: how many will be delivered again
-    dead: nack only: list of { stream id, delivery count, fields } to move to the dead-letter
-          queue (they stay pending and hidden until the caller acknowledges them there)
+    dead: nack only: list of { stream id, delivery count, fields, held count } to move to the
+          dead-letter queue (they stay pending and hidden until the caller acknowledges them
+          with the held count)
     idle: ack only: summed ms since each acknowledged entry was last handed out (XPENDING's
           idle time; XREADGROUP and XCLAIM reset it), i.e. how long consumers took
     done: with details, per settled entry { stream id, idle ms, message id or fields }; the
@@ -57,7 +58,7 @@ end)
 
 local settled, idle = 0, 0
 -- Settled entries with their idle times; entries out of attempts with their counts.
-local done, idleOf, doomed, doomedCount = {}, {}, {}, {}
+local done, idleOf, doomed, doomedCount, doomedOwner = {}, {}, {}, {}, {}
 
 for k, id in ipairs(ids) do
   local info = pending[id]
@@ -66,6 +67,7 @@ for k, id in ipairs(ids) do
     if mode == 'nack' and counts[k] >= maxDeliveries then
       doomed[#doomed + 1] = id
       doomedCount[id] = counts[k]
+      doomedOwner[id] = info[2]
     else
       if mode == 'ack' then
         drop(id)
@@ -95,7 +97,11 @@ for _, id in ipairs(doomed) do
   local entry = entries[id]
   if entry then
     hold(id, now + deadHold)
-    dead[#dead + 1] = { id, doomedCount[id], entry[2] }
+    -- One past the receipt's count, as pull.lua does: a late ack of the same receipt must not
+    -- settle an entry whose copy is on its way to the dead-letter queue.
+    local held = doomedCount[id] + 1
+    rcall('XCLAIM', streamKey, group, doomedOwner[id], 0, id, 'RETRYCOUNT', held, 'JUSTID')
+    dead[#dead + 1] = { id, doomedCount[id], entry[2], held }
   else
     drop(id)
   end

@@ -1,18 +1,9 @@
 import { describe, expect, test } from 'bun:test'
-import { PullResultSchema } from '../../../src/http/schemas/consume'
+import { ack, type Delivery, publish, pull } from '../../helpers/consuming'
 import { call, newTenant, testApp, token } from '../../helpers/harness'
 
 const B = '/api/v1/mq'
 type App = Awaited<ReturnType<typeof testApp>>
-
-interface Delivery {
-  receipt: string
-  messageId: string
-  payload: unknown
-  headers: Record<string, string>
-  deliveryCount: number
-  partition: number
-}
 
 async function setup(queue: Record<string, unknown> = {}) {
   const app = await testApp()
@@ -38,39 +29,7 @@ async function subscribe(app: App, tenant: string, body: Record<string, unknown>
   return res.body.id
 }
 
-async function publish(
-  app: App,
-  tenant: string,
-  payloads: unknown[],
-  extra: Record<string, unknown> = {}
-) {
-  const res = await call(app, 'POST', `${B}/publish/batch`, {
-    tenant,
-    body: { queue: 'orders', messages: payloads.map((payload) => ({ payload, ...extra })) },
-  })
-  expect(res.status).toBe(201)
-  return res.body.results.map((r: { messageId: string }) => r.messageId) as string[]
-}
-
-async function pull(
-  app: App,
-  tenant: string,
-  sub: string,
-  body: Record<string, unknown> = {}
-): Promise<Delivery[]> {
-  const res = await call(app, 'POST', `${B}/subscriptions/${sub}/pull`, {
-    tenant,
-    body: { max: 100, ...body },
-  })
-  expect(res.status).toBe(200)
-  return PullResultSchema.parse(res.body).messages as Delivery[]
-}
-
 const receiptsOf = (ds: Delivery[]) => ds.map((d) => d.receipt)
-
-const ack = async (app: App, tenant: string, sub: string, receipts: string[]) =>
-  (await call(app, 'POST', `${B}/subscriptions/${sub}/ack`, { tenant, body: { receipts } })).body
-    .acked as number
 
 const nack = async (app: App, tenant: string, sub: string, receipts: string[], extra = {}) =>
   (

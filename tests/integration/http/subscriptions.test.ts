@@ -252,19 +252,24 @@ describe('subscriptions: happy', () => {
     for (const p of [0, 1]) expect(await groupsOf(tenant, 'orders', p)).toEqual([])
   })
 
-  test('a consumer holding pending deliveries stays in the group when its subscription goes', async () => {
+  test('a consumer holding pending deliveries leaves them to the group when its subscription goes', async () => {
     const deps = await sharedDeps()
     const { app, tenant } = await setup()
     const one = await subscribe(app, tenant, { consumerGroup: 'shared', consumerName: 'c1' })
     await subscribe(app, tenant, { consumerGroup: 'shared', consumerName: 'c2' })
     const stream = deps.keys.partition(tenant, 'orders', 0, 'stream')
-    await deps.redis.xadd(stream, '*', 'm', '1')
+    const id = await deps.redis.xadd(stream, '*', 'm', '1')
     await deps.redis.xreadgroup('GROUP', 'shared', 'c1', 'STREAMS', stream, '>')
 
     expect((await call(app, 'DELETE', `${S}/${one.id}`, { tenant })).status).toBe(204)
-    // Its delivery stays claimable by the others; deleting the consumer would lose it.
     const consumers = (await deps.redis.xinfo('CONSUMERS', stream, 'shared')) as unknown[][]
-    expect(consumers.map((c) => c[1])).toContain('c1')
+    expect(consumers.map((c) => c[1])).toEqual(['c2'])
+    // Its delivery is c2's now, its count kept, due at once.
+    expect(await deps.redis.xpending(stream, 'shared', '-', '+', 10)).toEqual([
+      [id, 'c2', expect.any(Number), 1],
+    ])
+    const inflight = deps.keys.inflight(tenant, 'orders', 0, 'shared')
+    expect(Number(await deps.redis.zscore(inflight, id!))).toBeLessThanOrEqual(Date.now())
   })
 
   test('stats count outcomes; deleting clears the counters', async () => {
