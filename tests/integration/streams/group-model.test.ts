@@ -15,7 +15,7 @@
  * consumer, counters or group behind; and at the end every message each group has to see
  * reaches it (acknowledged or dead-lettered).
  */
-import { describe, expect, test } from 'bun:test'
+import { describe, test } from 'bun:test'
 import fc from 'fast-check'
 import type { Deps } from '../../../src/deps'
 import {
