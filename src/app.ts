@@ -8,6 +8,7 @@ import { createErrorHandler, notFoundHandler } from './http/errors'
 import { authenticate } from './http/middleware/auth'
 import { limitBody } from './http/middleware/body-limit'
 import { requestDeadline } from './http/middleware/deadline'
+import { limitHeaders } from './http/middleware/header-limit'
 import { observeRequests } from './http/middleware/observe'
 import { rateLimit } from './http/middleware/rate-limit'
 import { mountConsole } from './http/routes/console'
@@ -22,6 +23,7 @@ import { createQueuesRouter } from './http/routes/queues'
 import { createSchedulesRouter } from './http/routes/schedules'
 import { createSubscriptionsRouter } from './http/routes/subscriptions'
 import { PULL_MAX_WAIT_MS } from './http/schemas/consume'
+import { MAX_HEADER_BYTES } from './http/server'
 
 export const API_BASE = '/api/v1/mq'
 
@@ -63,6 +65,7 @@ export function createApp(
     requestId({ headerName: 'X-Request-Id' }),
     // Before the body limit, so the 413s it throws are logged and counted too.
     observeRequests(deps),
+    limitHeaders(MAX_HEADER_BYTES),
     // Checked before any handler, for declared and chunked bodies alike.
     limitBody({
       maxSize: deps.config.MAX_REQUEST_SIZE,
