@@ -553,6 +553,9 @@ class Dispatcher {
       this.shared.deps.recordAttempt(
         timedOut ? 'timeout' : err instanceof UnsafeWebhookUrlError ? 'blocked' : 'network_error'
       )
+      if (err instanceof UnsafeWebhookUrlError) {
+        this.log.debug({ subscriptionId: sub.id, detail: err.detail }, 'webhook target refused')
+      }
       const reason = timedOut ? `no answer within ${endpoint.timeoutMs} ms` : (err as Error).message
       outcome = { kind: 'retry', reason }
     }
