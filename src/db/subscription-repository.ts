@@ -9,6 +9,7 @@ import type {
   SubscriptionPatch,
 } from '../domain/subscriptions'
 import type { Db } from './client'
+import { decodeTimeIdCursor, encodeTimeIdCursor } from './cursor'
 import { isUniqueViolation } from './queue-repository'
 import { consumptionRecords, messageSubscriptions, messageTopics } from './schema'
 import { asSystem, withTenant } from './tenant-scope'
@@ -29,24 +30,6 @@ function toSubscription(row: SubscriptionRow, queue: string): Subscription {
     status: row.status as Subscription['status'],
     messageFilter: (messageFilter as MessageFilter | null) ?? null,
   }
-}
-
-/*
- * The cursor is the last item's (created_at, id). Rows are written with a JavaScript Date
- * (millisecond precision, not PostgreSQL's microseconds), so the time in a cursor compares
- * exactly with the stored one.
- */
-const encodeCursor = (sub: Subscription) =>
-  Buffer.from(`${sub.createdAt.toISOString()}|${sub.id}`).toString('base64url')
-
-function decodeCursor(cursor: string): { createdAt: string; id: string } {
-  const [createdAt = '', id = ''] = Buffer.from(cursor, 'base64url').toString('utf8').split('|')
-  if (!UUID.test(id) || Number.isNaN(Date.parse(createdAt))) {
-    throw new MqError('MQ_VALIDATION_FAILED', 'cursor: not a cursor this service returned', {
-      issues: [{ path: 'cursor', code: 'custom', message: 'invalid cursor' }],
-    })
-  }
-  return { createdAt, id }
 }
 
 const columns = { ...getTableColumns(messageSubscriptions), queueName: messageTopics.name }
@@ -102,7 +85,7 @@ export class SubscriptionRepository implements SubscriptionStore {
   }
 
   async list(tenantId: string, query: SubscriptionListQuery) {
-    const after = query.cursor ? decodeCursor(query.cursor) : undefined
+    const after = query.cursor ? decodeTimeIdCursor(query.cursor) : undefined
     const rows = await withTenant(this.db, tenantId, (tx) =>
       this.select(tx)
         .where(
@@ -114,7 +97,7 @@ export class SubscriptionRepository implements SubscriptionStore {
               : undefined,
             query.status ? eq(messageSubscriptions.status, query.status) : undefined,
             after
-              ? sql`(${messageSubscriptions.createdAt}, ${messageSubscriptions.id}) > (${after.createdAt}::timestamptz, ${after.id}::uuid)`
+              ? sql`(${messageSubscriptions.createdAt}, ${messageSubscriptions.id}) > (${after.at.toISOString()}::timestamptz, ${after.id}::uuid)`
               : undefined
           )
         )
@@ -123,7 +106,10 @@ export class SubscriptionRepository implements SubscriptionStore {
     )
     const items = rows.slice(0, query.limit).map((row) => toSubscription(row, row.queueName))
     const last = items.at(-1)
-    return { items, nextCursor: rows.length > query.limit && last ? encodeCursor(last) : null }
+    return {
+      items,
+      nextCursor: rows.length > query.limit && last ? encodeTimeIdCursor(last) : null,
+    }
   }
 
   async update(
