@@ -84,6 +84,39 @@ export class SubscriptionRepository implements SubscriptionStore {
     return row ? toSubscription(row, row.queueName) : null
   }
 
+  /** When the subscription last had a message delivered or acked, as last written. */
+  async lastConsumedAt(tenantId: string, id: string): Promise<Date | null> {
+    if (!UUID.test(id)) return null
+    const [row] = await withTenant(this.db, tenantId, (tx) =>
+      tx
+        .select({ at: messageSubscriptions.lastConsumedAt })
+        .from(messageSubscriptions)
+        .where(and(eq(messageSubscriptions.tenantId, tenantId), eq(messageSubscriptions.id, id)))
+    )
+    return row?.at ?? null
+  }
+
+  /**
+   * Writes many subscriptions' `last_consumed_at` in one statement, across tenants (the
+   * writer batches every tenant's); a time never moves back, whichever process writes last.
+   */
+  async recordConsumed(seen: ReadonlyArray<{ tenantId: string; id: string; at: Date }>) {
+    if (seen.length === 0) return
+    const values = sql.join(
+      seen.map(
+        (s) => sql`(${s.tenantId}::uuid, ${s.id}::uuid, ${s.at.toISOString()}::timestamptz)`
+      ),
+      sql`, `
+    )
+    await asSystem(this.db, (tx) =>
+      tx.execute(sql`
+        update message_subscriptions as s
+        set last_consumed_at = greatest(s.last_consumed_at, v.at)
+        from (values ${values}) as v(tenant_id, id, at)
+        where s.tenant_id = v.tenant_id and s.id = v.id`)
+    )
+  }
+
   async list(tenantId: string, query: SubscriptionListQuery) {
     const after = query.cursor ? decodeTimeIdCursor(query.cursor) : undefined
     const rows = await withTenant(this.db, tenantId, (tx) =>
