@@ -217,7 +217,8 @@ export class MetricsReporter {
       // The row may be cached and its column is written every few seconds: the later wins.
       const ack = lastAck.get(sub.id)
       const row = sub.lastConsumedAt
-      const lastConsumedAt = row && ack ? (row > ack ? row : ack) : (row ?? ack ?? null)
+      const lastConsumedAt =
+        row && ack ? new Date(Math.max(row.getTime(), ack.getTime())) : (row ?? ack ?? null)
       return {
         ...(tenantId === undefined ? { tenantId: sub.tenantId } : {}),
         subscriptionId: sub.id,
