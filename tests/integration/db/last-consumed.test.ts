@@ -1,4 +1,5 @@
 import { describe, expect, test } from 'bun:test'
+import fc from 'fast-check'
 import { LastConsumed, type LastConsumedStore } from '../../../src/db/last-consumed'
 import { SubscriptionRepository } from '../../../src/db/subscription-repository'
 import { createLogger } from '../../../src/observability/logger'
@@ -78,6 +79,96 @@ describe('lastConsumedAt', () => {
     await early.flush()
     expect((await repository.lastConsumedAt(tenant, id))?.toISOString()).toBe(
       '2026-12-01T12:00:00.000Z'
+    )
+  })
+
+  test('model: any run of notes, flushes (some failing) and reads agrees with a map of maxima', async () => {
+    type Model = { stored: Map<number, number>; pending: Map<number, number> }
+    type Real = {
+      last: LastConsumed
+      subs: Array<{ id: string; tenantId: string }>
+      fail: { now: boolean }
+      repository: SubscriptionRepository
+    }
+    const T0 = Date.parse('2026-12-01T00:00:00.000Z')
+    const maxInto = (m: Map<number, number>, k: number, v: number) =>
+      m.set(k, Math.max(m.get(k) ?? v, v))
+    class Seen implements fc.AsyncCommand<Model, Real> {
+      constructor(
+        readonly sub: number,
+        readonly at: number
+      ) {}
+      check = () => true
+      async run(model: Model, real: Real) {
+        real.last.seen(real.subs[this.sub]!, T0 + this.at)
+        maxInto(model.pending, this.sub, T0 + this.at)
+      }
+      toString = () => `seen(${this.sub}, ${this.at})`
+    }
+    class Flush implements fc.AsyncCommand<Model, Real> {
+      constructor(readonly fails: boolean) {}
+      check = () => true
+      async run(model: Model, real: Real) {
+        real.fail.now = this.fails
+        await real.last.flush()
+        if (!this.fails) {
+          for (const [k, v] of model.pending) maxInto(model.stored, k, v)
+          model.pending.clear()
+        }
+      }
+      toString = () => `flush(${this.fails ? 'fails' : 'ok'})`
+    }
+    class Read implements fc.AsyncCommand<Model, Real> {
+      constructor(readonly sub: number) {}
+      check = () => true
+      async run(model: Model, real: Real) {
+        const { id, tenantId } = real.subs[this.sub]!
+        const stored = model.stored.get(this.sub)
+        const local = model.pending.get(this.sub)
+        const expected = Math.max(stored ?? 0, local ?? 0) || null
+        expect((await real.last.read(tenantId, id))?.getTime() ?? null).toBe(expected)
+        expect((await real.repository.lastConsumedAt(tenantId, id))?.getTime() ?? null).toBe(
+          stored ?? null
+        )
+      }
+      toString = () => `read(${this.sub})`
+    }
+    const sub = fc.integer({ min: 0, max: 1 })
+    await fc.assert(
+      fc.asyncProperty(
+        fc.commands(
+          [
+            fc.tuple(sub, fc.integer({ min: 0, max: 1000 })).map(([s, at]) => new Seen(s, at)),
+            fc.boolean().map((fails) => new Flush(fails)),
+            sub.map((s) => new Read(s)),
+          ],
+          { maxCommands: 15 }
+        ),
+        async (commands) => {
+          const a = await setup()
+          const b = await setup()
+          const fail = { now: false }
+          const store: LastConsumedStore = {
+            recordConsumed: (seen) =>
+              fail.now ? Promise.reject(new Error('down')) : a.repository.recordConsumed(seen),
+            lastConsumedAt: (t, i) => a.repository.lastConsumedAt(t, i),
+          }
+          const real: Real = {
+            last: new LastConsumed({ store, logger }),
+            subs: [
+              { id: a.id, tenantId: a.tenant },
+              { id: b.id, tenantId: b.tenant },
+            ],
+            fail,
+            repository: a.repository,
+          }
+          await fc.asyncModelRun(
+            () => ({ model: { stored: new Map(), pending: new Map() }, real }),
+            commands
+          )
+        }
+      ),
+      { numRuns: 10 }
     )
   })
 
