@@ -8,8 +8,9 @@ import { createErrorHandler, notFoundHandler } from './http/errors'
 import { authenticate } from './http/middleware/auth'
 import { limitBody } from './http/middleware/body-limit'
 import { requestDeadline } from './http/middleware/deadline'
+import { limitHeaders } from './http/middleware/header-limit'
 import { observeRequests } from './http/middleware/observe'
-import { rateLimit } from './http/middleware/rate-limit'
+import { tenantRateGate } from './http/middleware/rate-limit'
 import { mountConsole } from './http/routes/console'
 import { createConsumeRouter } from './http/routes/consume'
 import { mountDocs } from './http/routes/docs'
@@ -22,6 +23,7 @@ import { createQueuesRouter } from './http/routes/queues'
 import { createSchedulesRouter } from './http/routes/schedules'
 import { createSubscriptionsRouter } from './http/routes/subscriptions'
 import { PULL_MAX_WAIT_MS } from './http/schemas/consume'
+import { MAX_HEADER_BYTES } from './http/server'
 
 export const API_BASE = '/api/v1/mq'
 
@@ -63,6 +65,7 @@ export function createApp(
     requestId({ headerName: 'X-Request-Id' }),
     // Before the body limit, so the 413s it throws are logged and counted too.
     observeRequests(deps),
+    limitHeaders(MAX_HEADER_BYTES),
     // Checked before any handler, for declared and chunked bodies alike.
     limitBody({
       maxSize: deps.config.MAX_REQUEST_SIZE,
@@ -77,13 +80,15 @@ export function createApp(
   )
   app.use(`${API_BASE}/*`, requestDeadline(REQUEST_DEADLINE_MS, PULL_MAX_WAIT_MS))
   app.use(`${API_BASE}/*`, (c, next) => (PUBLIC_PATHS.has(c.req.path) ? next() : auth(c, next)))
-  if (deps.config.TENANT_RATE_LIMIT > 0) {
-    const { rateLimiter: limiter, logger } = deps
-    app.use(
-      `${API_BASE}/*`,
-      rateLimit({ limiter, ratePerSecond: deps.config.TENANT_RATE_LIMIT, logger })
-    )
-  }
+  const rateGate =
+    deps.config.TENANT_RATE_LIMIT > 0
+      ? tenantRateGate({
+          limiter: deps.rateLimiter,
+          ratePerSecond: deps.config.TENANT_RATE_LIMIT,
+          logger: deps.logger,
+        })
+      : undefined
+  if (rateGate) app.use(`${API_BASE}/*`, rateGate.middleware)
 
   app.route('/', createHealthHandler(deps.health))
   app.route(API_BASE, createHealthRouter(deps.health, deps.statusDeps))
@@ -107,7 +112,7 @@ export function createApp(
   if (deps.config.METRICS_ENABLED) {
     app.route('/', createPrometheusRouter(deps.metrics, deps.config.METRICS_TOKEN))
   }
-  app.route('/internal/mq', createInternalRouter(deps))
+  app.route('/internal/mq', createInternalRouter({ ...deps, admitTenant: rateGate?.admit }))
 
   mountDocs(app)
   mountConsole(app)

@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import pkg from '../package.json' with { type: 'json' }
 import type { Config } from './config'
 import { type Database, openDatabase, resolveMigrationsDir } from './db/client'
+import { LastConsumed, noteConsumption } from './db/last-consumed'
 import { CachedQueueStore, CachedSubscriptionStore } from './db/metadata-cache'
 import { QueueRepository } from './db/queue-repository'
 import { ScheduleRepository } from './db/schedule-repository'
@@ -142,8 +143,9 @@ export async function buildDeps(
       logger
     )
     await queues.listen(subscriber)
+    const subscriptionRepository = new SubscriptionRepository(database.db)
     const subscriptions = new CachedSubscriptionStore(
-      new SubscriptionRepository(database.db),
+      subscriptionRepository,
       config.METADATA_CACHE_TTL_MS,
       redis,
       keys.metadataChannel,
@@ -175,6 +177,9 @@ export async function buildDeps(
       messages,
     })
     closers.push(closeMetrics)
+    const lastConsumed = new LastConsumed({ store: subscriptionRepository, logger })
+    lastConsumed.start()
+    closers.push(() => lastConsumed.close())
     const publishDeps: PublishDeps = {
       queues,
       messages,
@@ -226,6 +231,7 @@ export async function buildDeps(
         sealer: cipher,
         defaults: { sessionTimeoutMs: config.CONSUMER_TIMEOUT },
         checkWebhookUrl: (url) => webhookGuard.refusal(url),
+        lastConsumedAt: (tenantId, id) => lastConsumed.read(tenantId, id),
       },
       queuePages: (afterId, limit) => repository.page(afterId, limit),
       scheduleDeps: {
@@ -245,7 +251,7 @@ export async function buildDeps(
         ensureQueue: (ctx, name, like) => ensureQueueLike(queueDeps, ctx, name, like),
         limits: { dedupWindowMs: config.DEDUP_WINDOW_MS },
         deadHoldMs: DEAD_LETTER_HOLD_MS,
-        metrics,
+        metrics: noteConsumption(metrics, lastConsumed),
         ledger: new LedgerEventLog(config.LEDGER_MODE, redis, keys, logger),
         stopping: options.stopping,
       },

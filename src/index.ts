@@ -4,6 +4,7 @@ import { mintToken } from './cli/token'
 import { type Config, ConfigError, loadConfig } from './config'
 import { openDatabase, resolveMigrationsDir } from './db/client'
 import { buildDeps, resolveJwtSecret } from './deps'
+import { bunServeLimits } from './http/server'
 import { startIdleShrink } from './idle-shrink'
 import { RedisServerMissingError } from './local/redis-server'
 import { createLogger } from './observability/logger'
@@ -39,8 +40,7 @@ async function serve(config: Config, role: 'api' | 'worker' | 'all'): Promise<vo
           port: config.PORT,
           hostname: config.HOST,
           fetch: createApp(deps).fetch,
-          // Bun's own cap sits outside Hono; keep it just above ours so Hono answers 413.
-          maxRequestBodySize: config.MAX_REQUEST_SIZE + 64 * 1024,
+          ...bunServeLimits(),
         })
   const worker = role === 'api' ? undefined : startWorker(deps)
   const stopIdleShrink = config.IDLE_SHRINK ? startIdleShrink(logger) : () => {}

@@ -9,6 +9,7 @@ import type {
   RemovedQueue,
 } from '../domain/queues'
 import type { Db } from './client'
+import { decodeNameCursor, encodeNameCursor } from './cursor'
 import {
   consumptionRecords,
   messageRecords,
@@ -58,10 +59,6 @@ function toRow(settings: QueuePatch): Partial<NewTopicRow> {
   }
 }
 
-/** Cursor over queue names; opaque to callers. */
-const encodeCursor = (name: string) => Buffer.from(name).toString('base64url')
-const decodeCursor = (cursor: string) => Buffer.from(cursor, 'base64url').toString('utf8')
-
 /**
  * Queue metadata in `message_topics`; every query filters on the tenant, and runs in the
  * tenant's row-level security scope (the all-tenant views in the system's).
@@ -106,7 +103,7 @@ export class QueueRepository implements QueueStore {
             eq(messageTopics.tenantId, tenantId),
             query.status ? eq(messageTopics.status, query.status) : undefined,
             query.prefix ? sql`starts_with(${messageTopics.name}, ${query.prefix})` : undefined,
-            query.cursor ? gt(messageTopics.name, decodeCursor(query.cursor)) : undefined
+            query.cursor ? gt(messageTopics.name, decodeNameCursor(query.cursor)) : undefined
           )
         )
         .orderBy(asc(messageTopics.name))
@@ -114,7 +111,10 @@ export class QueueRepository implements QueueStore {
     )
     const items = rows.slice(0, query.limit).map(toQueue)
     const last = items.at(-1)
-    return { items, nextCursor: rows.length > query.limit && last ? encodeCursor(last.name) : null }
+    return {
+      items,
+      nextCursor: rows.length > query.limit && last ? encodeNameCursor(last.name) : null,
+    }
   }
 
   async update(tenantId: string, name: string, patch: QueuePatch): Promise<Queue | null> {

@@ -1,6 +1,7 @@
 import { and, asc, eq, gt, lte, or, sql } from 'drizzle-orm'
 import type { Schedule, ScheduleDraft, ScheduleStatus, ScheduleStore } from '../domain/schedules'
 import type { Db } from './client'
+import { decodeTimeIdCursor, encodeTimeIdCursor } from './cursor'
 import { messageSchedules, messageTopics } from './schema'
 import { asSystem, withTenant } from './tenant-scope'
 
@@ -51,9 +52,6 @@ function toRow(d: Partial<ScheduleDraft>): Partial<typeof messageSchedules.$infe
   }
 }
 
-const encodeCursor = (s: Schedule) =>
-  Buffer.from(`${s.createdAt.toISOString()}|${s.id}`).toString('base64url')
-
 /**
  * Recurring schedules in `message_schedules`; every tenant query filters on the tenant and runs
  * in its row-level security scope. `due` reads every tenant's, in the system's scope.
@@ -99,11 +97,7 @@ export class ScheduleRepository implements ScheduleStore {
     tenantId: string,
     query: { queue?: string; status?: ScheduleStatus; limit: number; cursor?: string }
   ) {
-    const [at, id] = query.cursor
-      ? Buffer.from(query.cursor, 'base64url').toString().split('|')
-      : []
-    const after =
-      at && id && UUID.test(id) && !Number.isNaN(Date.parse(at)) ? { at: new Date(at), id } : null
+    const after = query.cursor ? decodeTimeIdCursor(query.cursor) : null
     const rows = await withTenant(this.db, tenantId, (tx) =>
       this.select(tx)
         .where(
@@ -124,7 +118,10 @@ export class ScheduleRepository implements ScheduleStore {
     )
     const items = rows.slice(0, query.limit).map(toSchedule)
     const last = items.at(-1)
-    return { items, nextCursor: rows.length > query.limit && last ? encodeCursor(last) : null }
+    return {
+      items,
+      nextCursor: rows.length > query.limit && last ? encodeTimeIdCursor(last) : null,
+    }
   }
 
   async update(

@@ -11,6 +11,7 @@ import {
   type SubscriptionPatch,
 } from '../domain/subscriptions'
 import type { Db } from './client'
+import { decodeTimeIdCursor, encodeTimeIdCursor } from './cursor'
 import { isUniqueViolation } from './queue-repository'
 import { consumptionRecords, messageSubscriptions, messageTopics } from './schema'
 import { asSystem, withTenant } from './tenant-scope'
@@ -31,24 +32,6 @@ function toSubscription(row: SubscriptionRow, queue: string): Subscription {
     status: row.status as Subscription['status'],
     messageFilter: (messageFilter as MessageFilter | null) ?? null,
   }
-}
-
-/*
- * The cursor is the last item's (created_at, id). Rows are written with a JavaScript Date
- * (millisecond precision, not PostgreSQL's microseconds), so the time in a cursor compares
- * exactly with the stored one.
- */
-const encodeCursor = (sub: Subscription) =>
-  Buffer.from(`${sub.createdAt.toISOString()}|${sub.id}`).toString('base64url')
-
-function decodeCursor(cursor: string): { createdAt: string; id: string } {
-  const [createdAt = '', id = ''] = Buffer.from(cursor, 'base64url').toString('utf8').split('|')
-  if (!UUID.test(id) || Number.isNaN(Date.parse(createdAt))) {
-    throw new MqError('MQ_VALIDATION_FAILED', 'cursor: not a cursor this service returned', {
-      issues: [{ path: 'cursor', code: 'custom', message: 'invalid cursor' }],
-    })
-  }
-  return { createdAt, id }
 }
 
 const columns = { ...getTableColumns(messageSubscriptions), queueName: messageTopics.name }
@@ -107,8 +90,41 @@ export class SubscriptionRepository implements SubscriptionStore {
     return row ? toSubscription(row, row.queueName) : null
   }
 
+  /** When the subscription last had a message delivered or acked, as last written. */
+  async lastConsumedAt(tenantId: string, id: string): Promise<Date | null> {
+    if (!UUID.test(id)) return null
+    const [row] = await withTenant(this.db, tenantId, (tx) =>
+      tx
+        .select({ at: messageSubscriptions.lastConsumedAt })
+        .from(messageSubscriptions)
+        .where(and(eq(messageSubscriptions.tenantId, tenantId), eq(messageSubscriptions.id, id)))
+    )
+    return row?.at ?? null
+  }
+
+  /**
+   * Writes many subscriptions' `last_consumed_at` in one statement, across tenants (the
+   * writer batches every tenant's); a time never moves back, whichever process writes last.
+   */
+  async recordConsumed(seen: ReadonlyArray<{ tenantId: string; id: string; at: Date }>) {
+    if (seen.length === 0) return
+    const values = sql.join(
+      seen.map(
+        (s) => sql`(${s.tenantId}::uuid, ${s.id}::uuid, ${s.at.toISOString()}::timestamptz)`
+      ),
+      sql`, `
+    )
+    await asSystem(this.db, (tx) =>
+      tx.execute(sql`
+        update message_subscriptions as s
+        set last_consumed_at = greatest(s.last_consumed_at, v.at)
+        from (values ${values}) as v(tenant_id, id, at)
+        where s.tenant_id = v.tenant_id and s.id = v.id`)
+    )
+  }
+
   async list(tenantId: string, query: SubscriptionListQuery) {
-    const after = query.cursor ? decodeCursor(query.cursor) : undefined
+    const after = query.cursor ? decodeTimeIdCursor(query.cursor) : undefined
     const rows = await withTenant(this.db, tenantId, (tx) =>
       this.select(tx)
         .where(
@@ -120,7 +136,7 @@ export class SubscriptionRepository implements SubscriptionStore {
               : undefined,
             query.status ? eq(messageSubscriptions.status, query.status) : undefined,
             after
-              ? sql`(${messageSubscriptions.createdAt}, ${messageSubscriptions.id}) > (${after.createdAt}::timestamptz, ${after.id}::uuid)`
+              ? sql`(${messageSubscriptions.createdAt}, ${messageSubscriptions.id}) > (${after.at.toISOString()}::timestamptz, ${after.id}::uuid)`
               : undefined
           )
         )
@@ -129,7 +145,10 @@ export class SubscriptionRepository implements SubscriptionStore {
     )
     const items = rows.slice(0, query.limit).map((row) => toSubscription(row, row.queueName))
     const last = items.at(-1)
-    return { items, nextCursor: rows.length > query.limit && last ? encodeCursor(last) : null }
+    return {
+      items,
+      nextCursor: rows.length > query.limit && last ? encodeTimeIdCursor(last) : null,
+    }
   }
 
   async update(

@@ -423,16 +423,34 @@ export async function pullMessages(
 /** How long a pull may read on past messages its filter drops before answering empty. */
 const FILTER_BUDGET_MS = 1000
 
-/** Decodes receipts of this subscription; foreign ones are dropped. */
+/**
+ * Decodes receipts of this subscription. One that cannot be its own (malformed, forged, another
+ * tenant's or subscription's, or signed before a key rotation) fails the whole request with
+ * 400, settling nothing: answering `{"acked": 0}` hid a client's bug as a stale receipt.
+ * @throws MqError MQ_VALIDATION_FAILED naming each such receipt's index.
+ */
 function ownReceipts(deps: ConsumeDeps, sub: Subscription, receipts: string[]): ReceiptData[] {
-  return receipts
-    .map((r) => deps.receipts.decode(sub.tenantId, r))
-    .filter((r): r is ReceiptData => r !== null && r.subscriptionId === sub.id)
+  const decoded = receipts.map((r) => deps.receipts.decode(sub.tenantId, r))
+  const foreign = decoded.flatMap((r, i) => (r === null || r.subscriptionId !== sub.id ? [i] : []))
+  if (foreign.length > 0) {
+    throw new MqError(
+      'MQ_VALIDATION_FAILED',
+      `receipts.${foreign[0]}: not a receipt of this subscription`,
+      {
+        issues: foreign.map((i) => ({
+          path: `receipts.${i}`,
+          code: 'invalid_receipt',
+          message: 'not a receipt of this subscription',
+        })),
+      }
+    )
+  }
+  return decoded as ReceiptData[]
 }
 
 /**
- * Acknowledges deliveries. A receipt that is forged, another tenant's or subscription's, or
- * stale (the message was delivered again since) acknowledges nothing.
+ * Acknowledges deliveries. A stale receipt (the message was delivered again since) acknowledges
+ * nothing; one that is not this subscription's is refused (see {@link ownReceipts}).
  * @returns how many were acknowledged.
  */
 export async function ackMessages(

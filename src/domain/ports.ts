@@ -48,6 +48,16 @@ export interface MessageStore {
    */
   removeQueue(queue: RemovedQueue): Promise<void>
 
+  /**
+   * The partition each client-chosen message id must take so it deduplicates across the queue:
+   * the one its first copy within the window took, else the one proposed (and now recorded).
+   */
+  routeDedup(
+    queue: Queue,
+    routes: Array<{ dedupId: string; partition: number }>,
+    dedupWindowMs: number
+  ): Promise<number[]>
+
   /** Writes messages routed to one partition, atomically per message (dedup, capacity, XADD). */
   write(
     queue: Queue,

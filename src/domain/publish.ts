@@ -193,6 +193,28 @@ function prepare(
 }
 
 /**
+ * Sends every message with a client-chosen id to the partition its first copy took, so an id
+ * deduplicates across the queue whatever key each copy carries, not only within a partition.
+ */
+async function routeDuplicates(
+  deps: { messages: MessageStore; limits: { dedupWindowMs: number } },
+  queue: Queue,
+  prepared: Prepared[]
+): Promise<void> {
+  if (queue.partitionCount === 1) return
+  const claiming = prepared.filter((p) => p.write.dedupId !== null)
+  if (claiming.length === 0) return
+  const routed = await deps.messages.routeDedup(
+    queue,
+    claiming.map((p) => ({ dedupId: p.write.dedupId as string, partition: p.partition })),
+    deps.limits.dedupWindowMs
+  )
+  claiming.forEach((p, i) => {
+    p.partition = routed[i] ?? p.partition
+  })
+}
+
+/**
  * Writes prepared messages, one atomic script call per partition touched.
  * @returns outcomes in input order, or `full` where the partition had no room.
  */
@@ -202,6 +224,7 @@ export async function writeMessages(
   prepared: Prepared[],
   now: number
 ): Promise<Array<PublishOutcome | 'full'>> {
+  await routeDuplicates(deps, queue, prepared)
   const byPartition = new Map<number, number[]>()
   prepared.forEach((p, i) => {
     const list = byPartition.get(p.partition) ?? []

@@ -37,6 +37,11 @@ export interface SubscriptionDeps {
    * loopback, link-local or metadata address), or null when it may.
    */
   checkWebhookUrl(url: string): Promise<string | null>
+  /**
+   * The subscription's latest delivery or ack, fresher than the cached row's (written in
+   * batches off the hot path, src/db/last-consumed.ts); the row's when left out.
+   */
+  lastConsumedAt?(tenantId: string, id: string): Promise<Date | null>
 }
 
 /** Defaults of API.md "Subscriptions" for what a creating request leaves out. */
@@ -225,11 +230,12 @@ export async function getSubscription(
   id: string
 ): Promise<Subscription & { stats: SubscriptionStats }> {
   const { subscription, queue } = await loadSubscription(deps, ctx, id)
-  const [group, counters] = await Promise.all([
+  const [group, counters, lastConsumedAt] = await Promise.all([
     deps.messages.groupStats(queue, subscription.consumerGroup),
     deps.messages.counters(subscription),
+    deps.lastConsumedAt?.(ctx.tenantId, subscription.id) ?? subscription.lastConsumedAt,
   ])
-  return { ...subscription, stats: { ...group, ...counters } }
+  return { ...subscription, lastConsumedAt, stats: { ...group, ...counters } }
 }
 
 /** A page of the tenant's subscriptions, oldest first. */

@@ -23,11 +23,23 @@ export interface WebhookTarget {
 
 /** A URL the service will not call, with the reason in words fit for an API error. */
 export class UnsafeWebhookUrlError extends Error {
-  constructor(message: string) {
+  /**
+   * @param message what the tenant is told: for a host, only that it is not allowed, since how
+   *   a name resolved (or that it did not) would let a tenant map the internal DNS.
+   * @param detail why, for the service's own logs.
+   */
+  constructor(
+    message: string,
+    readonly detail = message
+  ) {
     super(message)
     this.name = 'UnsafeWebhookUrlError'
   }
 }
+
+/** A refusal of a URL's host that names nothing but the host the caller gave. */
+const hostRefused = (host: string, detail: string) =>
+  new UnsafeWebhookUrlError(`host '${host}' is not an allowed webhook target`, detail)
 
 /** A resolver that does not answer within this long counts as failing, not as hanging a request. */
 const RESOLVE_TIMEOUT_MS = 5000
@@ -108,16 +120,12 @@ export class WebhookUrlGuard {
     const addresses: ResolvedAddress[] = literal
       ? [{ address: host, family: ipaddr.parse(host).kind() === 'ipv6' ? 6 : 4 }]
       : await this.lookup(host)
-    if (addresses.length === 0) throw new UnsafeWebhookUrlError(`host '${host}' has no address`)
+    if (addresses.length === 0) throw hostRefused(host, 'no address')
     for (const { address } of addresses) {
       const refusal = addressRefusal(address)
       // An allowed host may resolve anywhere, but only to something that is an IP.
       if (!refusal || (allowed && ipaddr.isValid(address))) continue
-      throw new UnsafeWebhookUrlError(
-        literal
-          ? `${refusal} is not a public address`
-          : `host '${host}' resolves to ${refusal}, not a public address`
-      )
+      throw hostRefused(host, `${literal ? 'is' : 'resolves to'} ${refusal}, not a public address`)
     }
     const [first] = addresses
     const mapped = ipaddr.parse(first!.address)
@@ -151,9 +159,7 @@ export class WebhookUrlGuard {
         `resolving took over ${this.resolveTimeoutMs} ms`
       )
     } catch (err) {
-      throw new UnsafeWebhookUrlError(
-        `host '${host}' could not be resolved (${(err as Error).message})`
-      )
+      throw hostRefused(host, `could not be resolved (${(err as Error).message})`)
     }
   }
 }

@@ -214,7 +214,11 @@ export class MetricsReporter {
       const group = figuresOf.get(sub.queueId)?.groups.get(sub.consumerGroup)
       const flow = snap.flows.get(sub.tenantId)
       const acked = flow?.acked.get(sub.id) ?? 0
-      const lastConsumedAt = sub.lastConsumedAt ?? lastAck.get(sub.id) ?? null
+      // The row may be cached and its column is written every few seconds: the later wins.
+      const ack = lastAck.get(sub.id)
+      const row = sub.lastConsumedAt
+      const lastConsumedAt =
+        row && ack ? new Date(Math.max(row.getTime(), ack.getTime())) : (row ?? ack ?? null)
       return {
         ...(tenantId === undefined ? { tenantId: sub.tenantId } : {}),
         subscriptionId: sub.id,

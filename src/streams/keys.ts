@@ -17,6 +17,8 @@ export const PARTITION_PARTS = {
 
 export type PartitionPart = keyof typeof PARTITION_PARTS
 
+const globEscape = (text: string) => text.replace(/[[\]*?\\]/g, '\\$&')
+
 /** Key builder bound to one `REDIS_KEY_PREFIX`. */
 export class Keys {
   constructor(readonly prefix: string) {}
@@ -29,6 +31,27 @@ export class Keys {
   /** One of the fixed per-partition keys. */
   partition(tenantId: string, queue: string, partition: number, part: PartitionPart): string {
     return `${this.prefix}:${this.partitionTag(tenantId, queue, partition)}:${PARTITION_PARTS[part]}`
+  }
+
+  /**
+   * The hash tag of a queue's own records, apart from its partitions'. No partition tag equals
+   * it: a partition tag has one more `:`-separated part, and queue names hold no `:`.
+   */
+  queueTag(tenantId: string, queue: string): string {
+    return `{${tenantId}:${queue}}`
+  }
+
+  /**
+   * Which partition a client-chosen message id of a queue went to, so copies with other keys
+   * meet its dedup marker there (claimDedupRoutes.lua).
+   */
+  dedupRoute(tenantId: string, queue: string, messageId: string): string {
+    return `${this.prefix}:${this.queueTag(tenantId, queue)}:dedup-route:${messageId}`
+  }
+
+  /** SCAN pattern matching every key of a queue's own tag (Redis glob: `[` is escaped). */
+  queuePattern(tenantId: string, queue: string): string {
+    return `${this.prefix}:${globEscape(this.queueTag(tenantId, queue))}:*`
   }
 
   /** The dedup marker of one message id, in the partition the message is routed to. */
@@ -101,8 +124,7 @@ export class Keys {
 
   /** SCAN pattern matching every key of one partition (Redis glob: `[` is escaped). */
   partitionPattern(tenantId: string, queue: string, partition: number): string {
-    const tag = this.partitionTag(tenantId, queue, partition).replace(/[[\]*?\\]/g, '\\$&')
-    return `${this.prefix}:${tag}:*`
+    return `${this.prefix}:${globEscape(this.partitionTag(tenantId, queue, partition))}:*`
   }
 
   /** Scratch stream the health check writes, reads and deletes; one per process. */

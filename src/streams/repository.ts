@@ -229,9 +229,12 @@ export class StreamsRepository implements MessageStore {
     // SCAN sees one server's keys: on a cluster, ask every master (a partition's keys share
     // a hash tag, so they all sit on one of them and one UNLINK takes them).
     const servers = this.redis instanceof Cluster ? this.redis.nodes('master') : [this.redis]
+    const patterns = [
+      ...partitions(queue).map((p) => this.keys.partitionPattern(queue.tenantId, queue.name, p)),
+      this.keys.queuePattern(queue.tenantId, queue.name),
+    ]
     for (const server of servers) {
-      for (const p of partitions(queue)) {
-        const pattern = this.keys.partitionPattern(queue.tenantId, queue.name, p)
+      for (const pattern of patterns) {
         let cursor = '0'
         do {
           const [next, found] = await server.scan(cursor, 'MATCH', pattern, 'COUNT', 1000)
@@ -240,6 +243,22 @@ export class StreamsRepository implements MessageStore {
         } while (cursor !== '0')
       }
     }
+  }
+
+  async routeDedup(
+    queue: Queue,
+    routes: Array<{ dedupId: string; partition: number }>,
+    dedupWindowMs: number
+  ): Promise<number[]> {
+    const keys = routes.map((r) => this.keys.dedupRoute(queue.tenantId, queue.name, r.dedupId))
+    const reply = await this.redis.claimDedupRoutes(
+      keys.length,
+      ...keys,
+      dedupWindowMs,
+      queue.partitionCount,
+      ...routes.map((r) => r.partition)
+    )
+    return reply.map(Number)
   }
 
   async write(

@@ -98,6 +98,15 @@ const MAX_IN_FLIGHT = 1000
 const RESERVED_HEADER =
   /^(host|content-.*|transfer-encoding|connection|keep-alive|upgrade|te|trailer|expect|proxy-.*|webhook-.*|x-mq-.*)$/i
 
+/**
+ * The Standard Webhooks `webhook-id` of a message: its messageId with `.` (which the spec
+ * forbids there: the signed content is `id.timestamp.body`) percent-encoded, so the id stays
+ * stable across attempts and decodes back to the messageId. `%` is encoded too, for messages
+ * stored before ids were held to letters, digits and `._:-/`: two ids never share an escape.
+ */
+export const webhookId = (messageId: string) =>
+  messageId.replace(/[%.]/g, (c) => (c === '.' ? '%2E' : '%25'))
+
 /** The actor the worker acts as when it acks, nacks and dead-letters. */
 const workerContext = (sub: Subscription): DomainContext => ({
   tenantId: sub.tenantId,
@@ -500,12 +509,11 @@ class Dispatcher {
     }
     const timestamp = Math.floor(Date.now() / 1000)
     headers.set('content-type', 'application/json')
-    headers.set('webhook-id', d.messageId)
+    const id = webhookId(d.messageId)
+    headers.set('webhook-id', id)
     headers.set('webhook-timestamp', String(timestamp))
-    headers.set(
-      'webhook-signature',
-      signWebhook(this.signingSecret(), d.messageId, timestamp, body)
-    )
+    headers.set('webhook-signature', signWebhook(this.signingSecret(), id, timestamp, body))
+    headers.set('x-mq-message-id', d.messageId)
     headers.set('x-mq-queue', sub.queue)
     headers.set('x-mq-delivery-count', String(d.deliveryCount))
     if (d.correlationId) headers.set('x-mq-correlation-id', d.correlationId)
@@ -545,6 +553,9 @@ class Dispatcher {
       this.shared.deps.recordAttempt(
         timedOut ? 'timeout' : err instanceof UnsafeWebhookUrlError ? 'blocked' : 'network_error'
       )
+      if (err instanceof UnsafeWebhookUrlError) {
+        this.log.debug({ subscriptionId: sub.id, detail: err.detail }, 'webhook target refused')
+      }
       const reason = timedOut ? `no answer within ${endpoint.timeoutMs} ms` : (err as Error).message
       outcome = { kind: 'retry', reason }
     }

@@ -638,10 +638,9 @@ describe('tenant isolation matrix (S3)', () => {
     expect(pulled.body.messages.map((m: { payload: unknown }) => m.payload)).toEqual([
       { mine: 'c' },
     ])
-    // A's receipt on C's subscription of the same group name acknowledges nothing.
-    expect((await as('POST', `${S}/${sub.body.id}/ack`, { receipts: [a.receipt] })).body).toEqual({
-      acked: 0,
-    })
+    // A's receipt on C's subscription of the same group name acknowledges nothing: it is 400.
+    const foreign = await as('POST', `${S}/${sub.body.id}/ack`, { receipts: [a.receipt] })
+    expect([foreign.status, foreign.body.code]).toEqual([400, 'MQ_VALIDATION_FAILED'])
     // A dead letter naming A's dead-letter queue as its origin is redriven within C only, where
     // no queue has that name: it stays, and A's queue gets nothing.
     await as('POST', Q, { name: 'c-dead' })

@@ -86,6 +86,33 @@ describe('per-tenant rate limit (S8)', () => {
     expect((await call(app, 'GET', Q, { headers: tenant })).status).toBe(429)
   })
 
+  test('regression: /internal/mq publishes draw from the tenant’s bucket, shared with its API calls', async () => {
+    const app = await testApp({ TENANT_RATE_LIMIT: 2 })
+    const tenant = newTenant()
+    const other = newTenant()
+    const headers = { 'x-service-token': SERVICE_TOKEN }
+    const publish = (t: string, path: string) =>
+      call(app, 'POST', `/internal/mq/${path}`, { headers, body: { tenantId: t, payload: 1 } })
+    expect((await publish(tenant, 'user-events')).status).toBe(201)
+    expect((await call(app, 'GET', Q, { tenant })).status).toBe(200)
+    const refused = await publish(tenant, 'notifications')
+    expect(refused.status).toBe(429)
+    expect(ErrorSchema.parse(refused.body).code).toBe('MQ_RATE_LIMITED')
+    expect(refused.headers.get('retry-after')).toBe('1')
+    // Another tenant's bucket is its own; the status views are not counted.
+    expect((await publish(other, 'user-events')).status).toBe(201)
+    for (let i = 0; i < 3; i++) {
+      const status = await call(app, 'GET', `/internal/mq/audit-queue-status?tenantId=${other}`, {
+        headers,
+      })
+      expect(status.status).toBe(404)
+    }
+    // The refused call stored nothing, not even the queue it would have created.
+    await Bun.sleep(1100)
+    const listed = await call(app, 'GET', Q, { tenant })
+    expect(listed.body.items.map((q: { name: string }) => q.name)).toEqual(['user-events'])
+  })
+
   test('with TENANT_RATE_LIMIT=0 (the default) nothing is limited and no fields are sent', async () => {
     const app = await testApp()
     const tenant = newTenant()

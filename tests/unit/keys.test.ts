@@ -77,6 +77,16 @@ describe('keys', () => {
     expect(new Keys('other').metadataChannel).not.toBe(keys.metadataChannel)
   })
 
+  test("a queue's dedup routes share one tag, which no partition and no other queue shares", () => {
+    const tenant = newTenant()
+    const routes = ['m1', 'm-{x}'].map((id) => keys.dedupRoute(tenant, 'orders', id))
+    expect(new Set(routes.map(hashTag))).toEqual(new Set([`${tenant}:orders`]))
+    const others = [0, 1, 10].flatMap((p) => partitionKeys(keys, tenant, 'orders', p).map(hashTag))
+    expect(others).not.toContain(`${tenant}:orders`)
+    expect(hashTag(keys.dedupRoute(tenant, 'orders.dlq', 'm1'))).not.toBe(`${tenant}:orders`)
+    expect(keys.queuePattern(tenant, 'a*')).toBe(`mq:{${tenant}:a\\*}:*`)
+  })
+
   test('partitionPattern escapes glob characters', () => {
     const tenant = '00000000-0000-0000-0000-000000000000'
     expect(keys.partitionPattern(tenant, 'a*b?[c]\\d', 0)).toBe(

@@ -1,3 +1,4 @@
+import type { Context } from 'hono'
 import { createMiddleware } from 'hono/factory'
 import type { TenantContext } from '../../domain/context'
 import { MqError } from '../../domain/errors'
@@ -26,7 +27,7 @@ const LOG_EVERY_MS = 5000
  * open): the limiter guards fairness, and must not turn a Redis hiccup into an outage of every
  * route on its own account. Routes that need Redis answer 503 themselves.
  */
-export const rateLimit = (opts: {
+export const tenantRateGate = (opts: {
   limiter: RateLimiter
   ratePerSecond: number
   logger: Logger
@@ -57,12 +58,12 @@ export const rateLimit = (opts: {
     }
   }
 
-  return createMiddleware<AppEnv>(async (c, next) => {
-    // Unset on the public paths, which skip authentication; a service token naming no tenant
-    // has no bucket to draw from.
-    const tenant = c.get('tenant') as TenantContext | undefined
-    if (!tenant) return next()
-    const decision = await decide(tenant.tenantId)
+  /**
+   * Takes one of the tenant's tokens, or throws 429; for routes that learn their tenant in the
+   * handler (the internal API names it in the body).
+   */
+  async function admit(c: Context<AppEnv>, tenantId: string): Promise<void> {
+    const decision = await decide(tenantId)
     if (decision) {
       const waitMs = decision.allowed ? decision.resetMs : decision.retryAfterMs
       c.header('RateLimit-Policy', policy)
@@ -76,6 +77,16 @@ export const rateLimit = (opts: {
         )
       }
     }
+  }
+
+  const middleware = createMiddleware<AppEnv>(async (c, next) => {
+    // Unset on the public paths, which skip authentication; a service token naming no tenant
+    // has no bucket to draw from.
+    const tenant = c.get('tenant') as TenantContext | undefined
+    if (tenant) await admit(c, tenant.tenantId)
     await next()
   })
+  return { admit, middleware }
 }
+
+export type TenantRateGate = ReturnType<typeof tenantRateGate>

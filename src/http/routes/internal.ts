@@ -9,6 +9,7 @@ import type { HealthService } from '../../observability/health'
 import type { MetricsReporter } from '../../observability/metrics-report'
 import type { AppEnv } from '../env'
 import type { Authenticator } from '../middleware/auth'
+import type { TenantRateGate } from '../middleware/rate-limit'
 import { createRouter } from '../router'
 import { commonErrors, errorResponse, json, jsonBody } from '../schemas/common'
 import { HealthSchema } from '../schemas/health'
@@ -28,6 +29,12 @@ export interface InternalDeps {
   publishDeps: PublishDeps
   health: HealthService
   reporter: MetricsReporter
+  /**
+   * Takes one of the tenant's `TENANT_RATE_LIMIT` tokens or throws 429, as on the public API;
+   * absent when the limit is off. Publishes name their tenant in the body, so the check is in
+   * the handler rather than a middleware.
+   */
+  admitTenant?: TenantRateGate['admit']
 }
 
 const tags = ['Internal']
@@ -144,6 +151,7 @@ export function createInternalRouter(deps: InternalDeps) {
     { tenantId, ...message }: z.infer<typeof InternalPublishBody>
   ) => {
     const ctx = actFor(c, tenantId)
+    await deps.admitTenant?.(c, ctx.tenantId)
     await ensureQueueLike(deps.queueDeps, ctx, queue, defaults)
     const outcome = await publishMessage(deps.publishDeps, ctx, queue, message)
     return c.json(presentOutcome(outcome), outcome.duplicate ? 200 : 201)

@@ -1,4 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi'
+import type { Context } from 'hono'
+import { MqError } from '../../domain/errors'
 import {
   type PublishDeps,
   type PublishInput,
@@ -7,12 +9,14 @@ import {
   publishMessage,
 } from '../../domain/publish'
 import { createSchedule, type ScheduleDeps } from '../../domain/schedules'
+import type { AppEnv } from '../env'
 import { requireScope } from '../middleware/auth'
 import { createRouter, domainContext } from '../router'
 import { commonErrors, errorResponse, json, jsonBody } from '../schemas/common'
 import {
   BatchResultSchema,
   batchBody,
+  clientMessageId,
   DelayedBody,
   MessageBody,
   PublishBody,
@@ -70,8 +74,25 @@ export function presentOutcome(o: PublishOutcome & { queue: string }) {
   return shown
 }
 
-const idempotencyKey = (header: string | undefined) =>
-  header !== undefined && /^[\x21-\x7e]{1,200}$/.test(header) ? header : undefined
+/**
+ * The `Idempotency-Key` header, held to a body `messageId`'s rules: a key that breaks them is
+ * `400`, not ignored, or a client would believe its retries safe. Checked here rather than in
+ * the routes' schemas so generated clients are not made to send a header object.
+ */
+function idempotencyKey(c: Context<AppEnv>): string | undefined {
+  const header = c.req.header('idempotency-key')
+  if (header === undefined) return undefined
+  const checked = clientMessageId.safeParse(header)
+  if (checked.success) return checked.data
+  const message = checked.error.issues[0]?.message ?? 'invalid'
+  throw new MqError('MQ_VALIDATION_FAILED', `Idempotency-Key: ${message}`, {
+    issues: checked.error.issues.map((i) => ({
+      path: 'idempotency-key',
+      code: i.code,
+      message: i.message,
+    })),
+  })
+}
 
 /** `/api/v1/mq/publish*` and `/api/v1/mq/topics/{name}/publish` */
 export function createPublishRouter(
@@ -134,7 +155,7 @@ export function createPublishRouter(
   return createRouter()
     .openapi(single, async (c) => {
       const body = c.req.valid('json')
-      const input = toInput(body, idempotencyKey(c.req.header('idempotency-key')))
+      const input = toInput(body, idempotencyKey(c))
       const outcome = await publishMessage(deps, domainContext(c), body.queue, input)
       return c.json(presentOutcome(outcome), outcome.duplicate ? 200 : 201)
     })
@@ -161,7 +182,7 @@ export function createPublishRouter(
     })
     .openapi(delayed, async (c) => {
       const body = c.req.valid('json')
-      const input = toInput(body, idempotencyKey(c.req.header('idempotency-key')))
+      const input = toInput(body, idempotencyKey(c))
       const outcome = await publishMessage(deps, domainContext(c), body.queue, input)
       return c.json(presentOutcome(outcome), outcome.duplicate ? 200 : 201)
     })
@@ -181,12 +202,12 @@ export function createPublishRouter(
         })
         return c.json(presentSchedule(opts.schedules, schedule), 201)
       }
-      const input = toInput(body, idempotencyKey(c.req.header('idempotency-key')))
+      const input = toInput(body, idempotencyKey(c))
       const outcome = await publishMessage(deps, domainContext(c), queue, input)
       return c.json(presentOutcome(outcome), outcome.duplicate ? 200 : 201)
     })
     .openapi(topic, async (c) => {
-      const input = toInput(c.req.valid('json'), idempotencyKey(c.req.header('idempotency-key')))
+      const input = toInput(c.req.valid('json'), idempotencyKey(c))
       const outcome = await publishMessage(deps, domainContext(c), c.req.valid('param').name, input)
       return c.json(presentOutcome(outcome), outcome.duplicate ? 200 : 201)
     })

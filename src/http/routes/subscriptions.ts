@@ -1,4 +1,6 @@
 import { createRoute, type z } from '@hono/zod-openapi'
+import type { Context } from 'hono'
+import { MqError } from '../../domain/errors'
 import {
   createSubscription,
   deleteSubscription,
@@ -12,6 +14,7 @@ import {
 } from '../../domain/subscription-admin'
 import { deadLetterQueueOf, type Subscription } from '../../domain/subscriptions'
 import type { AuditSink } from '../../observability/audit'
+import type { AppEnv } from '../env'
 import { requireScope } from '../middleware/auth'
 import { createRouter, domainContext } from '../router'
 import { commonErrors, errorResponse, json, jsonBody } from '../schemas/common'
@@ -124,6 +127,39 @@ const resume = statusRoute('resume', 'Resume a paused subscription')
 const resource = (id: string) => `subscription:${id}`
 
 /**
+ * What `mq:consume` alone may not do (API.md "Scopes"): a webhook sends the tenant's messages to
+ * a URL of the caller's choosing, and a dead-letter queue other than `<queue>.dlq` creates a
+ * queue of any name on first use; both are the tenant administrator's to decide.
+ */
+function requireAdminFor(c: Context<AppEnv>, what: string): void {
+  if (!c.get('tenant').scopes.has('mq:admin')) {
+    throw new MqError('MQ_FORBIDDEN', `scope 'mq:admin' is required to ${what}`)
+  }
+}
+
+const namesOwnDeadLetterQueue = (queue: string, deadLetterQueue: string | null | undefined) =>
+  deadLetterQueue != null && deadLetterQueue !== `${queue}.dlq`
+
+/**
+ * For a caller without `mq:admin`, refuses a change to a webhook subscription, or one naming a
+ * dead-letter queue of its own. A missing subscription is left to the domain's 404.
+ */
+async function guardChange(
+  c: Context<AppEnv>,
+  deps: SubscriptionDeps,
+  id: string,
+  deadLetterQueue?: string | null
+): Promise<void> {
+  if (c.get('tenant').scopes.has('mq:admin')) return
+  const sub = await deps.subscriptions.get(c.get('tenant').tenantId, id)
+  if (sub === null) return
+  if (sub.subscriptionType === 'webhook') requireAdminFor(c, 'change a webhook subscription')
+  if (namesOwnDeadLetterQueue(sub.queue, deadLetterQueue)) {
+    requireAdminFor(c, 'name a dead-letter queue other than <queue>.dlq')
+  }
+}
+
+/**
  * `/api/v1/mq/subscriptions`: managing subscriptions (consumption has its own router); changes
  * are audited once they succeed.
  */
@@ -131,11 +167,12 @@ export function createSubscriptionsRouter(deps: SubscriptionDeps, audit: AuditSi
   return createRouter()
     .openapi(create, async (c) => {
       const ctx = domainContext(c)
-      const { subscription, signingSecret } = await createSubscription(
-        deps,
-        ctx,
-        c.req.valid('json')
-      )
+      const draft = c.req.valid('json')
+      if (draft.subscriptionType === 'webhook') requireAdminFor(c, 'create a webhook subscription')
+      if (namesOwnDeadLetterQueue(draft.queue, draft.deadLetterQueue)) {
+        requireAdminFor(c, 'name a dead-letter queue other than <queue>.dlq')
+      }
+      const { subscription, signingSecret } = await createSubscription(deps, ctx, draft)
       const { queue, consumerGroup, consumerName, subscriptionType } = subscription
       audit.record(ctx, {
         operation: 'subscription.created',
@@ -160,6 +197,7 @@ export function createSubscriptionsRouter(deps: SubscriptionDeps, audit: AuditSi
       const { id } = c.req.valid('param')
       const patch = c.req.valid('json')
       const ctx = domainContext(c)
+      await guardChange(c, deps, id, patch.deadLetterQueue)
       const sub = await updateSubscription(deps, ctx, id, patch)
       audit.record(ctx, {
         operation: 'subscription.updated',
@@ -171,19 +209,24 @@ export function createSubscriptionsRouter(deps: SubscriptionDeps, audit: AuditSi
     .openapi(remove, async (c) => {
       const { id } = c.req.valid('param')
       const ctx = domainContext(c)
+      await guardChange(c, deps, id)
       await deleteSubscription(deps, ctx, id)
       audit.record(ctx, { operation: 'subscription.deleted', resource: resource(id) })
       return c.body(null, 204)
     })
     .openapi(pause, async (c) => {
       const ctx = domainContext(c)
-      const sub = await pauseSubscription(deps, ctx, c.req.valid('param').id)
+      const { id } = c.req.valid('param')
+      await guardChange(c, deps, id)
+      const sub = await pauseSubscription(deps, ctx, id)
       audit.record(ctx, { operation: 'subscription.paused', resource: resource(sub.id) })
       return c.json(presentSubscription(sub), 200)
     })
     .openapi(resume, async (c) => {
       const ctx = domainContext(c)
-      const sub = await resumeSubscription(deps, ctx, c.req.valid('param').id)
+      const { id } = c.req.valid('param')
+      await guardChange(c, deps, id)
+      const sub = await resumeSubscription(deps, ctx, id)
       audit.record(ctx, { operation: 'subscription.resumed', resource: resource(sub.id) })
       return c.json(presentSubscription(sub), 200)
     })

@@ -11,6 +11,16 @@ const idString = (max: number) =>
     .max(max)
     .regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces')
 
+/**
+ * A client-chosen message id (`messageId` or `Idempotency-Key`): it names a Redis key and goes
+ * out in headers, so only characters that mean nothing in either (API.md "Publishing").
+ */
+export const clientMessageId = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(/^[A-Za-z0-9._:/-]+$/, 'letters, digits and . _ : - / only')
+
 export const messageHeaders = z
   .record(z.string().min(1).max(200), z.string().max(8192))
   .refine((h) => Object.keys(h).length <= 64, 'at most 64 headers')
@@ -20,7 +30,7 @@ export const messageObject = z.strictObject({
   payload: jsonValue.refine((v) => v !== undefined, 'payload is required'),
   headers: messageHeaders.optional(),
   key: z.string().min(1).max(500).optional(),
-  messageId: idString(200).optional(),
+  messageId: clientMessageId.optional(),
   correlationId: idString(200).optional(),
   traceId: idString(100).optional(),
   ttlMs: z

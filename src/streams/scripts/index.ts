@@ -1,6 +1,7 @@
 import type { Result } from 'ioredis'
 import type { RedisClient } from '../redis'
 import cancelScheduled from './cancelScheduled.lua' with { type: 'text' }
+import claimDedupRoutes from './claimDedupRoutes.lua' with { type: 'text' }
 import forgetConsumers from './forgetConsumers.lua' with { type: 'text' }
 import byId from './includes/byId.lua' with { type: 'text' }
 import inflightWrites from './includes/inflightWrites.lua' with { type: 'text' }
@@ -37,6 +38,7 @@ function withIncludes(lua: string): string {
  */
 export const SCRIPTS = {
   cancelScheduled: { numberOfKeys: 2, lua: cancelScheduled },
+  claimDedupRoutes: { lua: claimDedupRoutes },
   forgetConsumers: { numberOfKeys: 1, lua: forgetConsumers },
   publishMessages: { lua: withIncludes(publishMessages) },
   promoteDue: { numberOfKeys: 4, lua: promoteDue },
@@ -71,6 +73,8 @@ declare module 'ioredis' {
       heir: string,
       now: number
     ): Result<number, Context>
+    /** claimDedupRoutes.lua: the partition each client-chosen message id of a queue takes. */
+    claimDedupRoutes(numKeys: number, ...keysAndArgs: Arg[]): Result<number[], Context>
     /** forgetConsumers.lua: deletes idle consumers holding nothing; returns how many. */
     forgetConsumers(stream: string, group: string, minIdleMs: number): Result<number, Context>
     /** publishMessages.lua: dedup, capacity check and XADD/ZADD for one partition. */

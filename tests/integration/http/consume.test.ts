@@ -1,4 +1,6 @@
 import { describe, expect, test } from 'bun:test'
+import { PullResultSchema } from '../../../src/http/schemas/consume'
+import { ReceiptCodec } from '../../../src/streams/codec'
 import { ack, type Delivery, publish, pull } from '../../helpers/consuming'
 import { call, newTenant, testApp, token } from '../../helpers/harness'
 
@@ -116,7 +118,7 @@ describe('consume: happy', () => {
     })
   })
 
-  test('one ack settles current receipts across partitions; stale, forged and repeated ones settle nothing', async () => {
+  test('one ack settles current receipts across partitions; stale and repeated ones settle nothing', async () => {
     const { app, tenant } = await setup({ partitionCount: 3 })
     const sub = await subscribe(app, tenant, { consumerGroup: 'g', consumerName: 'c' })
     await publish(
@@ -134,8 +136,7 @@ describe('consume: happy', () => {
 
     const half = again.filter((_, i) => i % 2 === 0)
     const rest = again.filter((_, i) => i % 2 === 1)
-    const forged = `${half[0]!.receipt.split('.')[0]}.AAAAAAAAAAAAAAAAAAAAAA`
-    const receipts = [...receiptsOf(first), ...receiptsOf(half), half[1]!.receipt, forged]
+    const receipts = [...receiptsOf(first), ...receiptsOf(half), half[1]!.receipt]
     expect(await ack(app, tenant, sub, receipts)).toBe(half.length)
     expect(await stats(app, tenant, sub)).toMatchObject({ pending: rest.length, acked: 15 })
     expect(await ack(app, tenant, sub, receiptsOf(rest))).toBe(rest.length)
@@ -454,13 +455,39 @@ describe('consume: errors and security', () => {
     expect(paused.body.code).toBe('MQ_SUBSCRIPTION_PAUSED')
   })
 
-  test("forged and foreign receipts ack nothing; another tenant's subscription is 404", async () => {
+  test("regression: a receipt that cannot be the subscription's is 400 and settles nothing, not {acked: 0}", async () => {
     const { app, tenant } = await setup()
     const sub = await subscribe(app, tenant, { consumerGroup: 'g', consumerName: 'c' })
+    const sibling = await subscribe(app, tenant, { consumerGroup: 'h', consumerName: 'c' })
     await publish(app, tenant, ['x'])
     const [d] = await pull(app, tenant, sub)
+    const [s] = await pull(app, tenant, sibling)
     const forged = `${d!.receipt.split('.')[0]}.AAAAAAAAAAAAAAAAAAAAAA`
-    expect(await ack(app, tenant, sub, [forged, 'garbage'])).toBe(0)
+    const otherTenant = new ReceiptCodec(Buffer.alloc(32, 1)).encode(newTenant(), {
+      subscriptionId: sub,
+      partition: 0,
+      streamId: '1-0',
+      deliveryCount: 1,
+    })
+    const cases: Record<string, string> = {
+      garbage: 'garbage',
+      empty: '',
+      forged,
+      "another tenant's": otherTenant,
+      "another subscription's": s!.receipt,
+    }
+    for (const path of ['ack', 'nack']) {
+      for (const [what, bad] of Object.entries(cases)) {
+        const res = await call(app, 'POST', `${B}/subscriptions/${sub}/${path}`, {
+          tenant,
+          body: { receipts: [d!.receipt, bad] },
+        })
+        expect({ path, what, status: res.status }).toEqual({ path, what, status: 400 })
+        expect(res.body.code).toBe('MQ_VALIDATION_FAILED')
+        expect(res.body.details.issues[0].path).toBe('receipts.1')
+      }
+    }
+    expect(await stats(app, tenant, sub)).toMatchObject({ pending: 1, acked: 0 })
 
     const other = newTenant()
     for (const path of ['pull', 'ack', 'nack', 'seek']) {

@@ -38,9 +38,10 @@ async function subscribe(
   tenant: string,
   body: Record<string, unknown>
 ): Promise<z.infer<typeof SubscriptionSchema>> {
+  // A webhook subscription is the tenant administrator's to create (API.md "Scopes").
   const res = await call(app, 'POST', S, {
     tenant,
-    scope: 'mq:consume',
+    scope: body.subscriptionType === 'webhook' ? 'mq:admin' : 'mq:consume',
     body: { ...minimal, ...body },
   })
   expect(res.status).toBe(201)
@@ -122,7 +123,7 @@ describe('subscriptions: happy', () => {
     }
     const updated = await call(app, 'PUT', `${S}/${sub.id}`, {
       tenant,
-      scope: 'mq:consume',
+      scope: 'mq:admin',
       body: {
         maxPollRecords: 50,
         retryBackoff: 'fixed',

@@ -10,6 +10,7 @@ import {
   signWebhook,
   type WebhookDeliveryDeps,
   type WebhookDeliveryOptions,
+  webhookId,
 } from '../../../src/worker/webhook-delivery'
 import { call, newTenant, sharedDeps, testAppWithGuard } from '../../helpers/harness'
 import { ALL_BLOCKED_URLS, ssrfResolver } from '../../helpers/ssrf-vectors'
@@ -255,6 +256,24 @@ describe('webhook delivery: happy', () => {
 
     await waitFor('the ack', async () => (await subscription(id)).stats.acked === 1)
     expect((await subscription(id)).stats).toMatchObject({ pending: 0, lag: 0, delivered: 1 })
+  })
+
+  test('regression: a messageId with dots goes out escaped in webhook-id, verbatim in x-mq-message-id', async () => {
+    const { start, subscribe, publish } = await setup()
+    const rx = receiver()
+    const { secret } = await subscribe(rx.url)
+    start()
+    const payload = { dotted: true }
+    const [messageId] = await publish([payload], { messageId: 'order.2026.12' })
+    await waitFor('the delivery', () => rx.hits.length === 1)
+    const hit = rx.hits[0]!
+    // Standard Webhooks signs `id.timestamp.body`: a `.` in the id is forbidden.
+    expect(hit.headers['webhook-id']).toBe('order%2E2026%2E12')
+    expect(decodeURIComponent(hit.headers['webhook-id']!)).toBe(messageId!)
+    expect(hit.headers['x-mq-message-id']).toBe(messageId!)
+    expect(new Webhook(secret).verify(hit.body, hit.headers)).toEqual(payload)
+    // Ids from before `%` was refused stay apart from escaped ones.
+    expect(webhookId('a%2E')).not.toBe(webhookId('a.'))
   })
 
   test('pinning: a name resolving to loopback is dialled by IP with its Host header', async () => {

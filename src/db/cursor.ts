@@ -1,0 +1,51 @@
+import { MqError } from '../domain/errors'
+
+/**
+ * List cursors: opaque base64url strings the service hands out as `nextCursor`. Anything else
+ * given back is `400`, on every list alike, never an empty page or the first page: a client
+ * with a broken cursor must hear about it, not loop over page one or stop early.
+ */
+
+const invalid = () =>
+  new MqError('MQ_VALIDATION_FAILED', 'cursor: not a cursor this service returned', {
+    issues: [{ path: 'cursor', code: 'custom', message: 'invalid cursor' }],
+  })
+
+const encode = (text: string) => Buffer.from(text).toString('base64url')
+
+/** The text inside a cursor, only when the cursor is spelled exactly as {@link encode} writes it. */
+function decode(cursor: string): string {
+  const text = Buffer.from(cursor, 'base64url').toString('utf8')
+  if (encode(text) !== cursor) throw invalid()
+  return text
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+const QUEUE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/
+
+/** A cursor after one queue name. */
+export const encodeNameCursor = (name: string) => encode(name)
+
+/** @throws MqError MQ_VALIDATION_FAILED unless `cursor` came from {@link encodeNameCursor}. */
+export function decodeNameCursor(cursor: string): string {
+  const name = decode(cursor)
+  if (!QUEUE_NAME.test(name)) throw invalid()
+  return name
+}
+
+/*
+ * A cursor after one (created_at, id) row. Rows are written with a JavaScript Date
+ * (millisecond precision, not PostgreSQL's microseconds), so the time in a cursor compares
+ * exactly with the stored one.
+ */
+export const encodeTimeIdCursor = (row: { createdAt: Date; id: string }) =>
+  encode(`${row.createdAt.toISOString()}|${row.id}`)
+
+/** @throws MqError MQ_VALIDATION_FAILED unless `cursor` came from {@link encodeTimeIdCursor}. */
+export function decodeTimeIdCursor(cursor: string): { at: Date; id: string } {
+  const [at = '', id = '', ...rest] = decode(cursor).split('|')
+  const time = new Date(at)
+  const exact = !Number.isNaN(time.getTime()) && time.toISOString() === at
+  if (rest.length > 0 || !UUID.test(id) || !exact) throw invalid()
+  return { at: time, id }
+}
