@@ -1,5 +1,4 @@
 import { describe, expect, test } from 'bun:test'
-import { PullResultSchema } from '../../../src/http/schemas/consume'
 import { ReceiptCodec } from '../../../src/streams/codec'
 import { ack, type Delivery, publish, pull } from '../../helpers/consuming'
 import { call, newTenant, testApp, token } from '../../helpers/harness'
