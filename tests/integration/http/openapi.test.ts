@@ -238,3 +238,30 @@ describe('GET /docs renders the document', () => {
     expect(shown).toHaveLength(ops.filter((o) => o.path.startsWith('/internal/mq/')).length)
   })
 })
+
+describe('OpenAPI document for client generators', () => {
+  test('servers, a license, and on every operation a unique operationId, a description and a 4xx answer', async () => {
+    const doc = (await documentOf(await testApp())) as Document & {
+      servers?: Array<{ url: string }>
+      info: { license?: { name: string } }
+    }
+    expect(doc.servers?.[0]?.url).toBe('/')
+    expect(doc.info.license?.name).toBeTruthy()
+    const ops = operations(doc).map(({ path, method, op }) => ({
+      path,
+      method,
+      ...(op as Operation & { operationId?: string; description?: string }),
+    }))
+    const missing = ops
+      .filter((o) => !o.operationId || !o.description)
+      .map((o) => `${o.method} ${o.path}`)
+    expect(missing).toEqual([])
+    const ids = ops.map((o) => o.operationId)
+    expect(new Set(ids).size).toBe(ids.length)
+    expect(ids).toEqual(expect.arrayContaining(['publishMessage', 'pullMessages', 'ackMessages']))
+    const without4xx = ops
+      .filter((o) => !Object.keys(o.responses).some((s) => s.startsWith('4')))
+      .map((o) => `${o.method} ${o.path}`)
+    expect(without4xx).toEqual([])
+  })
+})
