@@ -76,7 +76,10 @@ export function mountDocs(app: OpenAPIHono<AppEnv>): void {
             version: pkg.version,
             description:
               'Multi-tenant message queue over Redis Streams. Errors have one body, the `Error` schema.',
-            license: { name: 'Proprietary', identifier: 'LicenseRef-Proprietary' },
+            // OpenAPI 3.1's SPDX `identifier`, which the generator's 3.0-era type lacks.
+            license: { name: 'Proprietary', identifier: 'LicenseRef-Proprietary' } as {
+              name: string
+            },
           },
           // Relative: the document names whichever host and port served it.
           servers: [{ url: '/', description: 'this service' }],
