@@ -102,6 +102,12 @@ describe.skipIf(!hasChromium)('console in Chromium', () => {
     await page.goto(`${base}/console`)
     await page.getByLabel('Token (JWT)').waitFor()
     await shot('login')
+    // No blank gap between the title and the first field while nothing is wrong.
+    const gap = await page.evaluate(() => {
+      const title = document.getElementById('login-title')!.getBoundingClientRect()
+      return document.querySelector('.login fieldset')!.getBoundingClientRect().top - title.bottom
+    })
+    expect(gap).toBeLessThan(24)
     await page.getByLabel('Token (JWT)').fill('not-a-token')
     await page.getByRole('button', { name: 'Sign in' }).click()
     await page.getByText('The service refused these credentials').waitFor()
@@ -229,10 +235,31 @@ describe.skipIf(!hasChromium)('console in Chromium', () => {
     })
     await page.getByRole('link', { name: 'Schedules', exact: true }).click()
     await page.locator(`tr[data-key="${schedule.id}"]`).waitFor()
-    await page.getByRole('button', { name: 'Pause schedule 0 8 * * 1-5 on orders' }).click()
-    await page.getByRole('button', { name: 'Resume schedule 0 8 * * 1-5 on orders' }).waitFor()
+    const what = '0 8 * * 1-5 on orders'
+    // Pause, resume, pause, resume, pause: five success notes, at most three on screen.
+    let lastClick = 0
+    for (const [verb, next] of [
+      ['Pause', 'Resume'],
+      ['Resume', 'Pause'],
+      ['Pause', 'Resume'],
+      ['Resume', 'Pause'],
+      ['Pause', 'Resume'],
+    ]) {
+      await page.getByRole('button', { name: `${verb} schedule ${what}` }).click()
+      lastClick = Date.now()
+      await page.getByRole('button', { name: `${next} schedule ${what}` }).waitFor()
+    }
     expect((await mq<{ status: string }>('GET', `/schedules/${schedule.id}`)).status).toBe('paused')
+    // A paused schedule's next run is "paused", not a time that has passed.
+    await waitForCell(schedule.id, 4, 'paused')
+    expect(await page.locator('#announcer .note-info').count()).toBe(3)
     await shot('schedules')
+    await page.waitForFunction(() => !document.querySelector('#announcer .note-info'), null, {
+      timeout: 8000,
+    })
+    const shownFor = Date.now() - lastClick
+    expect(shownFor).toBeGreaterThan(3000)
+    expect(shownFor).toBeLessThan(6000)
   }, 20_000)
 
   test('the overview charts what it sampled; nothing left loopback, nothing failed', async () => {
