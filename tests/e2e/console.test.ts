@@ -103,11 +103,9 @@ describe.skipIf(!hasChromium)('console in Chromium', () => {
     await page.getByLabel('Token (JWT)').waitFor()
     await shot('login')
     // No blank gap between the title and the first field while nothing is wrong.
-    const gap = await page.evaluate(() => {
-      const title = document.getElementById('login-title')!.getBoundingClientRect()
-      return document.querySelector('.login fieldset')!.getBoundingClientRect().top - title.bottom
-    })
-    expect(gap).toBeLessThan(24)
+    const title = (await page.locator('#login-title').boundingBox())!
+    const fieldset = (await page.locator('.login fieldset').boundingBox())!
+    expect(fieldset.y - (title.y + title.height)).toBeLessThan(24)
     await page.getByLabel('Token (JWT)').fill('not-a-token')
     await page.getByRole('button', { name: 'Sign in' }).click()
     await page.getByText('The service refused these credentials').waitFor()
@@ -254,9 +252,10 @@ describe.skipIf(!hasChromium)('console in Chromium', () => {
     await waitForCell(schedule.id, 4, 'paused')
     expect(await page.locator('#announcer .note-info').count()).toBe(3)
     await shot('schedules')
-    await page.waitForFunction(() => !document.querySelector('#announcer .note-info'), null, {
-      timeout: 8000,
-    })
+    await page
+      .locator('#announcer .note-info')
+      .first()
+      .waitFor({ state: 'detached', timeout: 8000 })
     const shownFor = Date.now() - lastClick
     expect(shownFor).toBeGreaterThan(3000)
     expect(shownFor).toBeLessThan(6000)
