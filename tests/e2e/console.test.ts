@@ -261,6 +261,49 @@ describe.skipIf(!hasChromium)('console in Chromium', () => {
     expect(shownFor).toBeLessThan(6000)
   }, 20_000)
 
+  test('the API reference at /docs: full paths, ids, descriptions, examples, patterns as written', async () => {
+    const docs = await context.newPage()
+    docs.on('pageerror', (err) => problems.push(`docs page error: ${err.message}`))
+    docs.on('console', (m) => {
+      if (m.type() === 'error') problems.push(`docs console: ${m.text()}`)
+    })
+    try {
+      await docs.goto(`${base}/docs`)
+      await docs
+        .getByRole('heading', { name: 'Message queue service' })
+        .waitFor({ timeout: 20_000 })
+      const sidebar = docs.locator('nav, aside')
+      await sidebar.getByText('Consuming', { exact: true }).first().click()
+      await sidebar
+        .getByText(/^Pull messages/)
+        .first()
+        .click()
+      const pull = docs.getByRole('heading', { name: /^Pull messages/ })
+      await pull.waitFor()
+      await docs.getByText('pullMessages', { exact: true }).first().waitFor()
+      await docs
+        .getByText(/What is not acked within the visibility timeout/)
+        .first()
+        .waitFor()
+      await docs.getByText('/api/v1/mq/subscriptions/{id}/pull').first().waitFor()
+      await docs.getByText('"receipt"').first().waitFor()
+      await docs
+        .getByRole('button', { name: /Test Request/ })
+        .first()
+        .waitFor()
+      await docs.screenshot({ path: join(SHOTS, 'docs.png') })
+
+      await sidebar.getByText('Publishing', { exact: true }).first().click()
+      await sidebar.getByText('Publish one message', { exact: true }).first().click()
+      await docs.getByRole('heading', { name: 'Publish one message' }).waitFor()
+      const text = (await docs.locator('body').textContent()) ?? ''
+      expect(text).toContain('^[\\x21-\\x7e]+$')
+      expect(text).not.toContain('\\\\x21')
+    } finally {
+      await docs.close()
+    }
+  }, 60_000)
+
   test('the overview charts what it sampled; nothing left loopback, nothing failed', async () => {
     await page.getByRole('link', { name: 'Overview', exact: true }).click()
     await page.getByRole('heading', { name: 'Overview', level: 1 }).waitFor()

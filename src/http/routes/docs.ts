@@ -1,6 +1,6 @@
 import type { OpenAPIHono } from '@hono/zod-openapi'
 import pkg from '../../../package.json' with { type: 'json' }
-import { DOCS_PAGE } from '../docs-page'
+import { DOCS_PAGE, SCALAR_BUNDLE_PATH, scalarBundleFile } from '../docs-page'
 import type { AppEnv } from '../env'
 import { OPERATIONS } from '../operations'
 
@@ -50,9 +50,13 @@ function describeOperations(document: Document): Document {
   return document
 }
 
-/** Nothing but this page's own inline code and a same-origin fetch of the document. */
+/**
+ * Scripts from this service (the bundle and the page's one line that starts it), styles the
+ * bundle injects, and requests to this service only: the document and try-it calls.
+ */
 const DOCS_CSP =
-  "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'"
+  "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; " +
+  "connect-src 'self'; img-src 'self' data:; font-src 'self' data:"
 
 /**
  * Mounts `GET /openapi.json` (OpenAPI 3.1 from the routes' own zod schemas) and `GET /docs`
@@ -90,4 +94,10 @@ export function mountDocs(app: OpenAPIHono<AppEnv>): void {
     return c.body(document, 200, { 'content-type': 'application/json; charset=utf-8' })
   })
   app.get('/docs', (c) => c.html(DOCS_PAGE, 200, { 'content-security-policy': DOCS_CSP }))
+  app.get(SCALAR_BUNDLE_PATH, (c) =>
+    c.body(scalarBundleFile().stream(), 200, {
+      'content-type': 'text/javascript; charset=utf-8',
+      'cache-control': 'public, max-age=86400',
+    })
+  )
 }
