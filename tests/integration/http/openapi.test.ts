@@ -2,6 +2,31 @@ import { describe, expect, test } from 'bun:test'
 import { createApp } from '../../../src/app'
 import { SCALAR_BUNDLE_PATH } from '../../../src/http/docs-page'
 import { CONSOLE_PATHS } from '../../../src/http/routes/console'
+import {
+  AckBody,
+  AckResultSchema,
+  NackBody,
+  NackResultSchema,
+  PullBody,
+  PullResultSchema,
+  SeekBody,
+} from '../../../src/http/schemas/consume'
+import { InternalPublishBody } from '../../../src/http/schemas/internal'
+import { RedriveBody } from '../../../src/http/schemas/messages'
+import {
+  batchBody,
+  DelayedBody,
+  MessageBody,
+  PublishBody,
+  PublishResultSchema,
+  ScheduledBody,
+} from '../../../src/http/schemas/publish'
+import { CreateQueueBody, UpdateQueueBody } from '../../../src/http/schemas/queues'
+import { UpdateScheduleBody } from '../../../src/http/schemas/schedules'
+import {
+  CreateSubscriptionBody,
+  UpdateSubscriptionBody,
+} from '../../../src/http/schemas/subscriptions'
 import { sharedDeps, testApp } from '../../helpers/harness'
 
 interface Operation {
@@ -192,5 +217,53 @@ describe('OpenAPI document for client generators', () => {
       .filter((o) => !Object.keys(o.responses).some((s) => s.startsWith('4')))
       .map((o) => `${o.method} ${o.path}`)
     expect(without4xx).toEqual([])
+  })
+})
+
+describe('OpenAPI examples', () => {
+  test('every JSON request body has an example, and each example passes its own schema', async () => {
+    const doc = (await documentOf(await testApp())) as Document & {
+      paths: Record<
+        string,
+        Record<string, { requestBody?: { content: Record<string, { schema: { $ref?: string } }> } }>
+      >
+    }
+    const schemas = doc.components.schemas as Record<string, { example?: unknown }>
+    const withoutExample = Object.entries(doc.paths).flatMap(([path, ops]) =>
+      Object.entries(ops).flatMap(([method, op]) => {
+        const ref = op.requestBody?.content['application/json']?.schema.$ref
+        if (!op.requestBody) return []
+        const name = ref?.replace('#/components/schemas/', '')
+        return name && schemas[name]?.example !== undefined ? [] : [`${method} ${path}`]
+      })
+    )
+    expect(withoutExample).toEqual([])
+
+    const zod: Record<string, { safeParse(v: unknown): { success: boolean } }> = {
+      PublishMessage: PublishBody,
+      PublishBatch: batchBody(1000),
+      PublishDelayed: DelayedBody,
+      PublishScheduled: ScheduledBody,
+      Message: MessageBody,
+      PublishResult: PublishResultSchema,
+      PullRequest: PullBody,
+      AckRequest: AckBody,
+      NackRequest: NackBody,
+      SeekRequest: SeekBody,
+      PullResult: PullResultSchema,
+      AckResult: AckResultSchema,
+      NackResult: NackResultSchema,
+      CreateQueue: CreateQueueBody,
+      UpdateQueue: UpdateQueueBody,
+      CreateSubscription: CreateSubscriptionBody,
+      UpdateSubscription: UpdateSubscriptionBody,
+      UpdateSchedule: UpdateScheduleBody,
+      InternalPublish: InternalPublishBody,
+      RedriveRequest: RedriveBody,
+    }
+    const invalid = Object.entries(zod)
+      .filter(([name, schema]) => !schema.safeParse(schemas[name]?.example).success)
+      .map(([name]) => name)
+    expect(invalid).toEqual([])
   })
 })
