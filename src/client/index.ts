@@ -99,6 +99,12 @@ export function createClient(baseUrl: string, options: ClientOptions) {
   type Message = Omit<InferRequestType<typeof mq.publish.$post>['json'], 'queue'>
   type BatchMessage = InferRequestType<typeof mq.publish.batch.$post>['json']['messages'][number]
   type PullOptions = InferRequestType<typeof sub.pull.$post>['json']
+  type NewSubscription = InferRequestType<typeof mq.subscriptions.$post>['json']
+  type SubscribeOptions = Omit<
+    NewSubscription,
+    'queue' | 'consumerGroup' | 'consumerName' | 'subscriptionType'
+  > &
+    Partial<Pick<NewSubscription, 'consumerName' | 'subscriptionType'>>
   /** One message handed to a consumer. */
   type Delivery = InferResponseType<typeof sub.pull.$post, 200>['messages'][number]
 
@@ -112,6 +118,39 @@ export function createClient(baseUrl: string, options: ClientOptions) {
     /** Publishes up to MAX_BATCH_SIZE messages to `queue`, all or none on validation. */
     publishBatch: (queue: string, messages: BatchMessage[]) =>
       ok(mq.publish.batch.$post({ json: { queue, messages } })),
+
+    /**
+     * Subscribes `group` to `queue`: creates the subscription (a pulled `redis_consumer`, with
+     * the consumer named after the group unless `options.consumerName` says otherwise), or
+     * finds the one that consumer already has, so a consumer can call it at every start. An
+     * existing subscription is returned as it is: `options` apply only when it is created.
+     * @throws MqClientError for anything else, e.g. `MQ_QUEUE_NOT_FOUND`.
+     */
+    async subscribe(queue: string, group: string, options: SubscribeOptions = {}) {
+      const consumerName = options.consumerName ?? group
+      const json = {
+        subscriptionType: 'redis_consumer' as const,
+        ...options,
+        queue,
+        consumerGroup: group,
+        consumerName,
+      }
+      try {
+        return await ok(mq.subscriptions.$post({ json }))
+      } catch (err) {
+        if (!(err instanceof MqClientError) || err.code !== 'MQ_SUBSCRIPTION_EXISTS') throw err
+        let cursor: string | undefined
+        do {
+          const page = await ok(mq.subscriptions.$get({ query: { queue, cursor } }))
+          const found = page.items.find(
+            (s) => s.consumerGroup === group && s.consumerName === consumerName
+          )
+          if (found) return found
+          cursor = page.nextCursor ?? undefined
+        } while (cursor)
+        throw err
+      }
+    },
 
     /** Pulls up to `max` messages, long polling up to `waitMs` for the first. */
     pull: (subscriptionId: string, body: PullOptions = {}, signal?: AbortSignal) =>

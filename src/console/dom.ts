@@ -180,6 +180,11 @@ export class KeyedTable<T> {
 
 const live = () => document.getElementById('announcer')!
 
+/** Most success notes on screen at once; a new one pushes the oldest out. */
+export const MAX_NOTES = 3
+/** How long a success note stays, ms (an error stays longer, to be read). */
+export const NOTE_MS = 4000
+
 /** Says `message` in the page's live region (read by screen readers, shown for a few seconds). */
 export function announce(message: string, kind: 'info' | 'error' = 'info'): void {
   const region = live()
@@ -189,7 +194,11 @@ export function announce(message: string, kind: 'info' | 'error' = 'info'): void
     message
   )
   region.append(note)
-  setTimeout(() => note.remove(), kind === 'error' ? 10_000 : 5000)
+  if (kind === 'info') {
+    const shown = region.querySelectorAll('.note-info')
+    for (let i = 0; i < shown.length - MAX_NOTES; i++) shown[i]?.remove()
+  }
+  setTimeout(() => note.remove(), kind === 'error' ? 10_000 : NOTE_MS)
 }
 
 /**

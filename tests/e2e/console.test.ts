@@ -102,6 +102,10 @@ describe.skipIf(!hasChromium)('console in Chromium', () => {
     await page.goto(`${base}/console`)
     await page.getByLabel('Token (JWT)').waitFor()
     await shot('login')
+    // No blank gap between the title and the first field while nothing is wrong.
+    const title = (await page.locator('#login-title').boundingBox())!
+    const fieldset = (await page.locator('.login fieldset').boundingBox())!
+    expect(fieldset.y - (title.y + title.height)).toBeLessThan(24)
     await page.getByLabel('Token (JWT)').fill('not-a-token')
     await page.getByRole('button', { name: 'Sign in' }).click()
     await page.getByText('The service refused these credentials').waitFor()
@@ -229,11 +233,77 @@ describe.skipIf(!hasChromium)('console in Chromium', () => {
     })
     await page.getByRole('link', { name: 'Schedules', exact: true }).click()
     await page.locator(`tr[data-key="${schedule.id}"]`).waitFor()
-    await page.getByRole('button', { name: 'Pause schedule 0 8 * * 1-5 on orders' }).click()
-    await page.getByRole('button', { name: 'Resume schedule 0 8 * * 1-5 on orders' }).waitFor()
+    const what = '0 8 * * 1-5 on orders'
+    // Pause, resume, pause, resume, pause: five success notes, at most three on screen.
+    let lastNote = 0
+    for (const [verb, next] of [
+      ['Pause', 'Resume'],
+      ['Resume', 'Pause'],
+      ['Pause', 'Resume'],
+      ['Resume', 'Pause'],
+      ['Pause', 'Resume'],
+    ]) {
+      await page.getByRole('button', { name: `${verb} schedule ${what}` }).click()
+      await page.getByRole('button', { name: `${next} schedule ${what}` }).waitFor()
+      // The action's note is shown by now: the button changes once the API has answered.
+      lastNote = Date.now()
+    }
     expect((await mq<{ status: string }>('GET', `/schedules/${schedule.id}`)).status).toBe('paused')
+    // A paused schedule's next run is "paused", not a time that has passed.
+    await waitForCell(schedule.id, 4, 'paused')
+    expect(await page.locator('#announcer .note-info').count()).toBe(3)
     await shot('schedules')
+    await page
+      .locator('#announcer .note-info')
+      .first()
+      .waitFor({ state: 'detached', timeout: 8000 })
+    const shownFor = Date.now() - lastNote
+    expect(shownFor).toBeGreaterThan(3000)
+    expect(shownFor).toBeLessThan(6000)
   }, 20_000)
+
+  test('the API reference at /docs: full paths, ids, descriptions, examples, patterns as written', async () => {
+    const docs = await context.newPage()
+    docs.on('pageerror', (err) => problems.push(`docs page error: ${err.message}`))
+    docs.on('console', (m) => {
+      if (m.type() === 'error') problems.push(`docs console: ${m.text()}`)
+    })
+    try {
+      await docs.goto(`${base}/docs`)
+      await docs
+        .getByRole('heading', { name: 'Message queue service' })
+        .waitFor({ timeout: 20_000 })
+      const sidebar = docs.locator('nav, aside')
+      await sidebar.getByText('Consuming', { exact: true }).first().click()
+      await sidebar
+        .getByText(/^Pull messages/)
+        .first()
+        .click()
+      const pull = docs.getByRole('heading', { name: /^Pull messages/ })
+      await pull.waitFor()
+      await docs.getByText('pullMessages', { exact: true }).first().waitFor()
+      await docs
+        .getByText(/What is not acked within the visibility timeout/)
+        .first()
+        .waitFor()
+      await docs.getByText('/api/v1/mq/subscriptions/{id}/pull').first().waitFor()
+      await docs.getByText('"receipt"').first().waitFor()
+      await docs
+        .getByRole('button', { name: /Test Request/ })
+        .first()
+        .waitFor()
+      await docs.screenshot({ path: join(SHOTS, 'docs.png') })
+
+      await sidebar.getByText('Publishing', { exact: true }).first().click()
+      await sidebar.getByText('Publish one message', { exact: true }).first().click()
+      await docs.getByRole('heading', { name: 'Publish one message' }).waitFor()
+      const text = (await docs.locator('body').textContent()) ?? ''
+      expect(text).toContain('^[\\x21-\\x7e]+$')
+      expect(text).not.toContain('\\\\x21')
+    } finally {
+      await docs.close()
+    }
+  }, 60_000)
 
   test('the overview charts what it sampled; nothing left loopback, nothing failed', async () => {
     await page.getByRole('link', { name: 'Overview', exact: true }).click()

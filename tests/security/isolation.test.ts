@@ -73,6 +73,7 @@ const MATRIX: Record<string, Entry> = {
   'GET /api/v1/mq/health/ping': { kind: 'public' },
   'GET /openapi.json': { kind: 'public' },
   'GET /docs': { kind: 'public' },
+  'GET /docs/scalar.js': { kind: 'public' },
   'GET /console': { kind: 'public' },
   'GET /console/': { kind: 'public' },
   'GET /console/app.js': { kind: 'public' },

@@ -57,6 +57,7 @@ export function overviewPage(): Page {
   async function refreshHealth() {
     // 503 (unhealthy) carries the same body as 200, so both are read.
     const res = await api.health.$get()
+    if (res.status !== 200 && res.status !== 503) throw new Error(`health answered ${res.status}`)
     const body = await res.json()
     fill(
       health,

@@ -61,7 +61,11 @@ export function schedulesPage(): Page {
       { header: 'Queue', render: (s) => queueLink(s.queue) },
       { header: 'Cron', render: (s) => h('span', null, h('code', null, s.cron), ` ${s.timezone}`) },
       { header: 'Status', render: (s) => badge(s.status) },
-      { header: 'Next run', render: (s) => when(s.nextRunAt) },
+      {
+        header: 'Next run',
+        // A paused schedule keeps the nextRunAt it had, which soon lies in the past.
+        render: (s) => (s.status === 'paused' ? 'paused' : when(s.nextRunAt)),
+      },
       { header: 'Last run', render: (s) => when(s.lastRunAt) },
       {
         header: 'Runs',

@@ -4,10 +4,13 @@ import type { HealthService } from '../../observability/health'
 import { type StatusDeps, statusReport } from '../../observability/status'
 import { requireScopeOrService } from '../middleware/auth'
 import { createRouter } from '../router'
-import { commonErrors, json } from '../schemas/common'
+import { commonErrors, errorResponse, json } from '../schemas/common'
 import { HealthSchema, PingSchema, StatusSchema } from '../schemas/health'
 
 const tags = ['Health']
+
+/** The one client error a public route can answer: every route refuses an oversized body. */
+const tooLarge = errorResponse('a request body over MAX_REQUEST_SIZE (MQ_MESSAGE_TOO_LARGE)')
 
 const health = createRoute({
   method: 'get',
@@ -17,6 +20,7 @@ const health = createRoute({
   security: [],
   responses: {
     200: json(HealthSchema, 'healthy or degraded'),
+    413: tooLarge,
     503: json(HealthSchema, 'unhealthy'),
   },
 })
@@ -27,7 +31,7 @@ const ping = createRoute({
   tags,
   summary: 'Round trip to Redis',
   security: [],
-  responses: { 200: json(PingSchema, 'pong'), 503: commonErrors[503] },
+  responses: { 200: json(PingSchema, 'pong'), 413: tooLarge, 503: commonErrors[503] },
 })
 
 const status = createRoute({

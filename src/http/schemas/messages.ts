@@ -67,7 +67,7 @@ export const RedriveBody = z
     toQueue: queueName.optional(),
     max: z.number().int().min(1).max(100_000).optional(),
   })
-  .openapi('RedriveRequest')
+  .openapi('RedriveRequest', { example: { max: 100 } })
 
 export const RedriveResultSchema = z.object({ redriven: z.number().int() }).openapi('RedriveResult')
 

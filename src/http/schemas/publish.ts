@@ -66,7 +66,9 @@ const withTiming = <T extends z.ZodType<Timed>>(schema: T) =>
     )
 
 /** One message as a producer sends it, without the queue (API.md "Publishing"). */
-export const MessageBody = withTiming(messageObject).openapi('Message')
+export const MessageBody = withTiming(messageObject).openapi('Message', {
+  example: { payload: { total: 42 }, key: 'customer-42', messageId: 'order-1' },
+})
 
 /** `/publish/delayed`: a message with a required delay of 1 ms to 90 days. */
 export const DelayedBody = withTiming(
@@ -78,7 +80,9 @@ export const DelayedBody = withTiming(
       .min(1)
       .max(90 * DAY_MS),
   })
-).openapi('PublishDelayed')
+).openapi('PublishDelayed', {
+  example: { queue: 'orders', payload: { remind: true }, delayMs: 5000 },
+})
 
 /**
  * `/publish/scheduled`: a message with `deliverAt` (one time), or a recurring schedule with
@@ -113,17 +117,30 @@ export const ScheduledBody = withTiming(
         m.maxRuns === undefined),
     { message: 'timezone, startAt, endAt and maxRuns go with cron', path: ['cron'] }
   )
-  .openapi('PublishScheduled')
+  .openapi('PublishScheduled', {
+    example: {
+      queue: 'orders',
+      payload: { report: 'daily' },
+      cron: '0 8 * * 1-5',
+      timezone: 'Europe/Paris',
+    },
+  })
 
 export const PublishBody = withTiming(messageObject.extend({ queue: queueName })).openapi(
-  'PublishMessage'
+  'PublishMessage',
+  { example: { queue: 'orders', payload: { total: 42 }, key: 'customer-42', messageId: 'order-1' } }
 )
 
 /** The batch body; the size bound is the service's MAX_BATCH_SIZE. */
 export const batchBody = (maxBatchSize: number) =>
   z
     .strictObject({ queue: queueName, messages: z.array(MessageBody).min(1).max(maxBatchSize) })
-    .openapi('PublishBatch')
+    .openapi('PublishBatch', {
+      example: {
+        queue: 'orders',
+        messages: [{ payload: { total: 7 } }, { payload: { total: 9 }, key: 'customer-9' }],
+      },
+    })
 
 export const PublishResultSchema = z
   .object({
@@ -135,7 +152,15 @@ export const PublishResultSchema = z
     deliverAt: isoDate.optional(),
     duplicate: z.boolean().optional(),
   })
-  .openapi('PublishResult')
+  .openapi('PublishResult', {
+    example: {
+      messageId: 'order-1',
+      queue: 'orders',
+      partition: 0,
+      status: 'published',
+      publishedAt: '2026-12-06T09:00:00.000Z',
+    },
+  })
 
 export const BatchResultSchema = z
   .object({

@@ -27,13 +27,22 @@ const mutable = {
   status,
 }
 
-export const UpdateQueueBody = z.strictObject(mutable).partial().openapi('UpdateQueue')
+export const UpdateQueueBody = z
+  .strictObject(mutable)
+  .partial()
+  .openapi('UpdateQueue', { example: { description: 'customer orders', maxLength: 100000 } })
 
-export const CreateQueueBody = UpdateQueueBody.extend({
-  name: queueName,
-  type: z.literal('redis_stream').optional(),
-  partitionCount: z.number().int().min(1).max(64).optional(),
-}).openapi('CreateQueue')
+// Built from the fields, not from the named update body: a named base becomes `allOf` in the
+// document, where its additionalProperties: false would refuse these fields.
+export const CreateQueueBody = z
+  .strictObject(mutable)
+  .partial()
+  .extend({
+    name: queueName,
+    type: z.literal('redis_stream').optional(),
+    partitionCount: z.number().int().min(1).max(64).optional(),
+  })
+  .openapi('CreateQueue', { example: { name: 'orders', displayName: 'Orders', partitionCount: 4 } })
 
 export const QueueStatsSchema = z
   .object({

@@ -40,7 +40,7 @@ export const UpdateScheduleBody = z
     endAt: isoDate.nullable(),
   })
   .partial()
-  .openapi('UpdateSchedule')
+  .openapi('UpdateSchedule', { example: { cron: '0 9 * * 1-5', timezone: 'Europe/Paris' } })
 
 export const ScheduleListQuery = z.object({
   queue: queueName.optional(),

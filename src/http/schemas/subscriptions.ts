@@ -63,16 +63,31 @@ const mutable = {
 export const UpdateSubscriptionBody = z
   .strictObject(mutable)
   .partial()
-  .openapi('UpdateSubscription')
+  .openapi('UpdateSubscription', { example: { maxRetryAttempts: 5, retryDelayMs: 2000 } })
 
-export const CreateSubscriptionBody = UpdateSubscriptionBody.extend({
-  queue: queueName,
-  consumerGroup: groupName,
-  consumerName: consumerName,
-  subscriptionType: z
-    .enum(['redis_consumer', 'webhook', 'kafka_consumer'])
-    .openapi({ description: '`kafka_consumer` is reserved and answers 400' }),
-}).openapi('CreateSubscription')
+// Built from the fields, not from the named update body: a named base becomes `allOf` in the
+// document, where its additionalProperties: false would refuse these fields.
+export const CreateSubscriptionBody = z
+  .strictObject(mutable)
+  .partial()
+  .extend({
+    queue: queueName,
+    consumerGroup: groupName,
+    consumerName: consumerName,
+    subscriptionType: z
+      .enum(['redis_consumer', 'webhook', 'kafka_consumer'])
+      .openapi({ description: '`kafka_consumer` is reserved and answers 400' }),
+  })
+  .openapi('CreateSubscription', {
+    example: {
+      queue: 'orders',
+      consumerGroup: 'billing',
+      consumerName: 'billing-1',
+      subscriptionType: 'redis_consumer',
+      offsetResetPolicy: 'earliest',
+      maxRetryAttempts: 3,
+    },
+  })
 
 export const SubscriptionStatsSchema = z
   .object({
