@@ -1,5 +1,6 @@
 import type { DomainContext } from './context'
 import { MqError, notFound } from './errors'
+import type { QueueSchemas } from './json-schema'
 import type { MessageStore, QueueStore } from './ports'
 
 export type QueueStatus = 'active' | 'paused' | 'archived'
@@ -59,8 +60,8 @@ export interface QueueDeps {
   /** Defaults for fields a creating request leaves out. */
   defaults: { retentionMs: number; maxLength: number }
   maxQueuesPerTenant: number
-  /** Refuses a `schema` that is not a usable JSON Schema. */
-  assertUsableSchema: (schema: Record<string, unknown>) => void
+  /** Compiles schemas at create and update (refusing unusable ones) and keeps them. */
+  schemas: QueueSchemas
 }
 
 /**
@@ -80,8 +81,10 @@ export async function createQueue(
       60
     )
   }
-  if (input.schema) deps.assertUsableSchema(input.schema)
-  return deps.queues.create(ctx.tenantId, queueSettings(input, deps.defaults))
+  const validate = input.schema ? deps.schemas.compile(input.schema) : undefined
+  const queue = await deps.queues.create(ctx.tenantId, queueSettings(input, deps.defaults))
+  if (validate) deps.schemas.remember(queue, validate)
+  return queue
 }
 
 /** A queue's settings: what `input` says, the service's defaults for the rest. */
@@ -137,9 +140,12 @@ export async function updateQueue(
   name: string,
   patch: QueuePatch
 ): Promise<Queue> {
-  if (patch.schema) deps.assertUsableSchema(patch.schema)
+  const validate = patch.schema ? deps.schemas.compile(patch.schema) : undefined
   const queue = await deps.queues.update(ctx.tenantId, name, patch)
   if (!queue) throw notFound('MQ_QUEUE_NOT_FOUND', 'queue', name)
+  // Any change is a new version: the validator of the last one is of no further use.
+  if (validate) deps.schemas.remember(queue, validate)
+  else deps.schemas.forget(queue.id)
   return queue
 }
 
@@ -156,6 +162,7 @@ export async function deleteQueue(
 ): Promise<void> {
   const queue = await deps.queues.remove(ctx.tenantId, name)
   if (!queue) throw notFound('MQ_QUEUE_NOT_FOUND', 'queue', name)
+  deps.schemas.forget(queue.id)
   await deps.messages.removeQueue(queue)
 }
 
