@@ -73,19 +73,19 @@ export async function createQueue(
   ctx: DomainContext,
   input: Partial<QueueSettings> & { name: string }
 ): Promise<Queue> {
-  if ((await deps.queues.count(ctx.tenantId)) >= deps.maxQueuesPerTenant) {
-    throw new MqError(
-      'MQ_RATE_LIMITED',
-      `a tenant may have at most ${deps.maxQueuesPerTenant} queues`,
-      { limit: deps.maxQueuesPerTenant },
-      60
-    )
-  }
   const validate = input.schema ? deps.schemas.compile(input.schema) : undefined
-  const queue = await deps.queues.create(ctx.tenantId, queueSettings(input, deps.defaults))
+  const queue = await deps.queues.create(
+    ctx.tenantId,
+    queueSettings(input, deps.defaults),
+    deps.maxQueuesPerTenant
+  )
   if (validate) deps.schemas.remember(queue, validate)
   return queue
 }
+
+/** The answer to a create past `TENANT_MAX_QUEUES` (the store checks it, see QueueStore). */
+export const queueLimitReached = (limit: number) =>
+  new MqError('MQ_RATE_LIMITED', `a tenant may have at most ${limit} queues`, { limit }, 60)
 
 /** A queue's settings: what `input` says, the service's defaults for the rest. */
 export function queueSettings(
@@ -177,7 +177,7 @@ export async function purgeQueue(
 
 /**
  * The tenant's queue `name`, created on first use with `like`'s partitions, encryption and
- * retention (dead-letter queues are made this way).
+ * retention, whatever the tenant's queue limit (dead-letter queues are made this way).
  */
 export async function ensureQueueLike(
   deps: QueueDeps,
@@ -188,12 +188,15 @@ export async function ensureQueueLike(
   const existing = await deps.queues.get(ctx.tenantId, name)
   if (existing) return existing
   try {
-    return await createQueue(deps, ctx, {
+    // Not held to TENANT_MAX_QUEUES: a tenant at its limit must still be able to dead-letter,
+    // or a message out of attempts could go nowhere and would block the pulls that reach it.
+    const settings = {
       name,
       partitionCount: like.partitionCount,
       encrypted: like.encrypted,
       retentionMs: like.retentionMs,
-    })
+    }
+    return await deps.queues.create(ctx.tenantId, queueSettings(settings, deps.defaults))
   } catch (err) {
     // Another request created it first.
     if (err instanceof MqError && err.code === 'MQ_QUEUE_EXISTS') return getQueue(deps, ctx, name)
