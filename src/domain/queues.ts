@@ -3,6 +3,9 @@ import { MqError, notFound } from './errors'
 import type { QueueSchemas } from './json-schema'
 import type { MessageStore, QueueStore } from './ports'
 
+/** What a queue may be called: also the names of dead-letter queues made on first use. */
+export const QUEUE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/
+
 export type QueueStatus = 'active' | 'paused' | 'archived'
 export type Overflow = 'reject' | 'drop_oldest'
 

@@ -68,7 +68,7 @@ export interface SubscriptionCounters {
 }
 
 /** The dead-letter queue of a subscription: configured, else `<queue>.dlq`. */
-export const deadLetterQueueOf = (sub: Subscription): string =>
+export const deadLetterQueueOf = (sub: Pick<Subscription, 'queue' | 'deadLetterQueue'>): string =>
   sub.deadLetterQueue ?? `${sub.queue}.dlq`
 
 /** A subscription about to be stored; the caller chooses its id. */

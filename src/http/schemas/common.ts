@@ -1,13 +1,11 @@
 import { z } from '@hono/zod-openapi'
 import { MQ_ERROR_STATUS, type MqErrorCode } from '../../domain/errors'
+import { QUEUE_NAME } from '../../domain/queues'
 
 /** API.md: queue names are unique per tenant and safe inside Redis keys. */
 export const queueName = z
   .string()
-  .regex(
-    /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/,
-    'letters, digits, ".", "_" or "-"; 1 to 200, not starting with a symbol'
-  )
+  .regex(QUEUE_NAME, 'letters, digits, ".", "_" or "-"; 1 to 200, not starting with a symbol')
   .openapi({ example: 'orders' })
 
 export const isoDate = z.iso.datetime({ offset: true })
