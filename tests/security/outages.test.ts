@@ -127,18 +127,18 @@ describe('PostgreSQL outages answer 503 MQ_UNAVAILABLE', () => {
   })
 
   afterAll(async () => {
-    await deps?.close()
-    link?.stop()
-    if (created && admin && owner) {
-      await admin.unsafe(`alter database ${dbName} allow_connections true`)
-      await owner.unsafe(`alter database ${dbName} owner to current_user`)
-      await owner.unsafe(`drop owned by ${role}`)
-      await admin.unsafe(`drop role if exists ${role}`)
+    try {
+      await deps?.close()
+      link?.stop()
+      await owner?.end({ timeout: 1 })
+    } finally {
+      // Dropping the database (with force, whatever ALLOW_CONNECTIONS says) takes the role's
+      // objects with it; the role can go after.
+      await created?.drop()
+      await admin?.unsafe(`drop role if exists ${role}`)
+      await admin?.end({ timeout: 1 })
     }
-    await owner?.end({ timeout: 1 })
-    await admin?.end({ timeout: 1 })
-    await created?.drop()
-  })
+  }, 20_000)
 
   /** Ends the service's connections, so its pool is empty and the next query connects anew. */
   async function emptyPool() {
