@@ -1,7 +1,8 @@
 import Ajv2020, { type ValidateFunction } from 'ajv/dist/2020'
-import type { RegExpEngine } from 'ajv/dist/types'
+import type { FuncKeywordDefinition, RegExpEngine } from 'ajv/dist/types'
 import { LRUCache } from 'lru-cache'
 import { RE2JS } from 're2js'
+import stableStringify from 'safe-stable-stringify'
 import { MqError } from './errors'
 import type { Queue } from './queues'
 
@@ -26,6 +27,25 @@ const re2: RegExpEngine = Object.assign(
   },
   { code: 'require("re2js").RE2JS.compile' }
 )
+
+/**
+ * `uniqueItems` in linear time: each item's JSON with sorted keys goes into a set. Ajv compares
+ * every pair of items that are not all of one scalar type, so a 1 MB array of `[0]` took minutes.
+ * Equal JSON values give equal text (numbers are JSON numbers, keys sorted), as Ajv's deep
+ * equality has it.
+ */
+const uniqueItems: FuncKeywordDefinition = {
+  keyword: 'uniqueItems',
+  type: 'array',
+  schemaType: 'boolean',
+  error: { message: 'must NOT have duplicate items' },
+  validate: (unique: boolean, items: unknown[]) => {
+    if (!unique) return true
+    const seen = new Set<string | undefined>()
+    for (const item of items) seen.add(stableStringify(item))
+    return seen.size === items.length
+  },
+}
 
 /** A compiled schema, or why the stored one no longer compiles. */
 type Compiled = ValidateFunction | { unusable: string }
@@ -117,6 +137,8 @@ function compileAlone(meta: Ajv2020, schema: Record<string, unknown>): Compiled 
       validateSchema: false,
       code: { regExp: re2 },
     })
+    ajv.removeKeyword('uniqueItems')
+    ajv.addKeyword(uniqueItems)
     return ajv.compile(schema)
   } catch (err) {
     return { unusable: (err as Error).message }

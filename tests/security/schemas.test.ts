@@ -192,6 +192,42 @@ describe('patterns run in linear time', () => {
     }
   })
 
+  test('regression: uniqueItems over a large array of arrays is linear, not quadratic', async () => {
+    const tenant = newTenant()
+    const schema = { type: 'array', uniqueItems: true }
+    expect((await send(tenant, 'POST', Q, { name: 'unique', schema })).status).toBe(201)
+    // 100,000 one-element arrays (~0.8 MB): every pair compared was minutes of event loop.
+    const items = Array.from({ length: 100_000 }, (_, i) => [i])
+    const started = performance.now()
+    const stored = await send(tenant, 'POST', `${BASE}/publish`, {
+      queue: 'unique',
+      payload: items,
+    })
+    expect(stored.status).toBe(201)
+    expect(performance.now() - started).toBeLessThan(2000)
+    items.push([0])
+    const duplicated = await send(tenant, 'POST', `${BASE}/publish`, {
+      queue: 'unique',
+      payload: items,
+    })
+    expect(duplicated.status).toBe(400)
+    expect(JSON.stringify(duplicated.body)).toContain('duplicate items')
+    // Key order does not make two objects different; 1 and "1" are different.
+    for (const [payload, status] of [
+      [
+        [
+          { a: 1, b: 2 },
+          { b: 2, a: 1 },
+        ],
+        400,
+      ],
+      [[1, '1', null, 'null'], 201],
+    ] as const) {
+      const res = await send(tenant, 'POST', `${BASE}/publish`, { queue: 'unique', payload })
+      expect({ payload, status: res.status }).toEqual({ payload, status })
+    }
+  })
+
   test('a pattern the linear-time engine cannot compile is 400 at create and at update', async () => {
     const tenant = newTenant()
     for (const pattern of ['(a)\\1', 'a(?=b)', '(?<!x)y', '[']) {
