@@ -107,9 +107,14 @@ describe('a message that runs out of attempts always has somewhere to go', () =>
     let deps: Deps
     let app: App
     beforeAll(async () => {
-      deps = await buildDeps(testConfig({ TENANT_MAX_QUEUES: '1' }), createLogger('silent'), {
-        resolveHost: testResolver,
-      })
+      // The shared deps' key prefix: the run's other tests (the all-tenant metrics) see these
+      // queues in PostgreSQL and must find their streams in Redis.
+      const { config } = await sharedDeps()
+      deps = await buildDeps(
+        testConfig({ TENANT_MAX_QUEUES: '1', REDIS_KEY_PREFIX: config.REDIS_KEY_PREFIX }),
+        createLogger('silent'),
+        { resolveHost: testResolver }
+      )
       app = createApp(deps)
     })
     afterAll(() => deps.close())
