@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import fc from 'fast-check'
 import { JsonSchemas, SCHEMA_LIMITS } from '../../src/domain/json-schema'
 import { type Queue, queueSettings } from '../../src/domain/queues'
 import { ErrorSchema } from '../../src/http/schemas/common'
@@ -374,6 +375,74 @@ describe('compiled validators: once per version, in a bounded cache', () => {
     expect(schemas.size).toBe(before + 1)
     expect((await call(app, 'DELETE', `${Q}/v`, { tenant })).status).toBe(204)
     expect(schemas.size).toBe(before)
+  })
+
+  test('model: whatever the order of changes, deletes, evictions and other processes’ updates, a publish meets its queue’s current schema', () => {
+    const CAPACITY = 2
+    type Model = Map<string, { version: number; max: number }>
+    type Real = { schemas: JsonSchemas; queues: Map<string, Queue>; clock: number }
+    const schemaOf = (max: number) => ({ type: 'integer', maximum: max })
+    class Change implements fc.Command<Model, Real> {
+      constructor(
+        readonly id: string,
+        readonly max: number,
+        /** Changed by this process (compiled and kept) or by another (seen at publish). */
+        readonly here: boolean
+      ) {}
+      check = () => true
+      run(model: Model, real: Real) {
+        real.clock++
+        const queue = queueAt(this.id, real.clock, schemaOf(this.max))
+        real.queues.set(this.id, queue)
+        if (this.here) real.schemas.remember(queue, real.schemas.compile(schemaOf(this.max)))
+        model.set(this.id, { version: real.clock, max: this.max })
+        expect(real.schemas.size).toBeLessThanOrEqual(CAPACITY)
+      }
+      toString = () => `change(${this.id}, ${this.max}, ${this.here ? 'here' : 'elsewhere'})`
+    }
+    class Delete implements fc.Command<Model, Real> {
+      constructor(readonly id: string) {}
+      check = (model: Readonly<Model>) => model.has(this.id)
+      run(model: Model, real: Real) {
+        real.schemas.forget(this.id)
+        real.queues.delete(this.id)
+        model.delete(this.id)
+      }
+      toString = () => `delete(${this.id})`
+    }
+    class Publish implements fc.Command<Model, Real> {
+      constructor(
+        readonly id: string,
+        readonly n: number
+      ) {}
+      check = (model: Readonly<Model>) => model.has(this.id)
+      run(model: Model, real: Real) {
+        const issues = real.schemas.check(real.queues.get(this.id)!, this.n)
+        expect(issues.length === 0).toBe(this.n <= model.get(this.id)!.max)
+        expect(real.schemas.size).toBeLessThanOrEqual(CAPACITY)
+      }
+      toString = () => `publish(${this.id}, ${this.n})`
+    }
+    const ids = fc.constantFrom('a', 'b', 'c', 'd')
+    const commands = [
+      fc
+        .tuple(ids, fc.integer({ min: 0, max: 9 }), fc.boolean())
+        .map(([id, max, here]) => new Change(id, max, here)),
+      ids.map((id) => new Delete(id)),
+      fc.tuple(ids, fc.integer({ min: 0, max: 9 })).map(([id, n]) => new Publish(id, n)),
+    ]
+    fc.assert(
+      fc.property(fc.commands(commands, { maxCommands: 40, size: 'max' }), (cmds) => {
+        fc.modelRun(
+          () => ({
+            model: new Map(),
+            real: { schemas: new JsonSchemas(CAPACITY), queues: new Map(), clock: 0 },
+          }),
+          cmds
+        )
+      }),
+      { numRuns: 100 }
+    )
   })
 
   test('a stored schema that no longer compiles answers publishes 400, never 500', () => {
