@@ -443,7 +443,7 @@ describe('compiled validators: once per version, in a bounded cache', () => {
       }),
       { numRuns: 100 }
     )
-  })
+  }, 60_000)
 
   test('a stored schema that no longer compiles answers publishes 400, never 500', () => {
     const schemas = new JsonSchemas()
