@@ -7,6 +7,8 @@
 FROM oven/bun:1 AS build
 WORKDIR /src
 COPY package.json bun.lock bunfig.toml tsconfig.json ./
+# patches/: fixes to dependencies that bun install applies (package.json patchedDependencies).
+COPY patches ./patches
 RUN bun install --frozen-lockfile --production
 COPY src ./src
 COPY drizzle ./drizzle

@@ -116,6 +116,14 @@ export const configSchema = z
             message: 'JWT_SECRET or JWKS_URL is required in production',
           })
         }
+        // The series name every tenant and queue with their depths, and HOST is 0.0.0.0.
+        if (!c.METRICS_TOKEN && c.METRICS_ENABLED !== false) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['METRICS_TOKEN'],
+            message: 'required in production unless METRICS_ENABLED=false',
+          })
+        }
       }
     },
     // These checks look only at which variables are present, so they also run when another

@@ -200,7 +200,7 @@ export async function buildDeps(
       messages,
       defaults: { retentionMs: config.DEFAULT_TTL * 1000, maxLength: config.MAX_QUEUE_LENGTH },
       maxQueuesPerTenant: config.TENANT_MAX_QUEUES,
-      assertUsableSchema: (schema) => schemas.assertUsable(schema),
+      schemas,
     }
 
     return {

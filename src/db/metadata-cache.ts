@@ -96,8 +96,8 @@ export class CachedQueueStore implements QueueStore {
     return this.cache.get(cacheKey(tenantId, name), () => this.inner.get(tenantId, name))
   }
 
-  create(tenantId: string, settings: QueueSettings): Promise<Queue> {
-    return this.inner.create(tenantId, settings)
+  create(tenantId: string, settings: QueueSettings, maxQueues?: number): Promise<Queue> {
+    return this.inner.create(tenantId, settings, maxQueues)
   }
 
   async update(tenantId: string, name: string, patch: QueuePatch): Promise<Queue | null> {

@@ -1,12 +1,13 @@
 import { and, asc, count, eq, gt, inArray, sql } from 'drizzle-orm'
 import { MqError } from '../domain/errors'
 import type { QueueStore } from '../domain/ports'
-import type {
-  Queue,
-  QueueListQuery,
-  QueuePatch,
-  QueueSettings,
-  RemovedQueue,
+import {
+  type Queue,
+  type QueueListQuery,
+  type QueuePatch,
+  type QueueSettings,
+  queueLimitReached,
+  type RemovedQueue,
 } from '../domain/queues'
 import type { Db } from './client'
 import { decodeNameCursor, encodeNameCursor } from './cursor'
@@ -59,6 +60,17 @@ function toRow(settings: QueuePatch): Partial<NewTopicRow> {
   }
 }
 
+/** First key of the per-tenant advisory lock around queue creation ("mqqc" in ASCII). */
+const QUEUE_CREATE_LOCK = 0x6d717163
+
+async function countQueues(tx: Db, tenantId: string): Promise<number> {
+  const [row] = await tx
+    .select({ n: count() })
+    .from(messageTopics)
+    .where(eq(messageTopics.tenantId, tenantId))
+  return row?.n ?? 0
+}
+
 /**
  * Queue metadata in `message_topics`; every query filters on the tenant, and runs in the
  * tenant's row-level security scope (the all-tenant views in the system's).
@@ -66,14 +78,23 @@ function toRow(settings: QueuePatch): Partial<NewTopicRow> {
 export class QueueRepository implements QueueStore {
   constructor(private readonly db: Db) {}
 
-  async create(tenantId: string, settings: QueueSettings): Promise<Queue> {
+  async create(tenantId: string, settings: QueueSettings, maxQueues?: number): Promise<Queue> {
     try {
-      const [row] = await withTenant(this.db, tenantId, (tx) =>
-        tx
+      const [row] = await withTenant(this.db, tenantId, async (tx) => {
+        if (maxQueues !== undefined) {
+          // Creates of one tenant take turns from here to the commit, so each counts what the
+          // one before it inserted; a count alone let 40 concurrent creates at a limit of 20
+          // make 29. Other tenants hash to other keys (or, rarely, wait a moment).
+          await tx.execute(
+            sql`select pg_advisory_xact_lock(${QUEUE_CREATE_LOCK}, hashtext(${tenantId}))`
+          )
+          if ((await countQueues(tx, tenantId)) >= maxQueues) throw queueLimitReached(maxQueues)
+        }
+        return tx
           .insert(messageTopics)
           .values({ ...(toRow(settings) as NewTopicRow), name: settings.name, tenantId })
           .returning()
-      )
+      })
       return toQueue(row!)
     } catch (err) {
       if (isUniqueViolation(err)) {
@@ -168,11 +189,8 @@ export class QueueRepository implements QueueStore {
     })
   }
 
-  async count(tenantId: string): Promise<number> {
-    const [row] = await withTenant(this.db, tenantId, (tx) =>
-      tx.select({ n: count() }).from(messageTopics).where(eq(messageTopics.tenantId, tenantId))
-    )
-    return row?.n ?? 0
+  count(tenantId: string): Promise<number> {
+    return withTenant(this.db, tenantId, (tx) => countQueues(tx, tenantId))
   }
 
   /** Queues of every tenant, for the operators' views. */

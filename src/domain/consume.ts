@@ -239,6 +239,51 @@ export async function pullOnce(
   max: number,
   visibilityMs: number
 ): Promise<{ deliveries: Delivery[]; nextDeadline: number | null; read: number }> {
+  const taken: Array<[number, StoredDelivery[]]> = []
+  try {
+    return await pullFrom(deps, ctx, sub, queue, max, visibilityMs, taken)
+  } catch (err) {
+    // What was read reaches nobody: hand it back at once rather than leave it hidden for the
+    // whole visibility timeout, where every later pull meeting the same failure would push it
+    // on toward its last attempt. Entries settled or moved before the failure are no longer
+    // pending under their count and are left alone. If this fails too, the timeout still
+    // brings them back; the caller is told of the first failure.
+    await releaseTaken(deps, sub, queue, taken).catch(() => {})
+    throw err
+  }
+}
+
+function releaseTaken(
+  deps: ConsumeDeps,
+  sub: Subscription,
+  queue: Queue,
+  taken: Array<[number, StoredDelivery[]]>
+) {
+  const now = Date.now()
+  return Promise.all(
+    taken.map(([partition, read]) =>
+      deps.messages.settle(
+        queue,
+        partition,
+        sub.consumerGroup,
+        'nack',
+        read.map((d) => ({ streamId: d.streamId, deliveryCount: d.deliveryCount, delayMs: 0 })),
+        { now, maxDeliveries: sub.maxRetryAttempts, deadHoldMs: deps.deadHoldMs }
+      )
+    )
+  )
+}
+
+/** {@link pullOnce}, telling `taken` what each partition handed out as soon as it has. */
+async function pullFrom(
+  deps: ConsumeDeps,
+  ctx: DomainContext,
+  sub: Subscription,
+  queue: Queue,
+  max: number,
+  visibilityMs: number,
+  taken: Array<[number, StoredDelivery[]]>
+): Promise<{ deliveries: Delivery[]; nextDeadline: number | null; read: number }> {
   const deliveries: Delivery[] = []
   const timedOut: Attempt[] = []
   let nextDeadline: number | null = null
@@ -255,6 +300,7 @@ export async function pullOnce(
       maxDeliveries: sub.maxRetryAttempts,
       deadHoldMs: deps.deadHoldMs,
     })
+    if (result.delivered.length > 0) taken.push([partition, result.delivered])
     if (result.nextDeadline !== null)
       nextDeadline = Math.min(nextDeadline ?? Infinity, result.nextDeadline)
     read += result.delivered.length + result.dead.length + result.passed

@@ -24,8 +24,13 @@ import type {
 
 /** Queue metadata (PostgreSQL). Every method is scoped by `tenantId`, its first argument. */
 export interface QueueStore {
-  /** @throws MqError MQ_QUEUE_EXISTS when the tenant already has a queue of that name. */
-  create(tenantId: string, settings: QueueSettings): Promise<Queue>
+  /**
+   * @param maxQueues when set, the queue is created only if the tenant has fewer, checked and
+   *   inserted as one step (concurrent creates cannot pass it together).
+   * @throws MqError MQ_QUEUE_EXISTS when the tenant already has a queue of that name,
+   *   MQ_RATE_LIMITED (see {@link queueLimitReached}) at `maxQueues`.
+   */
+  create(tenantId: string, settings: QueueSettings, maxQueues?: number): Promise<Queue>
   get(tenantId: string, name: string): Promise<Queue | null>
   list(
     tenantId: string,

@@ -1,6 +1,10 @@
 import type { DomainContext } from './context'
 import { MqError, notFound } from './errors'
+import type { QueueSchemas } from './json-schema'
 import type { MessageStore, QueueStore } from './ports'
+
+/** What a queue may be called: also the names of dead-letter queues made on first use. */
+export const QUEUE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/
 
 export type QueueStatus = 'active' | 'paused' | 'archived'
 export type Overflow = 'reject' | 'drop_oldest'
@@ -64,8 +68,8 @@ export interface QueueDeps {
   /** Defaults for fields a creating request leaves out. */
   defaults: { retentionMs: number; maxLength: number }
   maxQueuesPerTenant: number
-  /** Refuses a `schema` that is not a usable JSON Schema. */
-  assertUsableSchema: (schema: Record<string, unknown>) => void
+  /** Compiles schemas at create and update (refusing unusable ones) and keeps them. */
+  schemas: QueueSchemas
 }
 
 /**
@@ -77,17 +81,19 @@ export async function createQueue(
   ctx: DomainContext,
   input: Partial<QueueSettings> & { name: string }
 ): Promise<Queue> {
-  if ((await deps.queues.count(ctx.tenantId)) >= deps.maxQueuesPerTenant) {
-    throw new MqError(
-      'MQ_RATE_LIMITED',
-      `a tenant may have at most ${deps.maxQueuesPerTenant} queues`,
-      { limit: deps.maxQueuesPerTenant },
-      60
-    )
-  }
-  if (input.schema) deps.assertUsableSchema(input.schema)
-  return deps.queues.create(ctx.tenantId, queueSettings(input, deps.defaults))
+  const validate = input.schema ? deps.schemas.compile(input.schema) : undefined
+  const queue = await deps.queues.create(
+    ctx.tenantId,
+    queueSettings(input, deps.defaults),
+    deps.maxQueuesPerTenant
+  )
+  if (validate) deps.schemas.remember(queue, validate)
+  return queue
 }
+
+/** The answer to a create past `TENANT_MAX_QUEUES` (the store checks it, see QueueStore). */
+export const queueLimitReached = (limit: number) =>
+  new MqError('MQ_RATE_LIMITED', `a tenant may have at most ${limit} queues`, { limit }, 60)
 
 /** A queue's settings: what `input` says, the service's defaults for the rest. */
 export function queueSettings(
@@ -142,9 +148,12 @@ export async function updateQueue(
   name: string,
   patch: QueuePatch
 ): Promise<Queue> {
-  if (patch.schema) deps.assertUsableSchema(patch.schema)
+  const validate = patch.schema ? deps.schemas.compile(patch.schema) : undefined
   const queue = await deps.queues.update(ctx.tenantId, name, patch)
   if (!queue) throw notFound('MQ_QUEUE_NOT_FOUND', 'queue', name)
+  // Any change is a new version: the validator of the last one is of no further use.
+  if (validate) deps.schemas.remember(queue, validate)
+  else deps.schemas.forget(queue.id)
   return queue
 }
 
@@ -161,6 +170,7 @@ export async function deleteQueue(
 ): Promise<void> {
   const queue = await deps.queues.remove(ctx.tenantId, name)
   if (!queue) throw notFound('MQ_QUEUE_NOT_FOUND', 'queue', name)
+  deps.schemas.forget(queue.id)
   await deps.messages.removeQueue(queue)
 }
 
@@ -175,7 +185,7 @@ export async function purgeQueue(
 
 /**
  * The tenant's queue `name`, created on first use with `like`'s partitions, encryption and
- * retention (dead-letter queues are made this way).
+ * retention, whatever the tenant's queue limit (dead-letter queues are made this way).
  */
 export async function ensureQueueLike(
   deps: QueueDeps,
@@ -186,12 +196,15 @@ export async function ensureQueueLike(
   const existing = await deps.queues.get(ctx.tenantId, name)
   if (existing) return existing
   try {
-    return await createQueue(deps, ctx, {
+    // Not held to TENANT_MAX_QUEUES: a tenant at its limit must still be able to dead-letter,
+    // or a message out of attempts could go nowhere and would block the pulls that reach it.
+    const settings = {
       name,
       partitionCount: like.partitionCount,
       encrypted: like.encrypted,
       retentionMs: like.retentionMs,
-    })
+    }
+    return await deps.queues.create(ctx.tenantId, queueSettings(settings, deps.defaults))
   } catch (err) {
     // Another request created it first.
     if (err instanceof MqError && err.code === 'MQ_QUEUE_EXISTS') return getQueue(deps, ctx, name)

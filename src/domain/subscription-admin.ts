@@ -2,13 +2,14 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import type { DomainContext, Principal } from './context'
 import { MqError, notFound } from './errors'
 import type { MessageStore, QueueStore, SubscriptionStore } from './ports'
-import type { Queue } from './queues'
-import type {
-  Subscription,
-  SubscriptionCounters,
-  SubscriptionListQuery,
-  SubscriptionSettings,
-  SubscriptionType,
+import { QUEUE_NAME, type Queue } from './queues'
+import {
+  deadLetterQueueOf,
+  type Subscription,
+  type SubscriptionCounters,
+  type SubscriptionListQuery,
+  type SubscriptionSettings,
+  type SubscriptionType,
 } from './subscriptions'
 
 /** Where a sealed secret belongs; the same binding the payload cipher uses. */
@@ -124,10 +125,21 @@ async function webhookConfig(
   return { ...WEBHOOK_DEFAULTS, ...config }
 }
 
-/** A dead-letter queue that is the queue itself would feed failures back to their consumers. */
-function checkDeadLetterQueue(queue: Queue, deadLetterQueue: string | null | undefined): void {
+/**
+ * A dead-letter queue that is the queue itself would feed failures back to their consumers;
+ * one that could not exist (the default `<queue>.dlq` of a queue named with 197 to 200
+ * characters) would leave a message out of attempts with nowhere to go.
+ */
+function checkDeadLetterQueue(queue: Queue, deadLetterQueue: string | null): void {
   if (deadLetterQueue === queue.name) {
     throw invalid('deadLetterQueue', 'must not be the subscribed queue itself')
+  }
+  const name = deadLetterQueueOf({ queue: queue.name, deadLetterQueue })
+  if (!QUEUE_NAME.test(name)) {
+    throw invalid(
+      'deadLetterQueue',
+      `'${name}' cannot be a queue name (at most 200 characters): name a dead-letter queue`
+    )
   }
 }
 
@@ -178,8 +190,8 @@ export async function createSubscription(
   const queue = await deps.queues.get(ctx.tenantId, input.queue)
   if (!queue) throw notFound('MQ_QUEUE_NOT_FOUND', 'queue', input.queue)
   assertMayConsume(queue, ctx.principal)
-  checkDeadLetterQueue(queue, settings.deadLetterQueue)
   const [mate] = await deps.subscriptions.inGroup(ctx.tenantId, queue.id, input.consumerGroup)
+  checkDeadLetterQueue(queue, settings.deadLetterQueue ?? mate?.deadLetterQueue ?? null)
 
   const id = randomUUID()
   const signingSecret = isWebhook ? `whsec_${randomBytes(32).toString('base64')}` : null
@@ -260,7 +272,10 @@ export async function updateSubscription(
   patch: Partial<SubscriptionSettings>
 ): Promise<Subscription> {
   const { subscription, queue } = await loadSubscription(deps, ctx, id)
-  checkDeadLetterQueue(queue, patch.deadLetterQueue)
+  checkDeadLetterQueue(
+    queue,
+    patch.deadLetterQueue === undefined ? subscription.deadLetterQueue : patch.deadLetterQueue
+  )
   const handlerConfig =
     patch.handlerConfig && subscription.subscriptionType === 'webhook'
       ? await webhookConfig(deps, patch.handlerConfig)

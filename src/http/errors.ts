@@ -1,5 +1,9 @@
 import type { Context } from 'hono'
 import { HTTPException } from 'hono/http-exception'
+import { ReplyError } from 'ioredis'
+import { MaxRetriesPerRequestError } from 'ioredis/built/errors'
+import ClusterAllFailedError from 'ioredis/built/errors/ClusterAllFailedError'
+import { isPostgresUnavailable } from '../db/sql-state'
 import { MqError, type MqErrorCode } from '../domain/errors'
 import type { Logger } from '../observability/logger'
 import type { AppEnv } from './env'
@@ -44,28 +48,56 @@ const HTTP_EXCEPTION_MESSAGES: Partial<Record<MqErrorCode, string>> = {
   MQ_UNSUPPORTED_MEDIA_TYPE: 'request body must be application/json',
 }
 
+/**
+ * Codes of a connection that failed or went away: the OS's errno (through Node's and Bun's
+ * sockets) and postgres.js's own connection codes.
+ */
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'CONNECT_TIMEOUT',
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECTION_DESTROYED',
+])
+
+/**
+ * ioredis rejects commands it cannot send with plain Errors that carry no code; these are its
+ * exact messages (a fail-fast client offline, a closed connection, `commandTimeout`, a cluster
+ * with no reachable node), compared whole.
+ */
+const IOREDIS_OFFLINE = new Set([
+  "Stream isn't writeable and enableOfflineQueue options is false",
+  "Cluster isn't ready and enableOfflineQueue options is false",
+  'Connection is closed.',
+  'Command timed out',
+  'None of startup nodes is available',
+])
+
+/** Redis error replies (their first word is the code) of a server that cannot serve yet. */
+const REDIS_NOT_READY = /^(LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN) /
+
 function isOutage(err: Error): boolean {
   const code = (err as { code?: unknown }).code
-  if (
-    typeof code === 'string' &&
-    /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN|CONNECT_TIMEOUT|CONNECTION_(CLOSED|ENDED|DESTROYED)|57P0[123])$/.test(
-      code
-    )
-  ) {
-    return true
-  }
-  return (
-    err.name === 'MaxRetriesPerRequestError' ||
-    /enableOfflineQueue|Connection is closed|LOADING|Command timed out|ClusterAllFailedError/.test(
-      err.message
-    )
-  )
+  if (typeof code === 'string' && CONNECTION_CODES.has(code)) return true
+  if (isPostgresUnavailable(err)) return true
+  if (err instanceof MaxRetriesPerRequestError || err instanceof ClusterAllFailedError) return true
+  if (err instanceof ReplyError && REDIS_NOT_READY.test(err.message)) return true
+  return IOREDIS_OFFLINE.has(err.message)
 }
 
 /**
- * Errors from a backing store that is down or unreachable, as ioredis, postgres.js and the
- * OS report them. Such a failure is the service's, not the caller's: 503 with a retry hint.
- * drizzle wraps driver errors in a DrizzleQueryError, so the cause chain is searched too.
+ * Errors from a backing store that is down or unreachable, as ioredis, postgres.js, PostgreSQL
+ * and the OS report them: by errno, driver code, SQLSTATE or error class, never by the words of
+ * a message a driver may reword. Such a failure is the service's, not the caller's: 503 with a
+ * retry hint. drizzle wraps driver errors in a DrizzleQueryError, so the cause chain is searched.
  */
 export function isStoreUnavailable(err: unknown): boolean {
   for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {

@@ -444,6 +444,16 @@ async function fixtures(app: AppLike): Promise<{ tenant: string; hints: Hints }>
   }
   const base = '/api/v1/mq'
   await as('POST', `${base}/queues`, { name: 'fz', partitionCount: 2 })
+  // Every publishing route reaches a tenant schema through it (`names` below).
+  await as('POST', `${base}/queues`, {
+    name: 'fz-typed',
+    schema: {
+      $id: 'urn:tenantA:payments',
+      type: 'object',
+      properties: { s: { type: 'string', pattern: '^(a+)+$' } },
+      patternProperties: { '^x-': { type: 'integer' } },
+    },
+  })
   const pull = await as('POST', `${base}/subscriptions`, {
     queue: 'fz',
     consumerGroup: 'g',
@@ -475,7 +485,10 @@ async function fixtures(app: AppLike): Promise<{ tenant: string; hints: Hints }>
   })
   const { messages } = await as('POST', `${base}/subscriptions/${pull.id}/pull`, { max: 2 })
   await as('POST', `${base}/subscriptions/${pull.id}/nack`, { receipts: [messages[0].receipt] })
-  const names = fc.oneof(fc.constantFrom('fz', 'fz.dlq'), stringValue({ pattern: '^[a-z]{1,8}$' }))
+  const names = fc.oneof(
+    fc.constantFrom('fz', 'fz.dlq', 'fz-typed'),
+    stringValue({ pattern: '^[a-z]{1,8}$' })
+  )
   const ids = [pull.id, hook.id, schedule.id]
   const messageIds = [
     ...published.results.map((r: { messageId: string }) => r.messageId),
@@ -500,9 +513,82 @@ async function fixtures(app: AppLike): Promise<{ tenant: string; hints: Hints }>
       cron: fc.oneof(fc.constantFrom(...CRONS), fc.string({ minLength: 9, maxLength: 30 })),
       timezone: fc.oneof(fc.constantFrom(...ZONES), fc.string({ minLength: 1, maxLength: 64 })),
       tenantId: fc.oneof(fc.constant(tenant), fc.uuid()),
+      schema: fc.option(tenantSchema, { nil: null }),
+      payload: payloads,
     },
   }
 }
+
+/**
+ * Patterns a tenant might put in a schema: catastrophic for a backtracking engine, spellings
+ * RE2 lacks, syntax RE2 refuses (lookaround, backreferences) and broken syntax.
+ */
+const SCHEMA_PATTERNS = [
+  '^(a+)+$',
+  '(a|aa)*b',
+  '^(\\w+\\s?)*$',
+  '^[\\u0041-\\u005A]+$',
+  '\\p{L}+',
+  '[^]',
+  'a(?=b)',
+  '(?<!x)y',
+  '(a)\\1',
+  '[',
+  'a{1000}',
+]
+
+/** `$id` and `$ref` values: another tenant's id, URLs (never fetched), fragments, nonsense. */
+const SCHEMA_IDS = [
+  'urn:tenantA:payments',
+  'https://schemas.example/order.json',
+  'http://127.0.0.1:9/remote.json',
+  '#',
+  '#/$defs/a',
+  'not a uri',
+]
+
+/** Tenant JSON Schemas, the code a tenant has the service run on every publish. */
+export const tenantSchema: fc.Arbitrary<unknown> = fc.letrec<{ schema: unknown }>((tie) => ({
+  schema: fc.oneof(
+    { depthSize: 'small', withCrossShrink: true },
+    fc.record({ type: fc.constantFrom('string', 'integer', 'number', 'object', 'array', 'null') }),
+    fc.record(
+      { type: fc.constant('string'), pattern: fc.constantFrom(...SCHEMA_PATTERNS) },
+      { requiredKeys: ['pattern'] }
+    ),
+    fc.record({
+      type: fc.constant('object'),
+      patternProperties: fc.dictionary(fc.constantFrom(...SCHEMA_PATTERNS), tie('schema'), {
+        maxKeys: 2,
+      }),
+    }),
+    fc.record(
+      {
+        $id: fc.constantFrom(...SCHEMA_IDS),
+        properties: fc.dictionary(fc.string({ maxLength: 6 }), tie('schema'), { maxKeys: 3 }),
+        required: fc.array(fc.string({ maxLength: 6 }), { maxLength: 3 }),
+        $defs: fc.record({ a: tie('schema') }),
+      },
+      { requiredKeys: [] }
+    ),
+    fc.record({ $ref: fc.constantFrom(...SCHEMA_IDS) }),
+    fc.record(
+      { type: fc.constant('array'), items: tie('schema'), uniqueItems: fc.boolean() },
+      { requiredKeys: ['items'] }
+    ),
+    fc.jsonValue({ maxDepth: 3 })
+  ),
+})).schema
+
+/** Payloads aimed at the fixture queue's schema, beside any JSON. */
+const payloads = fc.oneof(
+  fc.jsonValue({ maxDepth: 3 }),
+  fc.record({
+    s: fc.constantFrom('aaaa', `${'a'.repeat(36)}!`, 'ABC'),
+    'x-n': fc.oneof(fc.integer(), fc.string({ maxLength: 4 })),
+  }),
+  fc.array(fc.constant(`${'a'.repeat(36)}!`), { maxLength: 6 })
+)
 
 /**
  * Fuzzes every mounted route with `runs` cases, each route against fresh fixtures, as a

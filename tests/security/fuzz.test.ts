@@ -118,7 +118,8 @@ describe('regressions found by fuzzing', () => {
         status: 400,
         code: 'MQ_VALIDATION_FAILED',
       })
-      expect(answer.message).toContain('nested deeper than 1000 levels')
+      // A queue's schema has a bound of its own, far below (issue 20).
+      expect(answer.message).toMatch(/nested deeper than (1000|64) levels/)
       expect(performance.now() - started).toBeLessThan(1000)
     }
     expect((await send(`${BASE}/publish`, `{"queue":"fz","payload":${arrays(1000)}}`)).status).toBe(

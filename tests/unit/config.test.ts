@@ -11,6 +11,7 @@ const PRODUCTION = {
   REDIS_URL: 'redis://redis.internal:6379',
   MQ_MASTER_KEY: MASTER_KEY,
   JWT_SECRET: SECRET,
+  METRICS_TOKEN: 'a-metrics-token',
 }
 
 /** The problems loadConfig reports for `env`; fails the test if it accepts it. */
@@ -65,6 +66,7 @@ describe('loadConfig', () => {
       REDIS_URL: 'redis://redis:6379',
       MQ_MASTER_KEY: 'a'.repeat(44),
       JWT_SECRET: 's'.repeat(32),
+      METRICS_ENABLED: 'false',
     })
     expect(production.WEBHOOK_ALLOWED_HOSTS).toEqual([])
   })
@@ -94,6 +96,7 @@ describe('loadConfig', () => {
     expect(named(found).sort()).toEqual([
       'DATABASE_URL',
       'JWT_SECRET',
+      'METRICS_TOKEN',
       'MQ_MASTER_KEY',
       'PORT',
       'REDIS_URL',
@@ -126,18 +129,37 @@ describe('loadConfig', () => {
     expect(named(problems({ [name]: value }))).toEqual([name])
   })
 
-  test('production requires DATABASE_URL, REDIS_URL, MQ_MASTER_KEY and a JWT key', () => {
+  test('production requires DATABASE_URL, REDIS_URL, MQ_MASTER_KEY, a JWT key and METRICS_TOKEN', () => {
     expect(loadConfig(PRODUCTION).NODE_ENV).toBe('production')
     expect(named(problems({ NODE_ENV: 'production' })).sort()).toEqual([
       'DATABASE_URL',
       'JWT_SECRET',
+      'METRICS_TOKEN',
       'MQ_MASTER_KEY',
       'REDIS_URL',
     ])
-    for (const name of ['DATABASE_URL', 'REDIS_URL', 'MQ_MASTER_KEY', 'JWT_SECRET']) {
+    for (const name of [
+      'DATABASE_URL',
+      'REDIS_URL',
+      'MQ_MASTER_KEY',
+      'JWT_SECRET',
+      'METRICS_TOKEN',
+    ]) {
       const found = problems({ ...PRODUCTION, [name]: undefined })
       expect(named(found)).toEqual([name])
     }
+  })
+
+  test('regression: production does not start with GET /metrics open; METRICS_ENABLED=false lets it', () => {
+    expect(problems({ ...PRODUCTION, METRICS_TOKEN: undefined })).toEqual([
+      'METRICS_TOKEN: required in production unless METRICS_ENABLED=false',
+    ])
+    expect(problems({ ...PRODUCTION, METRICS_TOKEN: '', METRICS_ENABLED: 'true' })).toHaveLength(1)
+    const off = loadConfig({ ...PRODUCTION, METRICS_TOKEN: undefined, METRICS_ENABLED: 'false' })
+    expect(off.METRICS_ENABLED).toBe(false)
+    expect(off.METRICS_TOKEN).toBeUndefined()
+    // Outside production an open endpoint is still the local default.
+    expect(loadConfig({ NODE_ENV: 'test' }).METRICS_TOKEN).toBeUndefined()
   })
 
   test('production accepts JWKS_URL instead of JWT_SECRET, and cluster nodes instead of REDIS_URL', () => {

@@ -1,13 +1,11 @@
 import { z } from '@hono/zod-openapi'
 import { MQ_ERROR_STATUS, type MqErrorCode } from '../../domain/errors'
+import { QUEUE_NAME } from '../../domain/queues'
 
 /** API.md: queue names are unique per tenant and safe inside Redis keys. */
 export const queueName = z
   .string()
-  .regex(
-    /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/,
-    'letters, digits, ".", "_" or "-"; 1 to 200, not starting with a symbol'
-  )
+  .regex(QUEUE_NAME, 'letters, digits, ".", "_" or "-"; 1 to 200, not starting with a symbol')
   .openapi({ example: 'orders' })
 
 export const isoDate = z.iso.datetime({ offset: true })
@@ -19,7 +17,7 @@ export const MAX_JSON_DEPTH = 1000
  * Whether `value` nests objects and arrays at most `MAX_JSON_DEPTH` deep. Iterative: a recursive
  * walk would overflow the stack on exactly the values it has to refuse.
  */
-export function withinJsonDepth(value: unknown): boolean {
+export function withinJsonDepth(value: unknown, maxDepth = MAX_JSON_DEPTH): boolean {
   // Only objects and arrays are pushed, each with its depth on a stack of its own, and their
   // children are read in place: every payload is walked on the publish path, and a tuple per
   // value and an array of each object's values were most of the walk's cost. The values come
@@ -36,7 +34,7 @@ export function withinJsonDepth(value: unknown): boolean {
   while (objects.length > 0) {
     const v = objects.pop() as Record<string, unknown>
     const depth = depths.pop() as number
-    if (depth > MAX_JSON_DEPTH) return false
+    if (depth > maxDepth) return false
     if (Array.isArray(v)) for (let i = 0; i < v.length; i++) visit(v[i], depth + 1)
     else for (const key in v) visit(v[key], depth + 1)
   }

@@ -1,5 +1,6 @@
 import { z } from '@hono/zod-openapi'
-import { isoDate, limitQuery, MAX_JSON_DEPTH, queueName, withinJsonDepth } from './common'
+import { SCHEMA_LIMITS } from '../../domain/json-schema'
+import { isoDate, limitQuery, queueName, withinJsonDepth } from './common'
 
 const status = z.enum(['active', 'paused', 'archived'])
 
@@ -15,9 +16,18 @@ const mutable = {
   maxLength: z.number().int().min(1).max(100_000_000),
   overflow: z.enum(['reject', 'drop_oldest']),
   messageFormat: z.literal('json'),
+  // Bounded so that compiling a schema stays cheap; it is the tenant's code the service runs.
   schema: z
     .record(z.string(), z.unknown())
-    .refine(withinJsonDepth, `nested deeper than ${MAX_JSON_DEPTH} levels`)
+    .refine(
+      (s) => withinJsonDepth(s, SCHEMA_LIMITS.maxDepth),
+      // Stops here: the size is measured by writing the JSON out, which is slow that deep.
+      { message: `nested deeper than ${SCHEMA_LIMITS.maxDepth} levels`, abort: true }
+    )
+    .refine(
+      (s) => Buffer.byteLength(JSON.stringify(s)) <= SCHEMA_LIMITS.maxBytes,
+      `over ${SCHEMA_LIMITS.maxBytes} bytes as JSON`
+    )
     .nullable(),
   compression: z.literal('none'),
   encrypted: z.boolean(),
