@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { createApp } from '../../../src/app'
+import { createApp, REDIRECTS } from '../../../src/app'
 import { CONSOLE_PATHS } from '../../../src/http/routes/console'
 import { sharedDeps, testApp } from '../../helpers/harness'
 
@@ -16,7 +16,12 @@ type Document = {
 }
 
 /** Served by the app itself, not API operations: the document, its page and the console. */
-const NOT_OPERATIONS = new Set(['/openapi.json', '/docs', ...Object.values(CONSOLE_PATHS)])
+const NOT_OPERATIONS = new Set([
+  '/openapi.json',
+  '/docs',
+  ...Object.values(CONSOLE_PATHS),
+  ...Object.keys(REDIRECTS),
+])
 
 async function documentOf(app: { request: (p: string) => Response | Promise<Response> }) {
   const res = await app.request('/openapi.json')
