@@ -3,7 +3,7 @@ import { createApp } from './app'
 import { mintToken } from './cli/token'
 import { parseCommand, startLine, USAGE, VERSION } from './cli/usage'
 import { type Config, ConfigError, loadConfig } from './config'
-import { openDatabase, resolveMigrationsDir } from './db/client'
+import { openDatabase, resolveMigrations } from './db/client'
 import { buildDeps, resolveJwtSecret } from './deps'
 import { startIdleShrink } from './idle-shrink'
 import { RedisServerMissingError } from './local/redis-server'
@@ -20,7 +20,7 @@ async function migrate(config: Config): Promise<void> {
     poolSize: 1,
   })
   try {
-    await database.migrate(resolveMigrationsDir(config.MIGRATIONS_DIR))
+    await database.migrate(resolveMigrations(config.MIGRATIONS_DIR))
   } finally {
     await database.close()
   }

@@ -8,8 +8,7 @@ import pgliteData from '@electric-sql/pglite/pglite.data' with { type: 'file' }
 import pgliteWasm from '@electric-sql/pglite/pglite.wasm' with { type: 'file' }
 import { sql } from 'drizzle-orm'
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
-import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator'
-import type { Database, Db } from './client'
+import { applyMigrations, type Database, type Db } from './client'
 import * as schema from './schema'
 
 /**
@@ -81,7 +80,7 @@ export async function openPglite(dir: string): Promise<Database> {
   return {
     kind: 'pglite',
     db: db as unknown as Db,
-    migrate: (folder) => migratePglite(db, { migrationsFolder: folder }),
+    migrate: (migrations) => applyMigrations(db as unknown as Db, migrations),
     ping: async () => {
       await db.execute(sql`select 1`)
     },
