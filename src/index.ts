@@ -71,6 +71,11 @@ async function serve(config: Config, role: 'api' | 'worker' | 'all'): Promise<vo
 
 async function main(argv: string[]): Promise<void> {
   const command = parseCommand(argv)
+  if (command.kind === 'init-pglite') {
+    const { initialisePglite } = await import('./db/pglite')
+    await initialisePglite(command.dir)
+    return
+  }
   if (command.kind === 'help') {
     console.log(USAGE)
     return

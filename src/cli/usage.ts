@@ -33,15 +33,20 @@ main variables (none is needed for a local run):
 Production needs DATABASE_URL, REDIS_URL, MQ_MASTER_KEY and JWT_SECRET or JWKS_URL.
 Every variable is described in README.md, section "Configuration".`
 
+/** The internal first argument that makes `mq` only create a PGlite database (src/db/pglite.ts). */
+export const INIT_PGLITE_ROLE = '__init-pglite'
+
 /** What the arguments ask for: a role to run, the usage, or the version. */
 export type Command =
   | { kind: 'run'; role: Role; args: string[] }
   | { kind: 'help' }
   | { kind: 'version' }
   | { kind: 'unknown'; arg: string }
+  | { kind: 'init-pglite'; dir: string }
 
 export function parseCommand(argv: string[]): Command {
   const [first = 'all', ...args] = argv
+  if (first === INIT_PGLITE_ROLE && args[0]) return { kind: 'init-pglite', dir: args[0] }
   if (first === '--help' || first === '-h' || first === 'help') return { kind: 'help' }
   if (first === '--version' || first === '-v' || first === 'version') return { kind: 'version' }
   if ((ROLES as readonly string[]).includes(first))

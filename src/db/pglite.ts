@@ -1,5 +1,5 @@
-import { mkdirSync } from 'node:fs'
-import { resolve } from 'node:path'
+import { existsSync, mkdirSync } from 'node:fs'
+import { join, resolve } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
 // Imported as files so `bun build --compile` embeds them: PGlite would otherwise look for them
 // beside its own module, which a compiled binary does not have.
@@ -8,6 +8,7 @@ import pgliteData from '@electric-sql/pglite/pglite.data' with { type: 'file' }
 import pgliteWasm from '@electric-sql/pglite/pglite.wasm' with { type: 'file' }
 import { sql } from 'drizzle-orm'
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
+import { INIT_PGLITE_ROLE } from '../cli/usage'
 import { applyMigrations, type Database, type Db } from './client'
 import * as schema from './schema'
 
@@ -18,18 +19,81 @@ import * as schema from './schema'
  */
 const openInstances = new Map<string, { client: Promise<PGlite>; users: number }>()
 
+/**
+ * PostgreSQL's memory settings cut to a metadata store of a few thousand rows: its defaults
+ * (128 MB of shared buffers above all) are touched as the database is used and stay resident
+ * in the WASM memory, which never shrinks. Measured in docs/PERFORMANCE.md (issue 24).
+ */
+const START_PARAMS = [
+  ...PGlite.defaultStartParams,
+  ...[
+    'shared_buffers=8MB',
+    'temp_buffers=1MB',
+    'work_mem=1MB',
+    'maintenance_work_mem=8MB',
+    'wal_buffers=256kB',
+  ].flatMap((setting) => ['-c', setting]),
+]
+
+const compile = async (path: string) => WebAssembly.compile(await Bun.file(path).arrayBuffer())
+
+/** Whether `dir` holds a database already (initdb writes PG_VERSION first). */
+const initialised = (dir: string) => existsSync(join(dir, 'PG_VERSION'))
+
 async function startPglite(dir: string): Promise<PGlite> {
-  if (!dir.startsWith('memory://')) mkdirSync(dir, { recursive: true })
-  const compile = async (path: string) => WebAssembly.compile(await Bun.file(path).arrayBuffer())
+  const inMemory = dir.startsWith('memory://')
+  if (!inMemory) {
+    mkdirSync(dir, { recursive: true })
+    if (!initialised(dir)) await initialiseInChild(dir)
+  }
+  // initdb's module is needed only to create a database, which in memory happens here.
+  const needsInitdb = inMemory || !initialised(dir)
   const [pgliteWasmModule, initdbWasmModule] = await Promise.all([
     compile(pgliteWasm),
-    compile(initdbWasm),
+    needsInitdb ? compile(initdbWasm) : undefined,
   ])
   return new PGlite(dir, {
     pgliteWasmModule,
     initdbWasmModule,
     fsBundle: Bun.file(pgliteData),
+    startParams: START_PARAMS,
   })
+}
+
+/**
+ * Creates the database in `dir` in a process of its own, which exits when done: initdb runs a
+ * second PostgreSQL beside the first and leaves both WASM memories (about 600 MB) with the
+ * process that ran it. The child is this same program (`bun src/index.ts` or the binary)
+ * with the internal role INIT_PGLITE_ROLE. Where it cannot run, the caller initialises in
+ * process instead, as PGlite does by itself.
+ */
+async function initialiseInChild(dir: string): Promise<void> {
+  const fromSources = import.meta.path.endsWith('.ts')
+  const entry = fromSources ? [resolve(import.meta.dir, '../index.ts')] : []
+  const child = Bun.spawn([process.execPath, ...entry, INIT_PGLITE_ROLE, dir], {
+    stdin: 'ignore',
+    stdout: 'ignore',
+    stderr: 'pipe',
+  })
+  const [code, stderr] = await Promise.all([child.exited, new Response(child.stderr).text()])
+  if (code !== 0) throw new Error(`initialising PGlite in ${dir} failed: ${stderr.trim()}`)
+}
+
+/** What the child of initialiseInChild runs: create the database in `dir`, then close it. */
+export async function initialisePglite(dir: string): Promise<void> {
+  mkdirSync(dir, { recursive: true })
+  const [pgliteWasmModule, initdbWasmModule] = await Promise.all([
+    compile(pgliteWasm),
+    compile(initdbWasm),
+  ])
+  const client = new PGlite(dir, {
+    pgliteWasmModule,
+    initdbWasmModule,
+    fsBundle: Bun.file(pgliteData),
+    startParams: START_PARAMS,
+  })
+  await client.waitReady
+  await client.close()
 }
 
 /** Takes a share of the instance on `dir`; @returns it and the function giving the share back. */
