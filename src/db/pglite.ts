@@ -10,6 +10,8 @@ import { sql } from 'drizzle-orm'
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
 import { INIT_PGLITE_ROLE } from '../cli/usage'
 import { applyMigrations, type Database, type Db } from './client'
+// An empty database as initdb leaves it (made by ./pglite-seed.ts), embedded like the WASM.
+import pgliteSeed from './pglite-seed.tar.gz' with { type: 'file' }
 import * as schema from './schema'
 
 /**
@@ -61,11 +63,10 @@ async function startPglite(dir: string): Promise<PGlite> {
 }
 
 /**
- * Creates the database in `dir` in a process of its own, which exits when done: initdb runs a
- * second PostgreSQL beside the first and leaves both WASM memories (about 600 MB) with the
- * process that ran it. The child is this same program (`bun src/index.ts` or the binary)
- * with the internal role INIT_PGLITE_ROLE. Where it cannot run, the caller initialises in
- * process instead, as PGlite does by itself.
+ * Creates the database in `dir` in a process of its own, which exits when done: unpacking a
+ * data directory into PGlite leaves about 300 MB of WASM memory (initdb, 900 MB) with the
+ * process that did it. The child is this same program (`bun src/index.ts` or the binary)
+ * with the internal role INIT_PGLITE_ROLE.
  */
 async function initialiseInChild(dir: string): Promise<void> {
   const fromSources = import.meta.path.endsWith('.ts')
@@ -76,25 +77,32 @@ async function initialiseInChild(dir: string): Promise<void> {
     stderr: 'pipe',
   })
   const [code, stderr] = await Promise.all([child.exited, new Response(child.stderr).text()])
-  if (code !== 0) throw new Error(`initialising PGlite in ${dir} failed: ${stderr.trim()}`)
+  if (code !== 0) {
+    const how = child.signalCode ? `signal ${child.signalCode}` : `exit code ${code}`
+    throw new Error(`initialising PGlite in ${dir} failed (${how}): ${stderr.trim()}`)
+  }
 }
 
 /** What the child of initialiseInChild runs: create the database in `dir`, then close it. */
 export async function initialisePglite(dir: string): Promise<void> {
   mkdirSync(dir, { recursive: true })
-  const [pgliteWasmModule, initdbWasmModule] = await Promise.all([
-    compile(pgliteWasm),
-    compile(initdbWasm),
-  ])
+  // Unpacking the seed costs a third of the memory initdb does (issue 24), and no initdb.
   const client = new PGlite(dir, {
-    pgliteWasmModule,
-    initdbWasmModule,
+    pgliteWasmModule: await compile(pgliteWasm),
     fsBundle: Bun.file(pgliteData),
+    loadDataDir: Bun.file(pgliteSeed),
     startParams: START_PARAMS,
   })
   await client.waitReady
   await client.close()
 }
+
+/**
+ * The last migration run of each instance. Its openers may migrate at the same time (the
+ * service and a test's own deps), and two runs side by side would both find nothing applied;
+ * on PostgreSQL an advisory lock keeps them apart, here a queue.
+ */
+const migrating = new WeakMap<PGlite, Promise<void>>()
 
 /** Takes a share of the instance on `dir`; @returns it and the function giving the share back. */
 function acquire(dir: string): { client: Promise<PGlite>; release(): Promise<void> } {
@@ -144,7 +152,14 @@ export async function openPglite(dir: string): Promise<Database> {
   return {
     kind: 'pglite',
     db: db as unknown as Db,
-    migrate: (migrations) => applyMigrations(db as unknown as Db, migrations),
+    migrate: (migrations) => {
+      // After the previous opener's run has finished, this one finds it all applied.
+      const run = (migrating.get(client) ?? Promise.resolve())
+        .catch(() => {})
+        .then(() => applyMigrations(db as unknown as Db, migrations))
+      migrating.set(client, run)
+      return run
+    },
     ping: async () => {
       await db.execute(sql`select 1`)
     },
