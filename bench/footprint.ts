@@ -1,12 +1,12 @@
 /**
- * `bun bench/footprint.ts [--binary dist/mq] [--idle-wait 90]`: the memory of the zero-set-up
- * run (issue 24). Starts `bun start` (or the binary) with no environment in a fresh DATA_DIR,
- * so on PGlite and a private redis-server, walks through the README's calls once (queues,
- * publish, pull, ack, nack, dead letters, delayed and cron messages, a webhook, the console
- * and the docs), then stays quiet. Prints the resident memory (VmRSS) of the whole process
+ * `bun bench/footprint.ts [--binary dist/mq] [--idle-wait 90] [--data-dir DIR]`: the memory of
+ * the zero-set-up run (issue 24). Starts `bun start` (or the binary) with no environment in a
+ * fresh DATA_DIR (or DIR, kept), so on PGlite and a private redis-server, walks through the
+ * README's calls once as a new tenant (queues, publish, pull, ack, nack, dead letters, delayed
+ * and cron messages, a webhook, the console and the docs), then stays quiet. Prints the resident memory (VmRSS) of the whole process
  * tree: after start, at its highest (sampled every 50 ms) and once idle.
  */
-import { readFileSync, rmSync } from 'node:fs'
+import { mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { freePort } from '../src/local/redis-server'
@@ -16,6 +16,8 @@ const { values } = parseArgs({
   options: {
     binary: { type: 'string' },
     'idle-wait': { type: 'string', default: '90' },
+    /** Kept afterwards, so a second run measures a start on an existing database. */
+    'data-dir': { type: 'string' },
   },
 })
 
@@ -49,7 +51,8 @@ function treeMb(pid: number): { total: number; each: Record<string, number> } {
   return { total: Math.round(total), each }
 }
 
-const dataDir = tempDir('mq-footprint-')
+const dataDir = values['data-dir'] ?? tempDir('mq-footprint-')
+mkdirSync(dataDir, { recursive: true })
 const port = freePort()
 const origin = `http://127.0.0.1:${port}`
 const command = values.binary
@@ -206,5 +209,5 @@ try {
   clearInterval(sampler)
   service.kill('SIGTERM')
   await service.exited
-  rmSync(dataDir, { recursive: true, force: true })
+  if (!values['data-dir']) rmSync(dataDir, { recursive: true, force: true })
 }
