@@ -1,4 +1,4 @@
-import { basename } from 'node:path'
+import { basename, dirname } from 'node:path'
 import { version } from '../../package.json'
 
 export const VERSION = version
@@ -54,6 +54,11 @@ export function parseCommand(argv: string[]): Command {
   return { kind: 'unknown', arg: first }
 }
 
+/** How to call the binary from `cwd`: `./mq` beside it, else its path. */
+export function binaryCommand(execPath: string, cwd: string): string {
+  return dirname(execPath) === cwd ? `./${basename(execPath)}` : execPath
+}
+
 /**
  * The one human line a development start prints: where the API, the console and the docs are,
  * and how to get a token for them. `host` is the listening address; a wildcard becomes the
@@ -64,6 +69,6 @@ export function startLine(host: string, port: number, fromSources: boolean): str
   const origin = `http://${shown.includes(':') ? `[${shown}]` : shown}:${port}`
   const token = fromSources
     ? 'bun run token -- --tenant <uuid>'
-    : `${basename(process.execPath)} token --tenant <uuid>`
+    : `${binaryCommand(process.execPath, process.cwd())} token --tenant <uuid>`
   return `MQ is up: API ${origin}/api/v1/mq, console ${origin}/console, docs ${origin}/docs; a token: ${token}`
 }

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { startLine } from '../../../src/cli/usage'
+import { binaryCommand, startLine } from '../../../src/cli/usage'
 import { testApp } from '../../helpers/harness'
 
 // Issue 24: a newcomer opening the address in a browser, or typing a path with a slash, lands
@@ -45,5 +45,7 @@ describe('the start line', () => {
   test('a named host is kept (IPv6 in brackets); the binary names its own token command', () => {
     expect(startLine('::1', 8080, false)).toContain('http://[::1]:8080/console')
     expect(startLine('10.1.2.3', 80, false)).toMatch(/a token: \S+ token --tenant <uuid>$/)
+    expect(binaryCommand('/opt/app/mq', '/opt/app')).toBe('./mq')
+    expect(binaryCommand('/opt/app/mq', '/home/me')).toBe('/opt/app/mq')
   })
 })
