@@ -4,7 +4,8 @@
 #     -e MQ_MASTER_KEY=… message-queue-service            # role `all`; or `api`, `worker`, `migrate`
 
 # --- build: install the locked dependencies and compile ------------------------------------
-FROM oven/bun:1 AS build
+# The Bun of bun.lock (package.json's @types/bun and .ci/run's BUN_VERSION).
+FROM oven/bun:1.4.5 AS build
 WORKDIR /src
 COPY package.json bun.lock bunfig.toml tsconfig.json ./
 # patches/: fixes to dependencies that bun install applies (package.json patchedDependencies).
@@ -14,14 +15,12 @@ COPY src ./src
 COPY drizzle ./drizzle
 RUN bun run build
 
-# --- run: the binary, its migrations beside it, nothing else -------------------------------
+# --- run: the binary (the migrations are inside it), nothing else ---------------------------
 FROM debian:bookworm-slim
 RUN groupadd --system --gid 10001 mq \
   && useradd --system --uid 10001 --gid mq --home-dir /app --no-create-home --shell /usr/sbin/nologin mq
 WORKDIR /app
 COPY --from=build /src/dist/mq /app/mq
-# src/db/client.ts looks for migrations in `drizzle/` beside the binary.
-COPY --from=build /src/drizzle /app/drizzle
 ENV NODE_ENV=production \
     PORT=3010 \
     DATA_DIR=/tmp/mq-data

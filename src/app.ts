@@ -27,6 +27,13 @@ import { MAX_HEADER_BYTES } from './http/server'
 
 export const API_BASE = '/api/v1/mq'
 
+/**
+ * Pages a person types by hand, sent where they are: the bare address to the console, and
+ * `/docs/` to `/docs` (the page loads `openapi.json` relative to itself, which under `/docs/`
+ * would be `/docs/openapi.json`).
+ */
+export const REDIRECTS: Readonly<Record<string, string>> = { '/': '/console', '/docs/': '/docs' }
+
 /** Paths under the API base that answer without credentials. */
 const PUBLIC_PATHS = new Set([`${API_BASE}/health`, `${API_BASE}/health/ping`])
 
@@ -116,6 +123,7 @@ export function createApp(
 
   mountDocs(app)
   mountConsole(app)
+  for (const [from, to] of Object.entries(REDIRECTS)) app.get(from, (c) => c.redirect(to, 302))
 
   app.onError(createErrorHandler(deps.logger))
   app.notFound(notFoundHandler)

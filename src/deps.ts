@@ -2,7 +2,7 @@ import { hkdfSync } from 'node:crypto'
 import { join } from 'node:path'
 import pkg from '../package.json' with { type: 'json' }
 import type { Config } from './config'
-import { type Database, openDatabase, resolveMigrationsDir } from './db/client'
+import { type Database, openDatabase, resolveMigrations } from './db/client'
 import { LastConsumed, noteConsumption } from './db/last-consumed'
 import { CachedQueueStore, CachedSubscriptionStore } from './db/metadata-cache'
 import { QueueRepository } from './db/queue-repository'
@@ -124,7 +124,7 @@ export async function buildDeps(
       poolSize: config.DATABASE_POOL_SIZE,
     })
     closers.push(() => database.close())
-    await database.migrate(resolveMigrationsDir(config.MIGRATIONS_DIR))
+    await database.migrate(resolveMigrations(config.MIGRATIONS_DIR))
     await warnIfRowSecurityBypassed(database, logger)
 
     const redis = createRedis(redisTarget, 'command', logger)

@@ -1,17 +1,15 @@
 import { join } from 'node:path'
 import { createApp } from './app'
 import { mintToken } from './cli/token'
+import { parseCommand, startLine, USAGE, VERSION } from './cli/usage'
 import { type Config, ConfigError, loadConfig } from './config'
-import { openDatabase, resolveMigrationsDir } from './db/client'
+import { openDatabase, resolveMigrations } from './db/client'
 import { buildDeps, resolveJwtSecret } from './deps'
 import { bunServeLimits } from './http/server'
 import { startIdleShrink } from './idle-shrink'
 import { RedisServerMissingError } from './local/redis-server'
 import { createLogger } from './observability/logger'
 import { startWorker } from './worker'
-
-const ROLES = ['api', 'worker', 'all', 'migrate', 'token'] as const
-type Role = (typeof ROLES)[number]
 
 /** How long shutdown may take before the process exits anyway. */
 const SHUTDOWN_DEADLINE_MS = 10_000
@@ -23,7 +21,7 @@ async function migrate(config: Config): Promise<void> {
     poolSize: 1,
   })
   try {
-    await database.migrate(resolveMigrationsDir(config.MIGRATIONS_DIR))
+    await database.migrate(resolveMigrations(config.MIGRATIONS_DIR))
   } finally {
     await database.close()
   }
@@ -45,6 +43,11 @@ async function serve(config: Config, role: 'api' | 'worker' | 'all'): Promise<vo
   const worker = role === 'api' ? undefined : startWorker(deps)
   const stopIdleShrink = config.IDLE_SHRINK ? startIdleShrink(logger) : () => {}
   logger.info({ role, port: server?.port }, 'message queue service started')
+  if (server && config.NODE_ENV === 'development') {
+    console.log(
+      startLine(config.HOST, server.port ?? config.PORT, import.meta.path.endsWith('.ts'))
+    )
+  }
 
   const shutdown = async (signal: string) => {
     if (stopping.signal.aborted) return
@@ -67,11 +70,26 @@ async function serve(config: Config, role: 'api' | 'worker' | 'all'): Promise<vo
 }
 
 async function main(argv: string[]): Promise<void> {
-  const [roleArg = 'all', ...rest] = argv
-  if (!(ROLES as readonly string[]).includes(roleArg)) {
-    throw new ConfigError([`role must be one of ${ROLES.join(', ')} (got '${roleArg}')`])
+  const command = parseCommand(argv)
+  if (command.kind === 'init-pglite') {
+    const { initialisePglite } = await import('./db/pglite')
+    await initialisePglite(command.dir)
+    return
   }
-  const role = roleArg as Role
+  if (command.kind === 'help') {
+    console.log(USAGE)
+    return
+  }
+  if (command.kind === 'version') {
+    console.log(VERSION)
+    return
+  }
+  if (command.kind === 'unknown') {
+    // Before the configuration: a typo should not be answered with an environment's problems.
+    console.error(`unknown role or option '${command.arg}'\n\n${USAGE}`)
+    process.exit(2)
+  }
+  const { role, args: rest } = command
   const config = loadConfig()
   if (role === 'token') {
     try {

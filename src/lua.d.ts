@@ -17,3 +17,8 @@ declare module '*.css' {
   const source: string
   export default source
 }
+
+declare module '*.tar.gz' {
+  const path: string
+  export default path
+}

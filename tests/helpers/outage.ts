@@ -25,8 +25,9 @@ export async function startOutageDeps(): Promise<OutageDeps> {
   const redis = await startPrivateRedis(join(dir, 'redis'))
   let frozen = false
   const deps = await buildDeps(
-    // Its own standalone server even in a cluster run (TEST_REDIS_CLUSTER=1).
-    testConfig({ REDIS_URL: redis.url, REDIS_CLUSTER_NODES: '', DATA_DIR: dir }),
+    // Its own standalone server even in a cluster run (TEST_REDIS_CLUSTER=1), and the run's
+    // database: on PGlite that is the instance already open, not a second one to start.
+    testConfig({ REDIS_URL: redis.url, REDIS_CLUSTER_NODES: '' }),
     createLogger('silent')
   ).catch(async (err) => {
     await redis.stop()

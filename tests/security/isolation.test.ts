@@ -58,7 +58,7 @@ interface Probe {
  */
 type Entry =
   | { kind: 'object' | 'collection'; probes: (ids: Ids, w: World) => Probe[] }
-  | { kind: 'create' | 'public' | 'operator' | 'service' }
+  | { kind: 'create' | 'public' | 'redirect' | 'operator' | 'service' }
 
 const Q = `${BASE}/queues`
 const S = `${BASE}/subscriptions`
@@ -74,6 +74,8 @@ const MATRIX: Record<string, Entry> = {
   'GET /openapi.json': { kind: 'public' },
   'GET /docs': { kind: 'public' },
   'GET /docs/scalar.js': { kind: 'public' },
+  'GET /docs/': { kind: 'redirect' },
+  'GET /': { kind: 'redirect' },
   'GET /console': { kind: 'public' },
   'GET /console/': { kind: 'public' },
   'GET /console/app.js': { kind: 'public' },
@@ -496,12 +498,14 @@ describe('tenant isolation matrix (S3)', () => {
   test('public routes need no tenant and show no tenant’s objects; operator views no payloads', async () => {
     const all = secretsNotSent(a, { method: 'GET', path: '' })
     for (const [route, entry] of mountedEntries(app)) {
-      if (entry.kind !== 'public' && entry.kind !== 'operator') continue
+      if (entry.kind !== 'public' && entry.kind !== 'operator' && entry.kind !== 'redirect')
+        continue
       const res = await call(app, 'GET', plainPath(route))
-      expect({ route, status: res.status }).toEqual({ route, status: 200 })
+      const status = entry.kind === 'redirect' ? 302 : 200
+      expect({ route, status: res.status }).toEqual({ route, status })
       // Operators may see tenant and queue names (Prometheus labels); never payloads or ids.
       const secrets =
-        entry.kind === 'public' ? all : [a.marker, a.messageId, a.receipt, a.signingSecret]
+        entry.kind !== 'operator' ? all : [a.marker, a.messageId, a.receipt, a.signingSecret]
       expectNoLeak(res, secrets, route)
     }
   })

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { type SQL, sql } from 'drizzle-orm'
 import postgres from 'postgres'
-import { type Database, type Db, openDatabase, resolveMigrationsDir } from '../../src/db/client'
+import { type Database, type Db, openDatabase, resolveMigrations } from '../../src/db/client'
 import { QueueRepository } from '../../src/db/queue-repository'
 import { ScheduleRepository } from '../../src/db/schedule-repository'
 import { systemLedgerRecords, tenantLedgerReader } from '../../src/db/scoped-ledger'
@@ -27,7 +27,7 @@ import { streamMessage } from '../helpers/ledger'
  * as in production, which is what FORCE is for).
  */
 
-const folder = resolveMigrationsDir()
+const migrations = resolveMigrations()
 const logger = createLogger('silent')
 
 async function rows<T>(db: Db, query: SQL): Promise<T[]> {
@@ -226,7 +226,7 @@ describe('row-level security on PostgreSQL, as a role that is neither superuser 
     // One connection: a tenant set by one call would be seen by the next if it outlived its
     // transaction.
     database = await openDatabase({ url: url.toString(), pgliteDir: 'memory://', poolSize: 1 })
-    await database.migrate(folder)
+    await database.migrate(migrations)
     a = await seed(database.db, randomUUID())
     b = await seed(database.db, randomUUID())
     tables = await tenantTables(database.db)
@@ -427,7 +427,7 @@ describe('row-level security on PGlite, under a role that is not a superuser', (
 
   beforeAll(async () => {
     database = await openDatabase({ pgliteDir: 'memory://', poolSize: 1 })
-    await database.migrate(folder)
+    await database.migrate(migrations)
   })
   afterAll(async () => {
     await database.close()

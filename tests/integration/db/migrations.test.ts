@@ -1,8 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { readFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { sql } from 'drizzle-orm'
-import { type Database, openDatabase, resolveMigrationsDir } from '../../../src/db/client'
+import { readMigrationFiles } from 'drizzle-orm/migrator'
+import { type Database, openDatabase, resolveMigrations } from '../../../src/db/client'
 import { QueueRepository } from '../../../src/db/queue-repository'
 import type { QueueSettings } from '../../../src/domain/queues'
 import { newTenant } from '../../helpers/harness'
@@ -15,8 +17,9 @@ const TABLES = [
   'message_subscriptions',
   'message_topics',
 ]
-const folder = resolveMigrationsDir()
-const journal = JSON.parse(readFileSync(join(folder, 'meta', '_journal.json'), 'utf8')) as {
+const migrations = resolveMigrations()
+const DRIZZLE = join(import.meta.dir, '../../../drizzle')
+const journal = JSON.parse(readFileSync(join(DRIZZLE, 'meta', '_journal.json'), 'utf8')) as {
   entries: unknown[]
 }
 
@@ -78,9 +81,9 @@ async function inspect(database: Database) {
  * row-level security forced on each of them.
  */
 async function expectMigratedTwice(database: Database) {
-  await database.migrate(folder)
+  await database.migrate(migrations)
   const first = await inspect(database)
-  await database.migrate(folder)
+  await database.migrate(migrations)
   const second = await inspect(database)
   expect(second).toEqual(first)
   expect(first.applied).toBe(journal.entries.length)
@@ -147,7 +150,7 @@ describe('migrations on PostgreSQL from processes starting together', () => {
       [1, 2, 3].map(() => openDatabase({ url: created.url, pgliteDir: 'memory://', poolSize: 1 }))
     )
     try {
-      await Promise.all(databases.map((d) => d.migrate(folder)))
+      await Promise.all(databases.map((d) => d.migrate(migrations)))
       expect((await inspect(databases[0]!)).applied).toBe(journal.entries.length)
     } finally {
       await Promise.all(databases.map((d) => d.close()))
@@ -225,5 +228,36 @@ describe('migrations on PGlite', () => {
     expect((await repo.remove(tenant, 'orders'))?.id).toBe(created.id)
     expect(await repo.get(tenant, 'orders')).toBeNull()
     expect(await repo.get(other, 'orders')).not.toBeNull()
+  })
+})
+
+describe('where the migrations come from', () => {
+  test('embedded: the same migrations, hashes and all, as the repository folder', () => {
+    const embedded = resolveMigrations()
+    expect(embedded.length).toBe(journal.entries.length)
+    expect(embedded).toEqual(readMigrationFiles({ migrationsFolder: DRIZZLE }))
+  })
+
+  test('MIGRATIONS_DIR overrides them: a folder holding only the first migration applies one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mq-migrations-'))
+    const first = (journal as { entries: Array<{ tag: string }> }).entries[0]!
+    try {
+      mkdirSync(join(dir, 'meta'))
+      writeFileSync(
+        join(dir, 'meta', '_journal.json'),
+        JSON.stringify({ ...journal, entries: [first] })
+      )
+      copyFileSync(join(DRIZZLE, `${first.tag}.sql`), join(dir, `${first.tag}.sql`))
+      const database = await openDatabase({ pgliteDir: 'memory://', poolSize: 1 })
+      try {
+        await database.migrate(resolveMigrations(dir))
+        expect((await inspect(database)).applied).toBe(1)
+      } finally {
+        await database.close()
+      }
+      expect(() => resolveMigrations(join(dir, 'missing'))).toThrow(/_journal\.json/)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })

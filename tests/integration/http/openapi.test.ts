@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { createApp } from '../../../src/app'
+import { createApp, REDIRECTS } from '../../../src/app'
 import { SCALAR_BUNDLE_PATH } from '../../../src/http/docs-page'
 import { CONSOLE_PATHS } from '../../../src/http/routes/console'
 import {
@@ -47,6 +47,7 @@ const NOT_OPERATIONS = new Set([
   '/docs',
   SCALAR_BUNDLE_PATH,
   ...Object.values(CONSOLE_PATHS),
+  ...Object.keys(REDIRECTS),
 ])
 
 async function documentOf(app: { request: (p: string) => Response | Promise<Response> }) {
