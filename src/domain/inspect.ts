@@ -269,6 +269,12 @@ export async function redriveMessages(
     if (!targets.has(name)) targets.set(name, await deps.queues.get(ctx.tenantId, name))
     return targets.get(name) ?? null
   }
+  if (opts.toQueue === queueName) {
+    // Its own copies would land behind the read position and be read again, until `max`.
+    throw new MqError('MQ_VALIDATION_FAILED', 'toQueue: must not be the queue redriven from', {
+      issues: [{ path: 'toQueue', code: 'custom', message: 'must not be the queue redriven from' }],
+    })
+  }
   if (opts.toQueue !== undefined && !(await target(opts.toQueue))) {
     throw notFound('MQ_QUEUE_NOT_FOUND', 'queue', opts.toQueue)
   }
@@ -300,7 +306,7 @@ async function redriveBatch(
   const byTarget = new Map<Queue, QueueEntry[]>()
   for (const e of entries) {
     const queue = await target(toQueue ?? e.message.headers['x-mq-original-queue'] ?? '')
-    if (!queue) continue
+    if (!queue || queue.id === dlq.id) continue
     byTarget.set(queue, [...(byTarget.get(queue) ?? []), e])
   }
   const now = Date.now()

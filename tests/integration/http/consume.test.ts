@@ -277,6 +277,19 @@ describe('consume: happy', () => {
     expect(made.body).toMatchObject({ partitionCount: 2, encrypted: false, stats: { length: 0 } })
   })
 
+  test('regression: a redrive into the queue it reads from is 400 and copies nothing (it re-read its own copies until max, past the deadline)', async () => {
+    const { app, tenant } = await setup()
+    await publish(app, tenant, [{ n: 1 }, { n: 2 }])
+    const self = await call(app, 'POST', `${B}/queues/orders/redrive`, {
+      tenant,
+      body: { toQueue: 'orders', max: 1000 },
+    })
+    expect(self.status).toBe(400)
+    expect(self.body.code).toBe('MQ_VALIDATION_FAILED')
+    const after = await call(app, 'GET', `${B}/queues/orders`, { tenant })
+    expect(after.body.stats.length).toBe(2)
+  })
+
   test('a visibility timeout after the last attempt dead-letters too', async () => {
     const { app, tenant } = await setup()
     const sub = await subscribe(app, tenant, {
