@@ -32,7 +32,7 @@ export type LedgerRecords = Pick<
  * rows is still retried row by row in this one.
  */
 export function systemLedgerRecords(db: Db, logger: Logger): LedgerRecords {
-  const inScope = (store: (records: LedgerRepository) => Promise<void>) =>
+  const inScope = (store: (records: LedgerRepository) => Promise<number>) =>
     asSystem(db, (tx) => store(new LedgerRepository(tx, logger)))
   return {
     recordMessages: (messages) => inScope((records) => records.recordMessages(messages)),

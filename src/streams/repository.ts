@@ -54,7 +54,13 @@ function sideBySide(commands: Array<Promise<unknown>>): Promise<Reply[]> {
 const CLUSTER_POLL_MS = 100
 
 /** The keys publishMessages.lua takes first, in its order. */
-const WRITE_PARTS: readonly PartitionPart[] = ['stream', 'delayed', 'delayedBodies', 'index']
+const WRITE_PARTS: readonly PartitionPart[] = [
+  'stream',
+  'delayed',
+  'delayedBodies',
+  'index',
+  'ledgerGap',
+]
 
 const partitions = (queue: Queue) => Array.from({ length: queue.partitionCount }, (_, p) => p)
 
@@ -101,6 +107,7 @@ export class StreamsRepository implements MessageStore {
         this.redis.xinfo('STREAM', this.key(queue, p, 'stream')),
         this.redis.xinfo('GROUPS', this.key(queue, p, 'stream')),
         this.redis.zcard(this.key(queue, p, 'delayed')),
+        this.redis.hget(this.key(queue, p, 'ledgerGap'), 'n'),
       ])
     )
     const stats: QueueStats = {
@@ -109,13 +116,17 @@ export class StreamsRepository implements MessageStore {
       scheduled: 0,
       consumerGroups: 0,
       lastMessageId: null,
+      ledgerGap: 0,
     }
-    for (let i = 0; i < replies.length; i += 3) {
+    for (let i = 0; i < replies.length; i += 4) {
       const [streamErr, stream] = replies[i]!
       const [groupsErr, groups] = replies[i + 1]!
       const [delayedErr, delayed] = replies[i + 2]!
+      const [gapErr, gap] = replies[i + 3]!
       if (delayedErr) throw delayedErr
+      if (gapErr) throw gapErr
       stats.scheduled += Number(delayed)
+      stats.ledgerGap += Number(gap ?? 0)
       // A partition never written to has no stream yet: zero, not an error.
       const missing = (err: Error | null) => err !== null && /no such key/i.test(err.message)
       if (missing(streamErr) || missing(groupsErr)) continue
@@ -668,6 +679,7 @@ export class StreamsRepository implements MessageStore {
       const n = await this.redis.trim(
         this.key(queue, partition, 'stream'),
         this.key(queue, partition, 'index'),
+        this.key(queue, partition, 'ledgerGap'),
         retentionBoundMs,
         batch
       )

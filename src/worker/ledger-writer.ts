@@ -37,6 +37,10 @@ export interface LedgerWriterOptions {
   forgetAfterMs?: number
   /** How long stop() waits for the batch in hand to be stored. */
   stopDeadlineMs?: number
+  /** The first pause after a failure (doubled after each failure in a row, up to the cap). */
+  retryMs?: number
+  /** The longest pause between retries while PostgreSQL or Redis stays out of reach. */
+  retryCapMs?: number
 }
 
 const REFRESH_MS = 2000
@@ -45,7 +49,8 @@ const CLAIM_IDLE_MS = 60_000
 const SWEEP_MS = 30_000
 /** Below the process's 10 s shutdown deadline, leaving time to close connections. */
 const STOP_DEADLINE_MS = 8000
-const ERROR_PAUSE_MS = 1000
+const RETRY_MS = 250
+const RETRY_CAP_MS = 10_000
 const FORGET_AFTER_MS = 10 * 60_000
 const QUEUES_PER_PAGE = 500
 /** Entries per stored batch. */
@@ -76,12 +81,14 @@ class Batch {
 /**
  * Writes the ledger (`message_records`, `consumption_records`) in batches, off the hot path.
  * Messages come from their streams, read with a consumer group of the ledger's own on every
- * partition of every queue: publishing costs nothing more, and since entries are trimmed only
- * once every group has acknowledged them, none leaves before it is recorded. Attempts come
- * from the event streams the ack, nack and dead-letter paths append to. Rows are written
- * idempotently before the entries are acknowledged, so a batch stored twice (a writer that
- * died before acknowledging it, its entries claimed by another) is stored once. Any number of
- * writers may run: the group hands each entry to one of them.
+ * partition of every queue: publishing costs nothing more. Trimming never waits for that
+ * group: what it trims before the ledger read it is counted as the queue's ledger gap, which
+ * the writer reports with one warning line per gap. Attempts come from the event streams the
+ * ack, nack and dead-letter paths append to. Rows are written idempotently before the entries
+ * are acknowledged, so a batch stored twice (a writer that died before acknowledging it, its
+ * entries claimed by another) is stored once. A row PostgreSQL refuses is recorded and left
+ * out; an outage keeps the batch in hand and retries it, backing off. Any number of writers
+ * may run: the group hands each entry to one of them.
  */
 export class LedgerWriter implements Loop {
   readonly name = 'ledger-writer'
@@ -98,6 +105,9 @@ export class LedgerWriter implements Loop {
   private wakeUp: (() => void) | undefined
   private nextRefresh = 0
   private nextSweep = 0
+  private failures = 0
+  /** Rows PostgreSQL refused and the writer left out, since it started (each one logged). */
+  refusedRows = 0
 
   constructor(
     private readonly deps: LedgerWriterDeps,
@@ -110,6 +120,8 @@ export class LedgerWriter implements Loop {
       sweepMs: SWEEP_MS,
       forgetAfterMs: FORGET_AFTER_MS,
       stopDeadlineMs: STOP_DEADLINE_MS,
+      retryMs: RETRY_MS,
+      retryCapMs: RETRY_CAP_MS,
       ...options,
     }
   }
@@ -158,13 +170,18 @@ export class LedgerWriter implements Loop {
           continue
         }
         if (Date.now() >= this.nextSweep) await this.sweep()
-        if ((await this.pass()) === 0) await this.pause(this.options.idleMs)
+        // Not behind: wait before reading again, so the next batch is a larger one and the
+        // writer yields the thread (shared with request handling in role `all`) meanwhile.
+        if ((await this.pass()) < BATCH) await this.pause(this.options.idleMs)
+        this.failures = 0
       } catch (err) {
         if (this.stopping) break
         // The batch in hand is kept and stored again first: its entries are pending for
         // this consumer and would not be read again.
-        this.deps.logger.warn({ err: (err as Error).message }, 'ledger writer failed; retrying')
-        await this.pause(ERROR_PAUSE_MS)
+        const ms = Math.min(this.options.retryCapMs, this.options.retryMs * 2 ** this.failures)
+        this.failures = Math.min(this.failures + 1, 30)
+        this.deps.logger.warn({ err, retryInMs: ms }, 'ledger writer failed; retrying')
+        await this.pause(ms)
       }
     }
     if (this.batch.size > 0) await this.flush().catch(() => {})
@@ -211,7 +228,24 @@ export class LedgerWriter implements Loop {
       })
     }
     await this.recover()
+    if (this.deps.mode === 'all') await this.reportGaps()
     this.nextRefresh = Date.now() + this.options.refreshMs
+  }
+
+  /** One warning line per gap: entries of a partition trimmed before the ledger read them. */
+  private async reportGaps(): Promise<void> {
+    const partitions = [...this.targets.values()].filter((t) => t !== 'attempts')
+    for (const part of chunks(partitions, GROUPS_PER_CALL)) {
+      const gaps = await Promise.all(part.map((t) => this.redis.takeGap(t.queue, t.partition)))
+      gaps.forEach((messages, i) => {
+        if (messages === 0) return
+        const { queue, partition } = part[i]!
+        this.deps.logger.warn(
+          { tenantId: queue.tenantId, queueId: queue.id, queue: queue.name, partition, messages },
+          'ledger gap: messages trimmed before the ledger recorded them'
+        )
+      })
+    }
   }
 
   /** Gives the group back to streams that lost it but still belong to a queue or the log. */
@@ -330,12 +364,21 @@ export class LedgerWriter implements Loop {
     })
   }
 
-  /** Stores the batch, then acknowledges it (and deletes the events it held). */
+  /**
+   * Stores the batch, then acknowledges it (and deletes the events it held). Each half is
+   * dropped from the batch once stored, so a retry after a failure does not store it again.
+   */
   private async flush(): Promise<void> {
     const batch = this.batch
     if (batch.size === 0) return
-    if (batch.messages.length > 0) await this.deps.records.recordMessageRows(batch.messages)
-    if (batch.attempts.length > 0) await this.deps.records.recordAttempts(batch.attempts)
+    if (batch.messages.length > 0) {
+      this.refusedRows += await this.deps.records.recordMessageRows(batch.messages)
+      batch.messages = []
+    }
+    if (batch.attempts.length > 0) {
+      this.refusedRows += await this.deps.records.recordAttempts(batch.attempts)
+      batch.attempts = []
+    }
     await Promise.all(
       [...batch.acks].map(([stream, ids]) =>
         this.redis.ack(stream, ids, this.targets.get(stream) === 'attempts')
@@ -357,11 +400,21 @@ export class LedgerWriter implements Loop {
       // A stream that cannot be claimed from now is left to the next sweep; a lost group is
       // noticed by the next read.
       const claimed = await Promise.all(
-        window.map((s) => this.redis.claim(s, this.options.claimIdleMs, BATCH).catch(() => []))
+        window.map((s) =>
+          this.redis
+            .claim(s, this.options.claimIdleMs, BATCH)
+            .catch(() => ({ entries: [], trimmed: 0 }))
+        )
       )
-      window.forEach((stream, i) => {
-        this.add(stream, claimed[i]!)
-      })
+      for (const [i, stream] of window.entries()) {
+        const { entries, trimmed } = claimed[i]!
+        this.add(stream, entries)
+        // Read by a writer that is gone, then trimmed before it was stored: a gap too.
+        const target = this.targets.get(stream)
+        if (trimmed > 0 && target && target !== 'attempts') {
+          await this.redis.addGap(target.queue, target.partition, trimmed)
+        }
+      }
       await Promise.all(
         window.map((s) =>
           this.redis.forgetIdleConsumers(s, this.options.forgetAfterMs).catch(() => 0)

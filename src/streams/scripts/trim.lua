@@ -6,6 +6,7 @@
 
   KEYS[1] stream
   KEYS[2] message index (hash: message id -> stream id)
+  KEYS[3] ledger gap (hash: `n`, entries trimmed before the ledger read them)
 
   ARGV[1] retention bound (ms): entries published before it are past retention
   ARGV[2] limit
@@ -15,6 +16,7 @@
 local rcall = redis.call
 local streamKey = KEYS[1]
 local indexKey = KEYS[2]
+local ledgerGapKey = KEYS[3]
 local retentionBound = ARGV[1] .. '-0'
 local limit = tonumber(ARGV[2])
 

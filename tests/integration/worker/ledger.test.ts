@@ -11,6 +11,7 @@ import { type AttemptBatch, type AttemptStatus, TIMED_OUT } from '../../../src/d
 import { publishBatch } from '../../../src/domain/publish'
 import { MessageRecordSchema } from '../../../src/http/schemas/messages'
 import { createLogger } from '../../../src/observability/logger'
+import { createMetrics } from '../../../src/observability/metrics'
 import { LEDGER_GROUP, LEDGER_SHARDS } from '../../../src/streams/ledger'
 import {
   LedgerWriter,
@@ -279,38 +280,59 @@ describe('ledger: messages', () => {
     expect(await deps.messages.trimPartition(await t.queue(), 0, HOUR_AGO(), 1000, 1)).toBe(0)
   })
 
-  test('entries acknowledged by every subscription wait for the ledger before they are trimmed', async () => {
+  test('a stalled ledger holds nothing back: acknowledged entries go, maxLength is not hit, the gap is counted and warned once', async () => {
     const deps = await sharedDeps()
-    const t = await setup(deps)
+    const t = await setup(deps, { maxLength: 9 })
     const sub = await t.subscribe()
-    // The group exists before the first publish, as the writer would have made it by then.
+    // The ledger's group exists from the first publish, as the writer would have made it, and
+    // no writer reads it: a ledger stalled (PostgreSQL down, worker stopped).
     await openLedgerStreams(deps).ensureGroup([t.stream()])
-    const ids = await t.publish([{ payload: 1 }, { payload: 2 }, { payload: 3 }])
+    const early = await t.publish(Array.from({ length: 9 }, (_, i) => ({ payload: { i } })))
     const got = await t.pull(sub)
     await t.settle(
       sub,
       'ack',
       got.map((d) => d.receipt)
     )
-    expect(await deps.messages.trimPartition(await t.queue(), 0, HOUR_AGO(), 1000, 1)).toBe(0)
-
-    startWriter(deps, [t.tenant])
-    await until(t.attempts, (a) => a.length === 3)
-    await until(t.rows, (r) => r.length === 3 && r.every((x) => x.payloadSize !== null))
-    await until(
-      async () => (await deps.redis.xpending(t.stream(), LEDGER_GROUP)) as unknown[],
-      (s) => Number(s[0]) === 0
+    // Full, all acknowledged: the next publish trims them rather than answering 429.
+    const later = await t.publish(Array.from({ length: 9 }, (_, i) => ({ payload: { later: i } })))
+    const stats = async () =>
+      (await call(t.app, 'GET', `${B}/queues/orders`, { tenant: t.tenant })).body.stats
+    expect(await stats()).toMatchObject({ length: 9, ledgerGap: 9 })
+    const status = await call(t.app, 'GET', `${B}/status`, { tenant: t.tenant })
+    expect(status.body.queues.find((q: { name: string }) => q.name === 'orders')).toMatchObject({
+      ledgerGap: 9,
+    })
+    const scraped = createMetrics({
+      redis: deps.redis,
+      keys: deps.keys,
+      logger: createLogger('silent'),
+      listQueues: async () => [await t.queue()],
+      queues: deps.queueDeps.queues,
+      subscriptions: deps.subscriptionDeps.subscriptions,
+      messages: deps.messages,
+    })
+    expect((await scraped.metrics.exposition()).body).toContain(
+      `mq_ledger_gap_messages_total{tenant="${t.tenant}",queue="orders"} 9`
     )
-    expect(await deps.messages.trimPartition(await t.queue(), 0, HOUR_AGO(), 1000, 1)).toBe(3)
-    for (const id of ids) {
-      const res = await t.getMessage(id)
-      expect(res.status).toBe(200)
-      expect(MessageRecordSchema.parse(res.body)).toMatchObject({
-        status: 'acked',
-        consumerGroups: [],
-        attempts: [{ status: 'success', deliveryCount: 1, consumerGroup: 'g', consumerName: 'c' }],
-      })
-    }
+    await scraped.close()
+
+    const lines: string[] = []
+    const logger = createLogger('warn', { write: (line: string) => lines.push(line) })
+    startWriter({ ...deps, logger } as Deps, [t.tenant])
+    startWriter({ ...deps, logger } as Deps, [t.tenant])
+    const rows = await until(t.rows, (r) => r.length === 9)
+    expect(new Set(rows.map((r) => r.messageId))).toEqual(new Set(later))
+    await Bun.sleep(300)
+    const gaps = lines.map((l) => JSON.parse(l)).filter((l) => /ledger gap/.test(l.msg))
+    expect(gaps).toEqual([expect.objectContaining({ queue: 'orders', partition: 0, messages: 9 })])
+    // A message the ledger missed is still known from its attempts, without its body.
+    const missed = await until(
+      () => t.getMessage(early[0]!),
+      (r) => r.status === 200
+    )
+    expect(missed.body).toMatchObject({ status: 'acked', payload: null })
+    expect(await deps.messages.trimPartition(await t.queue(), 0, HOUR_AGO(), 1000, 1)).toBe(0)
   })
 })
 
@@ -518,7 +540,7 @@ describe('ledger: the publish path', () => {
 })
 
 describe('ledger: the repository', () => {
-  test('an attempt before its message leaves a placeholder the message fills; replays and late reports change nothing', async () => {
+  test('an attempt before its message: its status is read from the attempts; the message row comes later; replays and late reports change nothing', async () => {
     const deps = await sharedDeps()
     const t = await setup(deps)
     const subscriptionId = await t.subscribe()
@@ -556,8 +578,13 @@ describe('ledger: the repository', () => {
 
     const status = async () => (await ledger.find(t.tenant, queue.id, 'm-1'))?.status
     await ledger.recordAttempts([batch('success', 2, now + 20)])
-    expect(await t.rows()).toMatchObject([{ messageId: 'm-1', payloadSize: null }])
-    expect(await status()).toBe('acked')
+    // Append-only: no placeholder row; the message is known from its attempts meanwhile.
+    expect(await t.rows()).toEqual([])
+    expect(await ledger.find(t.tenant, queue.id, 'm-1')).toMatchObject({
+      status: 'acked',
+      message: { messageId: 'm-1', payloadText: 'null' },
+      attempts: [{ status: 'success', deliveryCount: 2 }],
+    })
     // Reported late and together: the nack wins over the timeout inferred for the same attempt,
     // and neither is newer than the success.
     await ledger.recordAttempts([

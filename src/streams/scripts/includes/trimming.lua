@@ -1,13 +1,40 @@
 --[[
   Trimming helpers shared by scripts that touch one partition. They expect the locals
-  `rcall`, `streamKey` (the stream) and `indexKey` (message id -> stream id hash).
+  `rcall`, `streamKey` (the stream), `indexKey` (message id -> stream id hash) and
+  `ledgerGapKey` (hash: `n`, entries trimmed before the ledger read them).
 ]]
+
+-- Counts, in `ledgerGapKey`, the entries about to be trimmed that the ledger's group (`__ledger`)
+-- has not read yet: trimming never waits for the ledger, which records the gap instead.
+local function countLedgerGap(entries)
+  for _, group in ipairs(rcall('XINFO', 'GROUPS', streamKey)) do
+    local name, lastDelivered
+    for i = 1, #group, 2 do
+      if group[i] == 'name' then name = group[i + 1] end
+      if group[i] == 'last-delivered-id' then lastDelivered = group[i + 1] end
+    end
+    if name == '__ledger' then
+      local lm, ls = string.match(lastDelivered, '(%d+)-(%d+)')
+      lm, ls = tonumber(lm), tonumber(ls)
+      local unread = 0
+      for n = #entries, 1, -1 do
+        local em, es = string.match(entries[n][1], '(%d+)-(%d+)')
+        em, es = tonumber(em), tonumber(es)
+        if em < lm or (em == lm and es <= ls) then break end
+        unread = unread + 1
+      end
+      if unread > 0 then rcall('HINCRBY', ledgerGapKey, 'n', unread) end
+      return
+    end
+  end
+end
 
 -- Deletes up to `limit` entries below `bound` (exclusive), with their index entries.
 -- Returns how many entries were trimmed.
 local function trimBelow(bound, limit)
   local entries = rcall('XRANGE', streamKey, '-', '(' .. bound, 'COUNT', limit)
   if #entries == 0 then return 0 end
+  countLedgerGap(entries)
   for _, entry in ipairs(entries) do
     local fields = entry[2]
     for i = 1, #fields, 2 do
@@ -30,7 +57,7 @@ end
 -- The lowest id some consumer group still needs: its oldest pending entry, or the one after
 -- its last delivered. Entries below it have been acknowledged by every group. No groups: nil,
 -- since nobody has consumed anything yet. The service's own groups (named `__…`, e.g. the
--- ledger's) hold entries back like any group but consume nothing: with only them, nil too.
+-- ledger's) neither hold entries back nor count as consumers: with only them, nil too.
 local function safeTrimBound()
   if rcall('EXISTS', streamKey) == 0 then return nil end
   local safe, consumed = nil, false
@@ -41,7 +68,8 @@ local function safeTrimBound()
       if group[i] == 'last-delivered-id' then lastDelivered = group[i + 1] end
       if group[i] == 'pending' then pending = group[i + 1] end
     end
-    if string.sub(name, 1, 2) ~= '__' then consumed = true end
+    local internal = string.sub(name, 1, 2) == '__'
+    if not internal then consumed = true end
     local bound
     if pending > 0 then
       bound = rcall('XPENDING', streamKey, name, '-', '+', 1)[1][1]
@@ -49,7 +77,7 @@ local function safeTrimBound()
       local ms, seq = string.match(lastDelivered, '(%d+)-(%d+)')
       bound = ms .. '-' .. (tonumber(seq) + 1)
     end
-    if safe == nil or idLess(bound, safe) then safe = bound end
+    if not internal and (safe == nil or idLess(bound, safe)) then safe = bound end
   end
   if not consumed then return nil end
   return safe
