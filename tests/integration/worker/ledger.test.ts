@@ -1,5 +1,6 @@
 import { afterAll, afterEach, describe, expect, test } from 'bun:test'
-import { and, asc, eq } from 'drizzle-orm'
+import { and, asc, eq, sql } from 'drizzle-orm'
+import fc from 'fast-check'
 import { Redis } from 'ioredis'
 import { createApp } from '../../../src/app'
 import { LedgerRepository } from '../../../src/db/ledger-repository'
@@ -8,7 +9,7 @@ import { systemLedgerRecords } from '../../../src/db/scoped-ledger'
 import { asSystem } from '../../../src/db/tenant-scope'
 import { buildDeps, type Deps } from '../../../src/deps'
 import { type AttemptBatch, type AttemptStatus, TIMED_OUT } from '../../../src/domain/ledger'
-import { publishBatch } from '../../../src/domain/publish'
+import { hashKey, publishBatch } from '../../../src/domain/publish'
 import { MessageRecordSchema } from '../../../src/http/schemas/messages'
 import { createLogger } from '../../../src/observability/logger'
 import { createMetrics } from '../../../src/observability/metrics'
@@ -715,5 +716,167 @@ describe('ledger: the repository', () => {
       good: { ok: true },
       nul: null,
     })
+  })
+})
+
+describe('ledger: a refused row never stops the writer', () => {
+  test('one message id published with keys k1 and k2 to an 8-partition queue, read together: one row, and later messages get theirs', async () => {
+    const deps = await sharedDeps()
+    const t = await setup(deps, { partitionCount: 8 })
+    // k1 and k2 route to different partitions, so the second is no duplicate of the first there.
+    expect(hashKey('k1') % 8).not.toBe(hashKey('k2') % 8)
+    await t.publish([
+      { messageId: 'same', key: 'k1', payload: 1 },
+      { messageId: 'same', key: 'k2', payload: 2 },
+    ])
+    const writer = startWriter(deps, [t.tenant])
+    await until(t.rows, (r) => r.length === 1)
+    const later = await t.publish(Array.from({ length: 20 }, (_, i) => ({ payload: { i } })))
+    const rows = await until(t.rows, (r) => r.length === 21)
+    expect(rows.map((r) => r.messageId).sort()).toEqual(['same', ...later].sort())
+    expect(writer.refusedRows).toBe(0)
+  })
+
+  test('a dead letter redriven while its first copy is unrecorded, both in one batch: one row, and later messages get theirs', async () => {
+    const deps = await sharedDeps()
+    const t = await setup(deps)
+    const sub = await t.subscribe({ maxRetryAttempts: 1 })
+    const [id] = await t.publish([{ payload: { first: true } }])
+    const [got] = await t.pull(sub)
+    await t.settle(sub, 'nack', [got!.receipt], { reason: 'poison' })
+    const redriven = await call(t.app, 'POST', `${B}/queues/orders.dlq/redrive`, {
+      tenant: t.tenant,
+      body: {},
+    })
+    expect(redriven.body).toEqual({ redriven: 1 })
+    // Both copies of the message are in the stream, unread by the ledger, before it starts.
+    expect(await deps.redis.xlen(t.stream())).toBe(2)
+    const writer = startWriter(deps, [t.tenant])
+    await until(t.rows, (r) => r.length === 1)
+    const later = await t.publish(Array.from({ length: 5 }, (_, i) => ({ payload: { i } })))
+    const rows = await until(t.rows, (r) => r.length === 6)
+    expect(rows.map((r) => r.messageId).sort()).toEqual([id!, ...later].sort())
+    expect(writer.refusedRows).toBe(0)
+  })
+
+  test('a refused row is logged by SQLSTATE and ids, without a byte of its payload or of the statement', async () => {
+    const deps = await sharedDeps()
+    const t = await setup(deps)
+    const queue = await t.queue()
+    const lines: string[] = []
+    const logger = createLogger('info', { write: (line: string) => lines.push(line) })
+    const secret = 'PAYLOAD-SECRET-7f3a'
+    // Headers jsonb cannot hold (\u0000): refused with or without the payload.
+    const bad = streamMessage(queue, 'bad-1', JSON.stringify({ secret }), 5)
+    bad.message.headers = { h: `\u0000${secret}` }
+    const refused = await systemLedgerRecords(deps.database.db, logger).recordMessages([
+      streamMessage(queue, 'good-1', '{"ok":1}', 1),
+      bad,
+      streamMessage(queue, 'good-2', '{"ok":2}', 9),
+    ])
+    expect(refused).toBe(1)
+    expect((await t.rows()).map((r) => r.messageId).sort()).toEqual(['good-1', 'good-2'])
+    // A statement drizzle reports failed, logged as a careless call site would.
+    const failed = await deps.database.db
+      .execute(sql`select ${secret}::int`)
+      .then(() => null)
+      .catch((err: unknown) => err)
+    expect(failed).toBeInstanceOf(Error)
+    logger.warn({ err: failed }, 'as an Error')
+    logger.warn({ err: (failed as Error).message }, 'as its message')
+    logger.flush()
+
+    const logged = lines.map((l) => JSON.parse(l))
+    expect(logged.find((l) => l.msg === 'ledger row refused')).toMatchObject({
+      sqlState: '22P05',
+      tenantId: t.tenant,
+      queueId: queue.id,
+      messageId: 'bad-1',
+    })
+    expect(logged.find((l) => l.msg === 'as an Error')?.err).toMatchObject({ sqlState: '22P02' })
+    expect(lines).toHaveLength(3)
+    for (const line of lines) {
+      expect(line).not.toContain(secret)
+      expect(line).not.toContain('\\u0000')
+      expect(line).not.toMatch(/select|insert|json_to_recordset/i)
+    }
+  })
+
+  test('property: random batches (duplicate ids, attempts before messages, deleted queues, oversize rows) never stop the writer, and every valid row is recorded once', async () => {
+    const deps = await sharedDeps()
+    const records = systemLedgerRecords(deps.database.db, createLogger('silent'))
+    const item = fc.record({
+      kind: fc.constantFrom('message', 'attempt'),
+      live: fc.boolean(),
+      id: fc.integer({ min: 0, max: 5 }),
+      oversize: fc.boolean(),
+      delivery: fc.integer({ min: 1, max: 2 }),
+    })
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.array(item, { maxLength: 12 }), { maxLength: 6 }),
+        async (batches) => {
+          const t = await setup(deps)
+          const subscriptionId = await t.subscribe()
+          const queue = await t.queue()
+          const gone = { ...queue, id: crypto.randomUUID() }
+          const goneSubscription = crypto.randomUUID()
+          const messageId = (i: { id: number; oversize: boolean }) =>
+            i.oversize ? `m-${i.id}-${'x'.repeat(200)}` : `m-${i.id}`
+          let refused = 0
+          for (const batch of batches) {
+            const messages = batch
+              .filter((i) => i.kind === 'message')
+              .map((i) =>
+                streamMessage(i.live ? queue : gone, messageId(i), `{"id":${i.id}}`, 1000 + i.id)
+              )
+            const attempts: AttemptBatch[] = batch
+              .filter((i) => i.kind === 'attempt' && !i.oversize)
+              .map((i) => ({
+                tenantId: t.tenant,
+                queueId: i.live ? queue.id : gone.id,
+                subscriptionId: i.live ? subscriptionId : goneSubscription,
+                consumer: 'c',
+                attempts: [
+                  {
+                    messageId: messageId(i),
+                    partition: 0,
+                    streamId: `${1000 + i.id}-0`,
+                    deliveryCount: i.delivery,
+                    status: 'success',
+                    at: 2000 + i.id,
+                    processingMs: 1,
+                    error: null,
+                    nextRetryAt: null,
+                    message: null,
+                  },
+                ],
+              }))
+            // Attempts of a message may be stored before it: its row comes later.
+            refused += await records.recordAttempts(attempts)
+            refused += await records.recordMessages(messages)
+          }
+          const all = batches.flat()
+          const valid = all.filter((i) => i.kind === 'message' && i.live && !i.oversize)
+          const rows = await t.rows()
+          expect(rows.map((r) => r.messageId).sort()).toEqual(
+            [...new Set(valid.map(messageId))].sort()
+          )
+          expect(refused).toBe(
+            all.filter((i) => i.kind === 'message' && i.live && i.oversize).length
+          )
+          const wantedAttempts = new Set(
+            all
+              .filter((i) => i.kind === 'attempt' && i.live && !i.oversize)
+              .map((i) => `${messageId(i)}|${i.delivery}`)
+          )
+          const stored = await t.attempts()
+          expect(stored.map((a) => `${a.messageId}|${a.retryCount + 1}`).sort()).toEqual(
+            [...wantedAttempts].sort()
+          )
+        }
+      ),
+      { numRuns: 12 }
+    )
   })
 })
