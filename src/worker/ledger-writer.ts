@@ -50,7 +50,7 @@ const SWEEP_MS = 30_000
 /** Below the process's 10 s shutdown deadline, leaving time to close connections. */
 const STOP_DEADLINE_MS = 8000
 const RETRY_MS = 250
-const RETRY_CAP_MS = 10_000
+const RETRY_CAP_MS = 5000
 const FORGET_AFTER_MS = 10 * 60_000
 const QUEUES_PER_PAGE = 500
 /** Entries per stored batch. */

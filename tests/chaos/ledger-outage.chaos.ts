@@ -1,0 +1,124 @@
+import { afterAll, expect, test } from 'bun:test'
+import postgres from 'postgres'
+import { newTenant } from '../helpers/harness'
+import { drain } from './client'
+import { expectValid, History, report } from './oracle'
+import { ChaosPostgres, ChaosRedis, reaper, ServiceProcess, serviceEnv } from './processes'
+import { adminClient, steadyTraffic, subscribedQueues } from './stack'
+
+afterAll(() => reaper.cleanup())
+
+const BEFORE_MS = 8000
+const FROZEN_MS = 20_000
+const KILLED_MS = 8000
+
+/** The 99th percentile of `values` (nearest rank). */
+function p99(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * 0.99) - 1)] ?? 0
+}
+
+test('the ledger off the data plane: PostgreSQL frozen then killed and restarted under load; nothing lost, publishing no slower, the ledger complete afterwards but for its counted gaps', async () => {
+  const pg = await ChaosPostgres.start()
+  if (!pg) {
+    console.log('ledger outage case skipped: no PostgreSQL server binaries (initdb, postgres)')
+    return
+  }
+  const redis = await ChaosRedis.start({ fsync: 'everysec' })
+  // Role `all` (the ledger writer beside the API) and LEDGER_MODE=all, the defaults.
+  const service = new ServiceProcess(
+    'all',
+    'ledger-outage',
+    serviceEnv(redis, { env: { DATABASE_URL: pg.url }, shared: true })
+  )
+  await service.start()
+  const client = adminClient(() => service.url)
+  const history = new History()
+  // A small maxLength: a full queue trims what its consumers acknowledged, whatever the ledger
+  // has read, so a stalled ledger shows as a gap rather than as 429s.
+  const targets = await subscribedQueues(client, [newTenant(), newTenant()], {
+    name: 'jobs',
+    maxLength: 300,
+  })
+  const latencies: Array<{ at: number; ms: number; status: number }> = []
+  const acked = new Set<string>()
+  const traffic = steadyTraffic(client, history, targets, {
+    prefix: 'ledger',
+    consumer: {
+      onSettled: (ids, verdict) => {
+        if (verdict === 'ack') for (const id of ids) acked.add(id)
+      },
+    },
+    producers: {
+      concurrency: 2,
+      onAnswer: (answer, started) =>
+        latencies.push({ at: started, ms: answer.ms, status: answer.status }),
+    },
+  })
+  const startedAt = Date.now()
+  await Bun.sleep(BEFORE_MS)
+
+  const frozenAt = Date.now()
+  pg.freeze()
+  await Bun.sleep(FROZEN_MS)
+  await pg.kill9()
+  await Bun.sleep(KILLED_MS)
+  await pg.restart()
+  const restartedAt = Date.now()
+  await Bun.sleep(3000)
+  await traffic.stop()
+  await drain(client, history, targets)
+  const figures = history.check()
+
+  // The ledger catches up: every message published is recorded, or counted in its queue's gap.
+  const sql = postgres(pg.url, { max: 1, onnotice: () => {} })
+  const ok = history.ids('ok')
+  let missing: string[] = []
+  let gap = 0
+  let successes = new Set<string>()
+  const deadline = Date.now() + 60_000
+  for (;;) {
+    const rows = await sql<Array<{ message_id: string }>>`select message_id from message_records`
+    const recorded = new Set(rows.map((r) => r.message_id))
+    missing = [...ok].filter((id) => !recorded.has(id))
+    const stats = await Promise.all(
+      targets.map((t) => client.call(t.tenant, 'GET', '/queues/jobs', undefined))
+    )
+    gap = stats.reduce((n, s) => n + Number(s.body.stats.ledgerGap), 0)
+    const attempts = await sql<Array<{ message_id: string }>>`
+      select distinct message_id from consumption_records where status = 'success'`
+    successes = new Set(attempts.map((a) => a.message_id))
+    const unrecordedAcks = [...acked].filter((id) => !successes.has(id))
+    if ((missing.length === gap && unrecordedAcks.length === 0) || Date.now() > deadline) break
+    await Bun.sleep(500)
+  }
+  await sql.end()
+
+  const window = (from: number, to: number) =>
+    latencies.filter((l) => l.at >= from && l.at < to && l.status !== 0).map((l) => l.ms)
+  // The first second warms the connections and caches.
+  const before = p99(window(startedAt + 1000, frozenAt))
+  const during = p99(window(frozenAt, restartedAt))
+  const full = latencies.filter((l) => l.status === 429).length
+  report('ledger: PostgreSQL frozen, killed, restarted', {
+    ...figures,
+    frozenMs: FROZEN_MS,
+    killedMs: KILLED_MS,
+    publishP99BeforeMs: Math.round(before * 10) / 10,
+    publishP99DuringMs: Math.round(during * 10) / 10,
+    queueFull: full,
+    ledgerMissing: missing.length,
+    ledgerGap: gap,
+    acked: acked.size,
+  })
+  expectValid(figures)
+  // Nothing waited on the ledger: no queue filled up, and publishing was no slower.
+  expect(full).toBe(0)
+  expect(during).toBeLessThanOrEqual(2 * before)
+  // Complete afterwards: what is not recorded is exactly what its queue counted as a gap, and
+  // every acknowledged delivery has its attempt.
+  expect(missing.length).toBe(gap)
+  expect([...acked].filter((id) => !successes.has(id))).toEqual([])
+  expect(service.running).toBe(true)
+  expect(service.logs()).not.toMatch(/unhandled|uncaught/i)
+}, 170_000)
