@@ -33,6 +33,8 @@ export interface LedgerWriterOptions {
   claimIdleMs?: number
   /** How often one of the writers looks for such entries and for consumers that are gone. */
   sweepMs?: number
+  /** How often the queues' ledger gaps are looked at, to warn of a new one (a call a partition). */
+  gapCheckMs?: number
   /** How long a consumer holding nothing stays idle before it counts as a writer that is gone. */
   forgetAfterMs?: number
   /** How long stop() waits for the batch in hand to be stored. */
@@ -47,6 +49,7 @@ const REFRESH_MS = 2000
 const IDLE_MS = 200
 const CLAIM_IDLE_MS = 60_000
 const SWEEP_MS = 30_000
+const GAP_CHECK_MS = 10_000
 /** Below the process's 10 s shutdown deadline, leaving time to close connections. */
 const STOP_DEADLINE_MS = 8000
 const RETRY_MS = 250
@@ -105,6 +108,7 @@ export class LedgerWriter implements Loop {
   private wakeUp: (() => void) | undefined
   private nextRefresh = 0
   private nextSweep = 0
+  private nextGapCheck = 0
   private failures = 0
   /** Rows PostgreSQL refused and the writer left out, since it started (each one logged). */
   refusedRows = 0
@@ -118,6 +122,7 @@ export class LedgerWriter implements Loop {
       idleMs: IDLE_MS,
       claimIdleMs: CLAIM_IDLE_MS,
       sweepMs: SWEEP_MS,
+      gapCheckMs: GAP_CHECK_MS,
       forgetAfterMs: FORGET_AFTER_MS,
       stopDeadlineMs: STOP_DEADLINE_MS,
       retryMs: RETRY_MS,
@@ -228,12 +233,13 @@ export class LedgerWriter implements Loop {
       })
     }
     await this.recover()
-    if (this.deps.mode === 'all') await this.reportGaps()
+    if (this.deps.mode === 'all' && Date.now() >= this.nextGapCheck) await this.reportGaps()
     this.nextRefresh = Date.now() + this.options.refreshMs
   }
 
   /** One warning line per gap: entries of a partition trimmed before the ledger read them. */
   private async reportGaps(): Promise<void> {
+    this.nextGapCheck = Date.now() + this.options.gapCheckMs
     const partitions = [...this.targets.values()].filter((t) => t !== 'attempts')
     for (const part of chunks(partitions, GROUPS_PER_CALL)) {
       const gaps = await Promise.all(part.map((t) => this.redis.takeGap(t.queue, t.partition)))

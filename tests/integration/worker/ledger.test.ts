@@ -77,7 +77,7 @@ function startWriter(
       multiKey: deps.redisTarget.clusterNodes.length === 0,
       logger: deps.logger,
     },
-    { refreshMs: 100, idleMs: 20, ...options }
+    { refreshMs: 100, idleMs: 20, gapCheckMs: 100, ...options }
   )
   writer.start()
   running.push(writer)
