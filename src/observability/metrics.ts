@@ -267,7 +267,7 @@ export class Metrics implements MessageMetrics {
     })
   }
 
-  /** One Redis read per scrape, shared by the three per-queue gauges collected together. */
+  /** One Redis read per scrape, shared by the per-queue series collected together. */
   private loadQueues(): Promise<QueueLoad[]> {
     this.loading ??= this.deps
       .queueLoads()
