@@ -174,7 +174,9 @@ const attemptIds = (row: ConsumptionRow) => ({
 export class LedgerRepository implements LedgerReader {
   constructor(
     private readonly db: Db,
-    private readonly logger: Logger
+    private readonly logger: Logger,
+    /** Told of each row refused for good, by its SQLSTATE or driver code (a metric). */
+    private readonly onRefused: (sqlstate: string) => void = () => {}
   ) {}
 
   /**
@@ -382,7 +384,9 @@ export class LedgerRepository implements LedgerReader {
       }
       refused = err
     }
-    this.logger.warn({ ...dbErrorFields(refused), ...ids(row) }, 'ledger row refused')
+    const fields = dbErrorFields(refused)
+    this.logger.warn({ ...fields, ...ids(row) }, 'ledger row refused')
+    this.onRefused(fields.sqlState ?? fields.code ?? 'unknown')
     return 1
   }
 

@@ -224,6 +224,13 @@ export class Metrics implements MessageMetrics {
     registers: [this.registry],
   })
 
+  private readonly ledgerRefusals = new Counter({
+    name: 'mq_ledger_refused_rows_total',
+    help: 'Ledger rows PostgreSQL refused and the writer left out (each logged with its ids), by SQLSTATE or driver code',
+    labelNames: ['sqlstate'] as const,
+    registers: [this.registry],
+  })
+
   private loading: Promise<QueueLoad[]> | undefined
 
   constructor(
@@ -351,6 +358,11 @@ export class Metrics implements MessageMetrics {
   /** For the webhook worker: one push attempt and what it came to. */
   webhookAttempt(outcome: WebhookOutcome): void {
     this.webhookAttempts.inc({ outcome })
+  }
+
+  /** A ledger row refused for good, by its SQLSTATE (or the driver's code). */
+  ledgerRefused(sqlstate: string): void {
+    this.ledgerRefusals.inc({ sqlstate })
   }
 
   /** The Prometheus text exposition of every series. */

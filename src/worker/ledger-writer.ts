@@ -452,7 +452,9 @@ export function createLedgerWriter(deps: Deps): LedgerWriter {
     queues: deps.queuePages,
     connect: () => openLedgerStreams(deps),
     // Every tenant's rows, in the system's row-level security scope, a transaction per batch.
-    records: systemLedgerRecords(deps.database.db, deps.logger),
+    records: systemLedgerRecords(deps.database.db, deps.logger, (sqlstate) =>
+      deps.metrics.ledgerRefused(sqlstate)
+    ),
     multiKey: deps.redisTarget.clusterNodes.length === 0,
     logger: deps.logger,
   })

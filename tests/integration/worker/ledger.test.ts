@@ -769,12 +769,16 @@ describe('ledger: a refused row never stops the writer', () => {
     // Headers jsonb cannot hold (\u0000): refused with or without the payload.
     const bad = streamMessage(queue, 'bad-1', JSON.stringify({ secret }), 5)
     bad.message.headers = { h: `\u0000${secret}` }
-    const refused = await systemLedgerRecords(deps.database.db, logger).recordMessages([
+    const states: string[] = []
+    const refused = await systemLedgerRecords(deps.database.db, logger, (s) =>
+      states.push(s)
+    ).recordMessages([
       streamMessage(queue, 'good-1', '{"ok":1}', 1),
       bad,
       streamMessage(queue, 'good-2', '{"ok":2}', 9),
     ])
     expect(refused).toBe(1)
+    expect(states).toEqual(['22P05'])
     expect((await t.rows()).map((r) => r.messageId).sort()).toEqual(['good-1', 'good-2'])
     // A statement drizzle reports failed, logged as a careless call site would.
     const failed = await deps.database.db
