@@ -384,6 +384,9 @@ export class LedgerRepository implements LedgerReader {
       }
       refused = err
     }
+    // Only a database that answers refuses a row: an error that is the connection's or the
+    // transaction's (whatever its code) fails this too, and the batch is kept for a retry.
+    await this.inSavepoint(sql`select 1`)
     const fields = dbErrorFields(refused)
     this.logger.warn({ ...fields, ...ids(row) }, 'ledger row refused')
     this.onRefused(fields.sqlState ?? fields.code ?? 'unknown')

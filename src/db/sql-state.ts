@@ -20,9 +20,10 @@ const SOCKET_CODES =
 /**
  * SQLSTATEs of a server that cannot run the statement now but may later: connection (08),
  * insufficient resources (53), shutting down (57P01–57P05), not in the prerequisite state
- * (55000) or a lock not available (55P03), serialization failure (40001), deadlock (40P01).
+ * (55000) or a lock not available (55P03), serialization failure (40001), deadlock (40P01),
+ * and the system errors outside PostgreSQL (58: I/O, a file missing during recovery).
  */
-const TRANSIENT_STATES = /^(08|53|57P0|55000$|55P03$|40001$|40P01$)/
+const TRANSIENT_STATES = /^(08|53|57P0|58|55000$|55P03$|40001$|40P01$)/
 
 /** Whether `err` says the database is (for now) out of reach rather than the statement wrong. */
 export function transientDbError(err: unknown): boolean {

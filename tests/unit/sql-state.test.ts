@@ -18,6 +18,7 @@ test('transient: the connection, shutdown, resource, lock and serialization clas
     '55P03',
     '40001',
     '40P01',
+    '58030',
   ]) {
     expect([code, transientDbError(pgError(code))]).toEqual([code, true])
   }
