@@ -184,15 +184,15 @@ export class LedgerStreams {
   /**
    * Takes over up to `count` entries that other consumers read and left unacknowledged for
    * `minIdleMs`: those of a writer that crashed or could not finish. Entries trimmed from the
-   * stream meanwhile leave the pending list and are counted in `trimmed`.
+   * stream meanwhile leave the pending list and are named in `trimmed`.
    */
   async claim(
     stream: string,
     minIdleMs: number,
     count: number
-  ): Promise<{ entries: RawEntry[]; trimmed: number }> {
+  ): Promise<{ entries: RawEntry[]; trimmed: string[] }> {
     const claimed: RawEntry[] = []
-    let trimmed = 0
+    const trimmed: string[] = []
     let cursor = '0-0'
     do {
       const [next, entries, deleted] = (await this.redis.xautoclaim(
@@ -205,7 +205,7 @@ export class LedgerStreams {
         count - claimed.length
       )) as [string, Array<RawEntry | null>, string[] | undefined]
       for (const e of entries) if (e?.[1]) claimed.push(e)
-      trimmed += deleted?.length ?? 0
+      if (deleted) trimmed.push(...deleted)
       cursor = next
     } while (cursor !== '0-0' && claimed.length < count)
     return { entries: claimed, trimmed }

@@ -665,14 +665,16 @@ export class StreamsRepository implements MessageStore {
 
   /**
    * Trims a partition's acknowledged entries and those past `retentionBoundMs`, in batches
-   * of `batch`, at most `maxBatches` of them. @returns how many entries went.
+   * of `batch`, at most `maxBatches` of them. Acknowledged entries published after
+   * `ledgerFloorMs` wait for the ledger (0: none do). @returns how many entries went.
    */
   async trimPartition(
     queue: Queue,
     partition: number,
     retentionBoundMs: number,
     batch: number,
-    maxBatches: number
+    maxBatches: number,
+    ledgerFloorMs = 0
   ): Promise<number> {
     let trimmed = 0
     for (let i = 0; i < maxBatches; i++) {
@@ -681,7 +683,8 @@ export class StreamsRepository implements MessageStore {
         this.key(queue, partition, 'index'),
         this.key(queue, partition, 'ledgerGap'),
         retentionBoundMs,
-        batch
+        batch,
+        ledgerFloorMs
       )
       trimmed += n
       if (n < batch) break

@@ -1,4 +1,5 @@
 import type { Deps } from '../deps'
+import { LEDGER_TRIM_GRACE_MS } from '../domain/ledger'
 import { DelayedTicker } from './delayed-ticker'
 import { createLedgerWriter } from './ledger-writer'
 import { ScheduleTicker } from './schedule-ticker'
@@ -28,6 +29,7 @@ export function workerLoops(deps: Deps): Loop[] {
     new Trimmer({
       queues: deps.queuePages,
       trimPartition: (...args) => deps.messages.trimPartition(...args),
+      ledgerGraceMs: deps.config.LEDGER_MODE === 'all' ? LEDGER_TRIM_GRACE_MS : null,
       logger: deps.logger,
     }),
     createWebhookDelivery(deps),

@@ -409,16 +409,19 @@ export class LedgerWriter implements Loop {
         window.map((s) =>
           this.redis
             .claim(s, this.options.claimIdleMs, BATCH)
-            .catch(() => ({ entries: [], trimmed: 0 }))
+            .catch(() => ({ entries: [], trimmed: [] }))
         )
       )
       for (const [i, stream] of window.entries()) {
         const { entries, trimmed } = claimed[i]!
+        // Read by a writer that is gone, then trimmed before it was stored: a gap too. This
+        // writer's own batch in hand (claimed back when it waited that long) is stored.
+        const held = new Set(this.batch.acks.get(stream))
+        const lost = trimmed.filter((id) => !held.has(id)).length
         this.add(stream, entries)
-        // Read by a writer that is gone, then trimmed before it was stored: a gap too.
         const target = this.targets.get(stream)
-        if (trimmed > 0 && target && target !== 'attempts') {
-          await this.redis.addGap(target.queue, target.partition, trimmed)
+        if (lost > 0 && target && target !== 'attempts') {
+          await this.redis.addGap(target.queue, target.partition, lost)
         }
       }
       await Promise.all(

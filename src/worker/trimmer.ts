@@ -16,8 +16,11 @@ export interface TrimmerDeps {
     partition: number,
     retentionBoundMs: number,
     batch: number,
-    maxBatches: number
+    maxBatches: number,
+    ledgerFloorMs: number
   ): Promise<number>
+  /** How long acknowledged entries wait for the ledger to read them; null: no ledger reads them. */
+  ledgerGraceMs: number | null
   logger: Logger
 }
 
@@ -60,7 +63,8 @@ export class Trimmer implements Loop {
             p,
             now - queue.retentionMs,
             BATCH,
-            MAX_BATCHES
+            MAX_BATCHES,
+            this.deps.ledgerGraceMs === null ? 0 : now - this.deps.ledgerGraceMs
           )
         }
       }

@@ -61,6 +61,7 @@ test('the ledger off the data plane: PostgreSQL frozen then killed and restarted
   const frozenAt = Date.now()
   pg.freeze()
   await Bun.sleep(FROZEN_MS)
+  const killedAt = Date.now()
   await pg.kill9()
   await Bun.sleep(KILLED_MS)
   await pg.restart()
@@ -93,6 +94,27 @@ test('the ledger off the data plane: PostgreSQL frozen then killed and restarted
     if ((missing.length === gap && unrecordedAcks.length === 0) || Date.now() > deadline) break
     await Bun.sleep(500)
   }
+  if (missing.length !== gap) {
+    const rows = await sql`select message_id, topic_id from message_records`
+    console.log('[diag] missing', missing.length, 'gap', gap, 'rows', rows.length)
+    console.log(
+      '[diag] ledger log',
+      service
+        .logs()
+        .split('\n')
+        .filter((l) => /ledger/.test(l))
+        .slice(0, 40)
+        .join('\n')
+    )
+    const byQueue = new Map<string, number>()
+    for (const id of missing)
+      byQueue.set(
+        String(history.publishes.get(id)?.tenant),
+        (byQueue.get(String(history.publishes.get(id)?.tenant)) ?? 0) + 1
+      )
+    console.log('[diag] missing by tenant', [...byQueue])
+    console.log('[diag] missing sample', missing.slice(0, 30).join(' '))
+  }
   await sql.end()
 
   const window = (from: number, to: number) =>
@@ -116,6 +138,8 @@ test('the ledger off the data plane: PostgreSQL frozen then killed and restarted
     killedMs: KILLED_MS,
     publishP99OutsideMs: Math.round(before * 10) / 10,
     publishP99DuringMs: Math.round(during * 10) / 10,
+    publishP99FrozenMs: Math.round(p99(window(frozenAt, killedAt)) * 10) / 10,
+    publishP99KilledMs: Math.round(p99(window(killedAt, restartedAt)) * 10) / 10,
     queueFull: full,
     ledgerMissing: missing.length,
     ledgerGap: gap,

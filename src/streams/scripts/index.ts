@@ -117,7 +117,8 @@ declare module 'ioredis' {
       index: string,
       ledgerGap: string,
       retentionBoundMs: number,
-      limit: number
+      limit: number,
+      ledgerFloorMs: number
     ): Result<number, Context>
     /** settle.lua: ack or nack current deliveries. */
     settle(stream: string, inflight: string, ...args: Arg[]): Result<unknown[], Context>

@@ -33,6 +33,7 @@ describe('trimming', () => {
     const trimmer = new Trimmer({
       queues: async (after) => (after === null ? [queue] : []),
       trimPartition: (...args) => deps.messages.trimPartition(...args),
+      ledgerGraceMs: null,
       logger: deps.logger,
     })
     return { deps, stream, index, publish, trimmer }

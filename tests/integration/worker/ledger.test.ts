@@ -8,7 +8,12 @@ import { consumptionRecords, messageRecords } from '../../../src/db/schema'
 import { systemLedgerRecords } from '../../../src/db/scoped-ledger'
 import { asSystem } from '../../../src/db/tenant-scope'
 import { buildDeps, type Deps } from '../../../src/deps'
-import { type AttemptBatch, type AttemptStatus, TIMED_OUT } from '../../../src/domain/ledger'
+import {
+  type AttemptBatch,
+  type AttemptStatus,
+  LEDGER_TRIM_GRACE_MS,
+  TIMED_OUT,
+} from '../../../src/domain/ledger'
 import { hashKey, publishBatch } from '../../../src/domain/publish'
 import { MessageRecordSchema } from '../../../src/http/schemas/messages'
 import { createLogger } from '../../../src/observability/logger'
@@ -279,6 +284,51 @@ describe('ledger: messages', () => {
     const stats = (await call(t.app, 'GET', `${B}/queues/orders`, { tenant: t.tenant })).body.stats
     expect(stats).toMatchObject({ consumerGroups: 0, pending: 0, length: 2 })
     expect(await deps.messages.trimPartition(await t.queue(), 0, HOUR_AGO(), 1000, 1)).toBe(0)
+  })
+
+  test('the trimmer leaves acknowledged entries to the ledger for a grace, never longer; then they are its gap', async () => {
+    const deps = await sharedDeps()
+    const t = await setup(deps)
+    const sub = await t.subscribe()
+    await openLedgerStreams(deps).ensureGroup([t.stream()])
+    await t.publish([{ payload: 1 }, { payload: 2 }, { payload: 3 }])
+    const got = await t.pull(sub)
+    await t.settle(
+      sub,
+      'ack',
+      got.map((d) => d.receipt)
+    )
+    const trim = (ledgerFloorMs: number) =>
+      t.queue().then((q) => deps.messages.trimPartition(q, 0, HOUR_AGO(), 1000, 1, ledgerFloorMs))
+    // Acknowledged, unread by the ledger, published within the grace: kept.
+    expect(await trim(Date.now() - LEDGER_TRIM_GRACE_MS)).toBe(0)
+    // The grace over: trimmed all the same, and counted as the ledger's gap.
+    expect(await trim(Date.now() + 1)).toBe(3)
+    const stats = await call(t.app, 'GET', `${B}/queues/orders`, { tenant: t.tenant })
+    expect(stats.body.stats).toMatchObject({ length: 0, ledgerGap: 3 })
+  })
+
+  test('the trimmer gives a queue the ledger writer has not reached yet the same grace', async () => {
+    const deps = await sharedDeps()
+    const t = await setup(deps)
+    const sub = await t.subscribe()
+    await t.publish([{ payload: 1 }])
+    const got = await t.pull(sub)
+    await t.settle(
+      sub,
+      'ack',
+      got.map((d) => d.receipt)
+    )
+    const queue = await t.queue()
+    const floor = Date.now() - LEDGER_TRIM_GRACE_MS
+    expect(await deps.messages.trimPartition(queue, 0, HOUR_AGO(), 1000, 1, floor)).toBe(0)
+    startWriter(deps, [t.tenant])
+    await until(t.rows, (r) => r.length === 1)
+    await until(
+      async () => (await deps.redis.xpending(t.stream(), LEDGER_GROUP)) as unknown[],
+      (s) => Number(s[0]) === 0
+    )
+    expect(await deps.messages.trimPartition(queue, 0, HOUR_AGO(), 1000, 1, floor)).toBe(1)
   })
 
   test('a stalled ledger holds nothing back: acknowledged entries go, maxLength is not hit, the gap is counted and warned once', async () => {

@@ -57,10 +57,13 @@ end
 -- The lowest id some consumer group still needs: its oldest pending entry, or the one after
 -- its last delivered. Entries below it have been acknowledged by every group. No groups: nil,
 -- since nobody has consumed anything yet. The service's own groups (named `__…`, e.g. the
--- ledger's) neither hold entries back nor count as consumers: with only them, nil too.
-local function safeTrimBound()
+-- ledger's) do not count as consumers: with only them, nil too. They hold nothing back, but
+-- for `ledgerFloor` (an id, or nil): the ledger's group, or the group the ledger writer has not
+-- made yet, holds back entries down to it, a grace so that the ledger, a moment behind the
+-- consumers, misses nothing; never older ones.
+local function safeTrimBound(ledgerFloor)
   if rcall('EXISTS', streamKey) == 0 then return nil end
-  local safe, consumed = nil, false
+  local safe, consumed, sawLedger = nil, false, false
   for _, group in ipairs(rcall('XINFO', 'GROUPS', streamKey)) do
     local name, lastDelivered, pending
     for i = 1, #group, 2 do
@@ -77,9 +80,15 @@ local function safeTrimBound()
       local ms, seq = string.match(lastDelivered, '(%d+)-(%d+)')
       bound = ms .. '-' .. (tonumber(seq) + 1)
     end
-    if not internal and (safe == nil or idLess(bound, safe)) then safe = bound end
+    local holds = not internal
+    if name == '__ledger' and ledgerFloor then
+      holds, sawLedger = true, true
+      if idLess(bound, ledgerFloor) then bound = ledgerFloor end
+    end
+    if holds and (safe == nil or idLess(bound, safe)) then safe = bound end
   end
   if not consumed then return nil end
+  if ledgerFloor and not sawLedger and idLess(ledgerFloor, safe) then safe = ledgerFloor end
   return safe
 end
 
