@@ -12,6 +12,17 @@ const BEFORE_MS = 8000
 const FROZEN_MS = 20_000
 const KILLED_MS = 8000
 
+/** Warning and error lines of a service's log, counted by message. */
+function logCounts(log: string): Record<string, number> {
+  const counts: Record<string, number> = {}
+  for (const line of log.split('\n')) {
+    if (!line.startsWith('{')) continue
+    const { level, msg } = JSON.parse(line) as { level: number; msg: string }
+    if (level >= 40) counts[msg] = (counts[msg] ?? 0) + 1
+  }
+  return counts
+}
+
 /** The 99th percentile of `values` (nearest rank). */
 function p99(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b)
@@ -145,6 +156,7 @@ test('the ledger off the data plane: PostgreSQL frozen then killed and restarted
     ledgerGap: gap,
     acked: acked.size,
     refusals: refusals.length,
+    warnings: logCounts(service.logs()),
     refusalSample: refusals.slice(0, 2),
   })
   expectValid(figures)
