@@ -14,7 +14,7 @@ import { encodeFields } from '../streams/codec'
 import type { Db } from './client'
 import { executePrepared } from './prepared'
 import { consumptionRecords, messageRecords, messageSubscriptions } from './schema'
-import { postgresError, sqlState } from './sql-state'
+import { dbErrorFields, transientDbError } from './sql-state'
 
 type Published = StoredMessage & { publishedAt: number }
 
@@ -43,9 +43,8 @@ const ROWS_PER_INSERT = 1000
  * A `message_records` row as the ledger sends it: the message's stream entry as it is, its
  * fields under their stream names (codec.ts: `i` id, `p` payload, `e` sealed, `h` headers,
  * `k`, `c`, `t`, `x` expiry, `ts` publish time) plus `s`, the stream id; the statement derives
- * the columns. readLedgerRows.lua writes such rows straight from Redis. A placeholder row,
- * written from an attempt before its message, has no `p`; `np` leaves out a payload
- * PostgreSQL refused.
+ * the columns. readLedgerRows.lua writes such rows straight from Redis. `np` leaves out a
+ * payload PostgreSQL refused.
  */
 export interface LedgerRow {
   tenant_id: string
@@ -78,21 +77,6 @@ interface ConsumptionRow {
   next_retry_at: number | null
 }
 
-/** The body columns, which a later copy of the message fills in where a placeholder left them. */
-const BODY_COLUMNS = [
-  'message_key',
-  'correlation_id',
-  'headers',
-  'payload',
-  'payload_size',
-  'content_type',
-  'partition_id',
-  'published_at',
-  'scheduled_at',
-  'expires_at',
-  'trace_id',
-] as const
-
 const ms = (value: string) => sql.raw(`to_timestamp(${value} / 1000.0)`)
 /** The time part of the stream id, when the entry entered its stream. */
 const ENTERED = "split_part(r.s, '-', 1)::float8"
@@ -107,16 +91,21 @@ const PUBLISHED = `coalesce(r.ts::float8, ${ENTERED})`
 const liveParents = (table: 'message_topics' | 'message_subscriptions', column: string) =>
   sql.raw(`live as (select id from ${table} where id in (select ${column} from r) for key share)`)
 
-/** `INSERT … SELECT` of {@link LedgerRow}s from the JSON array `rows`. */
-function insertMessages(rows: string, onConflict: SQL): SQL {
+/**
+ * `INSERT … SELECT` of {@link LedgerRow}s from the JSON array `rows`. Append-only: a message
+ * already recorded keeps its first row (`DO NOTHING`, which unlike `DO UPDATE` also takes two
+ * copies of one key in the same statement, so duplicates within a batch cannot fail it).
+ */
+function insertMessages(rows: string): SQL {
   return sql`
     with r as materialized (
       select * from json_to_recordset(${rows}::json) as r(
         tenant_id uuid, topic_id uuid, partition_id integer, s text, i text, p text, e text,
         h text, k text, c text, t text, x text, ts text, np boolean)
     ), ${liveParents('message_topics', 'topic_id')}
-    insert into message_records as m (tenant_id, topic_id, message_id,
-      ${sql.raw(BODY_COLUMNS.join(', '))})
+    insert into message_records as m (tenant_id, topic_id, message_id, message_key,
+      correlation_id, headers, payload, payload_size, content_type, partition_id, published_at,
+      scheduled_at, expires_at, trace_id)
     select r.tenant_id, r.topic_id, coalesce(r.i, r.s), r.k, r.c, coalesce(r.h::jsonb, '{}'),
       -- An encrypted queue's payload stays sealed at rest, opened when read like the stream's.
       case when r.np then null when r.e = '1' then to_jsonb(r.p) else r.p::jsonb end,
@@ -127,16 +116,8 @@ function insertMessages(rows: string, onConflict: SQL): SQL {
       case when ${sql.raw(ENTERED)} > r.ts::float8 then ${ms(ENTERED)} end,
       ${ms('r.x::float8')}, r.t
     from r join live on live.id = r.topic_id
-    on conflict (tenant_id, topic_id, message_id) ${onConflict}`
+    on conflict (tenant_id, topic_id, message_id) do nothing`
 }
-
-/**
- * Sets the body columns from the new copy (`excluded`) where `when` holds; a row it does not
- * hold for is left as it is, not rewritten.
- */
-const fillBody = (when: SQL) =>
-  sql`do update set ${sql.raw(BODY_COLUMNS.map((c) => `${c} = excluded.${c}`).join(', '))}
-    where ${when}`
 
 /** A message's stream fields as {@link LedgerRow} fields. */
 function fieldsOf(fields: string[]): Record<string, string> {
@@ -160,12 +141,6 @@ export function ledgerRow(
   }
 }
 
-/**
- * Refused for what a row holds rather than for the database's state: a data exception (a
- * payload jsonb cannot hold, such as `\u0000`) or an integrity violation.
- */
-const refusedRow = (err: unknown) => /^2[23]/.test(sqlState(err) ?? '')
-
 /** `items` in runs of at most `size`. */
 export function chunks<T>(items: T[], size: number): T[][] {
   const out: T[][] = []
@@ -176,20 +151,39 @@ export function chunks<T>(items: T[], size: number): T[][] {
 /** A row with its payload left out, for a payload jsonb cannot hold. */
 const withoutPayload = (row: LedgerRow): LedgerRow => ({ ...row, np: true })
 
+/** Who a row is about, for the record of its refusal: ids only, never its content. */
+const messageIds = (row: LedgerRow) => ({
+  tenantId: row.tenant_id,
+  queueId: row.topic_id,
+  messageId: row.i ?? row.s,
+})
+
+const attemptIds = (row: ConsumptionRow) => ({
+  tenantId: row.tenant_id,
+  subscriptionId: row.subscription_id,
+  messageId: row.message_id,
+})
+
 /**
  * `message_records` and `consumption_records`: written in batches by the ledger writer,
- * idempotently (a replayed batch changes nothing), and read for `GET /messages/{id}`. A
- * message's row may be written first by its stream or first by an attempt (the writer reads
- * both concurrently): an attempt then leaves a placeholder that the stream's copy fills in.
+ * idempotently (a replayed batch changes nothing), and read for `GET /messages/{id}`. Rows are
+ * appended, never rewritten: a message's status is derived from its attempts when read, and
+ * an attempt stored before its message (the writer reads both concurrently) needs no row of
+ * the message's until the stream's copy arrives.
  */
 export class LedgerRepository implements LedgerReader {
   constructor(
     private readonly db: Db,
-    private readonly logger: Logger
+    private readonly logger: Logger,
+    /** Told of each row refused for good, by its SQLSTATE or driver code (a metric). */
+    private readonly onRefused: (sqlstate: string) => void = () => {}
   ) {}
 
-  /** Records messages read from their streams; one already recorded keeps its row. */
-  async recordMessages(messages: StreamMessage[]): Promise<void> {
+  /**
+   * Records messages read from their streams; one already recorded keeps its row.
+   * @returns how many rows PostgreSQL refused (recorded in the log, ids only)
+   */
+  async recordMessages(messages: StreamMessage[]): Promise<number> {
     const rows = messages.map((m) =>
       ledgerRow(
         { tenantId: m.tenantId, queueId: m.queueId, partition: m.partition },
@@ -197,31 +191,35 @@ export class LedgerRepository implements LedgerReader {
         encodeFields(m.message)
       )
     )
-    await this.storeMessageRows(rows)
+    return this.storeMessageRows(rows)
   }
 
-  private async storeMessageRows(rows: LedgerRow[]): Promise<void> {
+  private async storeMessageRows(rows: LedgerRow[]): Promise<number> {
+    let refused = 0
     for (const part of chunks(rows, ROWS_PER_INSERT)) {
-      await this.recordMessageRows([{ json: JSON.stringify(part), count: part.length }])
+      refused += await this.recordMessageRows([{ json: JSON.stringify(part), count: part.length }])
     }
+    return refused
   }
 
   /** {@link recordMessages} for rows already in JSON, as readLedgerRows.lua returns them. */
-  async recordMessageRows(parts: RowsJson[]): Promise<void> {
-    const statement = (rows: string) => insertMessages(rows, fillBody(sql`m.payload_size is null`))
+  async recordMessageRows(parts: RowsJson[]): Promise<number> {
+    let refused = 0
     for (const group of groupRows(parts)) {
-      await this.store(group, statement, withoutPayload)
+      refused += await this.store(group, insertMessages, withoutPayload, messageIds)
     }
+    return refused
   }
 
   /**
    * Records attempts. One attempt has one row: a later report of it replaces a `failed`
    * inferred from a redelivery, and nothing else. A message's outcome is read from its
-   * attempts ({@link find}), so its own row is only written here where it is missing: with
-   * the message an attempt carries (`failures`), else as a placeholder that the stream's copy
-   * fills in.
+   * attempts ({@link find}); its own row is written here only from the message an attempt
+   * carries (`failures`, where the ledger does not read the streams).
+   * @returns how many rows PostgreSQL refused (recorded in the log, ids only)
    */
-  async recordAttempts(batches: AttemptBatch[]): Promise<void> {
+  async recordAttempts(batches: AttemptBatch[]): Promise<number> {
+    // Keyed within the batch, so no statement names one row twice.
     const attempts = new Map<string, ConsumptionRow>()
     const messages = new Map<string, LedgerRow>()
     for (const b of batches) {
@@ -232,8 +230,7 @@ export class LedgerRepository implements LedgerReader {
           attempts.set(id, toConsumptionRow(id, b, a))
         }
         const key = `${b.tenantId}|${b.queueId}|${a.messageId}`
-        const row = messages.get(key)
-        if (!row || (row.p === undefined && a.message)) messages.set(key, messageRow(b, a))
+        if (a.message && !messages.has(key)) messages.set(key, messageRow(b, a, a.message))
       }
     }
     const storeConsumption = (rows: string) => sql`
@@ -257,17 +254,12 @@ export class LedgerRepository implements LedgerReader {
         consumed_at = excluded.consumed_at, processed_at = excluded.processed_at,
         next_retry_at = excluded.next_retry_at
       where c.status = 'failed' and excluded.status <> 'failed'`
-    const storePlaceholders = (rows: string) => insertMessages(rows, sql`do nothing`)
+    let refused = 0
     for (const part of chunks([...attempts.values()], ROWS_PER_INSERT)) {
-      await this.store(JSON.stringify(part), storeConsumption, null)
+      refused += await this.store(JSON.stringify(part), storeConsumption, null, attemptIds)
     }
-    const rows = [...messages.values()]
     // A message an attempt carries is stored as its stream's copy would be.
-    await this.storeMessageRows(rows.filter((r) => r.p !== undefined))
-    const placeholders = rows.filter((r) => r.p === undefined)
-    for (const part of chunks(placeholders, ROWS_PER_INSERT)) {
-      await this.store(JSON.stringify(part), storePlaceholders, null)
-    }
+    return refused + (await this.storeMessageRows([...messages.values()]))
   }
 
   async find(tenantId: string, queueId: string, messageId: string): Promise<LedgerEntry | null> {
@@ -281,7 +273,6 @@ export class LedgerRepository implements LedgerReader {
           eq(messageRecords.messageId, messageId)
         )
       )
-    if (!row) return null
     const attempts = await this.db
       .select({ attempt: consumptionRecords, consumerGroup: messageSubscriptions.consumerGroup })
       .from(consumptionRecords)
@@ -298,23 +289,39 @@ export class LedgerRepository implements LedgerReader {
         )
       )
       .orderBy(asc(consumptionRecords.processedAt), asc(consumptionRecords.retryCount))
-    const sealed = row.contentType === SEALED_CONTENT_TYPE
+    const first = attempts[0]?.attempt
+    if (!row && !first) return null
+    const sealed = row?.contentType === SEALED_CONTENT_TYPE
     // The latest outcome, by when it happened (writers may store them out of order).
     const latest = attempts.at(-1)?.attempt.status as AttemptStatus | undefined
     return {
-      partition: row.partitionId ?? 0,
+      partition: row?.partitionId ?? first?.partitionId ?? 0,
       status: latest ? STATUS_AFTER[latest] : 'published',
-      message: {
-        messageId: row.messageId,
-        payloadText: sealed ? String(row.payload) : JSON.stringify(row.payload ?? null),
-        encrypted: sealed,
-        headers: row.headers,
-        key: row.messageKey,
-        correlationId: row.correlationId,
-        traceId: row.traceId,
-        expiresAt: row.expiresAt?.getTime() ?? null,
-        publishedAt: row.publishedAt.getTime(),
-      },
+      // Attempts without the message's row: recorded before it, or its entry was trimmed
+      // before the ledger read it (a gap). What is known of it is its id and first delivery.
+      message: row
+        ? {
+            messageId: row.messageId,
+            payloadText: sealed ? String(row.payload) : JSON.stringify(row.payload ?? null),
+            encrypted: sealed,
+            headers: row.headers,
+            key: row.messageKey,
+            correlationId: row.correlationId,
+            traceId: row.traceId,
+            expiresAt: row.expiresAt?.getTime() ?? null,
+            publishedAt: row.publishedAt.getTime(),
+          }
+        : {
+            messageId,
+            payloadText: 'null',
+            encrypted: false,
+            headers: {},
+            key: null,
+            correlationId: null,
+            traceId: null,
+            expiresAt: null,
+            publishedAt: first!.consumedAt.getTime(),
+          },
       attempts: attempts.map(({ attempt: a, consumerGroup }) => ({
         subscriptionId: a.subscriptionId ?? '',
         consumerGroup,
@@ -330,42 +337,69 @@ export class LedgerRepository implements LedgerReader {
   }
 
   /**
-   * Runs `statement` over `rows` (a JSON array). What PostgreSQL refuses for what a row holds
-   * is retried row by row, so one bad row cannot hold every other back forever: as `degrade`
-   * makes it (a payload jsonb cannot hold is left out), else dropped with a warning. Anything
-   * else (PostgreSQL unreachable) is thrown, and the writer retries the whole batch.
+   * Runs `statement` over `rows` (a JSON array). A refusal (any error but a transient one:
+   * PostgreSQL out of reach, shutting down, out of resources, a lock or serialization
+   * conflict) is narrowed down by halving the rows until the refused ones stand alone; each is
+   * stored as `degrade` makes it where there is one (a payload jsonb cannot hold left out),
+   * else recorded as refused and left out, so one bad row never holds the others back. A
+   * transient error is thrown: the writer keeps the batch and retries it.
+   * @returns how many rows were refused
    */
   private async store<T extends object>(
     rows: string,
     statement: (rows: string) => SQL,
-    degrade: ((row: T) => T) | null
-  ): Promise<void> {
-    if (!(await this.attempt(statement(rows)))) return
-    for (const row of JSON.parse(rows) as T[]) await this.storeOne(row, statement, degrade)
+    degrade: ((row: T) => T) | null,
+    ids: (row: T) => Record<string, unknown>
+  ): Promise<number> {
+    const refused = await this.attempt(statement(rows))
+    if (!refused) return 0
+    return this.isolate(JSON.parse(rows) as T[], refused, statement, degrade, ids)
   }
 
-  private async storeOne<T>(
-    row: T,
+  private async isolate<T extends object>(
+    rows: T[],
+    refused: unknown,
     statement: (rows: string) => SQL,
-    degrade: ((row: T) => T) | null
-  ): Promise<void> {
-    for (const variant of degrade ? [row, degrade(row)] : [row]) {
-      const refused = await this.attempt(statement(JSON.stringify([variant])))
-      if (!refused) return
-      this.logger.warn(
-        { err: postgresError(refused)?.message ?? (refused as Error).message },
-        'ledger row refused'
-      )
+    degrade: ((row: T) => T) | null,
+    ids: (row: T) => Record<string, unknown>
+  ): Promise<number> {
+    if (rows.length > 1) {
+      const half = Math.ceil(rows.length / 2)
+      let count = 0
+      for (const part of [rows.slice(0, half), rows.slice(half)]) {
+        const err = await this.attempt(statement(JSON.stringify(part)))
+        if (err) count += await this.isolate(part, err, statement, degrade, ids)
+      }
+      return count
     }
+    const row = rows[0]!
+    if (degrade) {
+      const err = await this.attempt(statement(JSON.stringify([degrade(row)])))
+      if (!err) {
+        this.logger.warn(
+          { ...dbErrorFields(refused), ...ids(row) },
+          'ledger row stored without its payload'
+        )
+        return 0
+      }
+      refused = err
+    }
+    // Only a database that answers refuses a row: an error that is the connection's or the
+    // transaction's (whatever its code) fails this too, and the batch is kept for a retry.
+    await this.inSavepoint(sql`select 1`)
+    const fields = dbErrorFields(refused)
+    this.logger.warn({ ...fields, ...ids(row) }, 'ledger row refused')
+    this.onRefused(fields.sqlState ?? fields.code ?? 'unknown')
+    return 1
   }
 
-  /** Runs `statement`; @returns the error when PostgreSQL refused it for what a row holds. */
+  /** Runs `statement`; @returns the error when PostgreSQL refused it, null when it ran. */
   private async attempt(statement: SQL): Promise<unknown> {
     try {
       await this.inSavepoint(statement)
       return null
     } catch (err) {
-      if (!refusedRow(err)) throw err
+      if (transientDbError(err)) throw err
       return err
     }
   }
@@ -418,10 +452,10 @@ function toConsumptionRow(id: string, b: AttemptBatch, a: Attempt): ConsumptionR
   }
 }
 
-/** The row of an attempt's message: with its body where the attempt carries it. */
-function messageRow(b: AttemptBatch, a: Attempt): LedgerRow {
+/** The row of the message an attempt carries. */
+function messageRow(b: AttemptBatch, a: Attempt, message: Published): LedgerRow {
   return {
-    ...(a.message ? fieldsOf(encodeFields(a.message)) : {}),
+    ...fieldsOf(encodeFields(message)),
     i: a.messageId,
     tenant_id: b.tenantId,
     topic_id: b.queueId,

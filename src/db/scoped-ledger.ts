@@ -31,9 +31,13 @@ export type LedgerRecords = Pick<
  * statement in a savepoint when it is given a transaction, so a batch refused for one of its
  * rows is still retried row by row in this one.
  */
-export function systemLedgerRecords(db: Db, logger: Logger): LedgerRecords {
-  const inScope = (store: (records: LedgerRepository) => Promise<void>) =>
-    asSystem(db, (tx) => store(new LedgerRepository(tx, logger)))
+export function systemLedgerRecords(
+  db: Db,
+  logger: Logger,
+  onRefused?: (sqlstate: string) => void
+): LedgerRecords {
+  const inScope = (store: (records: LedgerRepository) => Promise<number>) =>
+    asSystem(db, (tx) => store(new LedgerRepository(tx, logger, onRefused)))
   return {
     recordMessages: (messages) => inScope((records) => records.recordMessages(messages)),
     recordMessageRows: (parts) => inScope((records) => records.recordMessageRows(parts)),

@@ -6,6 +6,14 @@ import type { Subscription } from './subscriptions'
 /** `LEDGER_MODE`: every message and attempt, only failed attempts (with their messages), or nothing. */
 export type LedgerMode = 'all' | 'failures' | 'off'
 
+/**
+ * How long acknowledged entries wait in their stream for the ledger (`LEDGER_MODE=all`) to read
+ * them: the ledger is a moment behind the consumers, and the trimmer would otherwise take what
+ * it is about to read. Never longer, so a stalled ledger holds back at most this much of a
+ * queue's traffic; `maxLength` and retention do not wait at all. What goes unread is a gap.
+ */
+export const LEDGER_TRIM_GRACE_MS = 30_000
+
 /** How one delivery of a message to a subscription ended (`consumption_records.status`). */
 export type AttemptStatus = 'success' | 'failed' | 'retrying' | 'dead_letter'
 

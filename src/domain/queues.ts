@@ -52,6 +52,8 @@ export interface QueueStats {
   scheduled: number
   consumerGroups: number
   lastMessageId: string | null
+  /** Entries trimmed (retention, maxLength) before the ledger read them, since the queue began. */
+  ledgerGap: number
 }
 
 export interface QueueListQuery {

@@ -1,15 +1,39 @@
 import { write, writeSync } from 'node:fs'
 import pino from 'pino'
+import { dbErrorFields, postgresError } from '../db/sql-state'
 
 export type Logger = pino.Logger
 
 /** Fields that could carry a credential if a header ever reached a log line. */
 const REDACTED = ['authorization', 'x-service-token', '*.authorization', '*.x-service-token']
 
+/** drizzle's message for a failed statement: the statement and every parameter follow. */
+const FAILED_QUERY = 'Failed query:'
+
+/**
+ * What a log line may say of an error. A database error (drizzle's or PostgreSQL's) becomes
+ * its SQLSTATE, constraint and table: drizzle's message is the whole statement with its
+ * parameters (payloads among them), and PostgreSQL's may quote a value. Any other error keeps
+ * its message; any other value is left as it is.
+ */
+export function loggableError(err: unknown): unknown {
+  if (typeof err === 'string') {
+    return err.includes(FAILED_QUERY) ? 'database statement failed (statement withheld)' : err
+  }
+  if (!(err instanceof Error)) return err
+  if (postgresError(err) || err.message.includes(FAILED_QUERY)) return dbErrorFields(err)
+  return err
+}
+
 const baseOptions = (level: string): pino.LoggerOptions => ({
   level,
   base: { service: 'message-queue-service' },
   timestamp: pino.stdTimeFunctions.isoTime,
+  // The one place every line passes: whichever call site logs a database error as `err`,
+  // no statement or parameter reaches the log.
+  formatters: {
+    log: (fields) => ('err' in fields ? { ...fields, err: loggableError(fields.err) } : fields),
+  },
 })
 
 /** How long a write the descriptor refused for now (a full pipe) waits to be tried again. */

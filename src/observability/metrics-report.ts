@@ -284,6 +284,7 @@ export class MetricsReporter {
       length: f.stats.length,
       pending: f.stats.pending,
       lag: f.lag,
+      ledgerGap: f.stats.ledgerGap,
     }))
   }
 }

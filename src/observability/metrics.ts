@@ -32,6 +32,8 @@ export interface QueueLoad {
   length: number
   pending: number
   lag: number
+  /** Entries trimmed before the ledger read them, since the queue began. */
+  ledgerGap: number
 }
 
 /** At most this many queues get lag, pending and length series (their labels stay bounded). */
@@ -229,6 +231,13 @@ export class Metrics implements MessageMetrics {
     registers: [this.registry],
   })
 
+  private readonly ledgerRefusals = new Counter({
+    name: 'mq_ledger_refused_rows_total',
+    help: 'Ledger rows PostgreSQL refused and the writer left out (each logged with its ids), by SQLSTATE or driver code',
+    labelNames: ['sqlstate'] as const,
+    registers: [this.registry],
+  })
+
   private loading: Promise<QueueLoad[]> | undefined
 
   constructor(
@@ -258,9 +267,21 @@ export class Metrics implements MessageMetrics {
     perQueue('mq_queue_lag_messages', 'Entries no consumer group has read yet', (l) => l.lag)
     perQueue('mq_queue_pending_messages', 'Deliveries awaiting an ack', (l) => l.pending)
     perQueue('mq_queue_length_messages', 'Entries in the streams', (l) => l.length)
+    new Counter({
+      name: 'mq_ledger_gap_messages_total',
+      help: `Messages trimmed (retention, maxLength) before the ledger recorded them, per queue (the first ${MAX_SCRAPED_QUEUES} by name), read at scrape time`,
+      labelNames: ['tenant', 'queue'] as const,
+      registers: [this.registry],
+      async collect() {
+        this.reset()
+        for (const l of await metrics.loadQueues()) {
+          this.inc({ tenant: l.tenantId, queue: l.queue }, l.ledgerGap)
+        }
+      },
+    })
   }
 
-  /** One Redis read per scrape, shared by the three per-queue gauges collected together. */
+  /** One Redis read per scrape, shared by the per-queue series collected together. */
   private loadQueues(): Promise<QueueLoad[]> {
     this.loading ??= this.deps
       .queueLoads()
@@ -349,6 +370,11 @@ export class Metrics implements MessageMetrics {
   /** For the worker's sweeps: one piece of work failed and the sweep went on without it. */
   maintenanceFailed(task: MaintenanceTask): void {
     this.maintenanceFailures.inc({ task })
+  }
+
+  /** A ledger row refused for good, by its SQLSTATE (or the driver's code). */
+  ledgerRefused(sqlstate: string): void {
+    this.ledgerRefusals.inc({ sqlstate })
   }
 
   /** The Prometheus text exposition of every series. */

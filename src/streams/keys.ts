@@ -13,6 +13,8 @@ export const PARTITION_PARTS = {
   delayedBodies: 'delayed:bodies',
   /** Hash of message id -> stream id, for finding a message by its id. */
   index: 'index',
+  /** Hash of entries trimmed before the ledger read them: `n` in all, `logged` warned about. */
+  ledgerGap: 'ledger:gap',
 } as const
 
 export type PartitionPart = keyof typeof PARTITION_PARTS

@@ -20,8 +20,8 @@ export const LEDGER_GROUP = '__ledger'
 /**
  * Groups the service keeps for itself start with `__`, which no subscription's group can
  * (group names follow the queue-name rule), so they are told apart by name alone; stats and
- * message statuses leave them out, and trimming.lua lets them hold entries back without
- * counting as consumers.
+ * message statuses leave them out, and trimming.lua neither waits for them nor counts them as
+ * consumers (it counts what it trims before the ledger's group read it: the ledger's gap).
  */
 export const isInternalGroup = (name: string): boolean => name.startsWith('__')
 
@@ -183,14 +183,19 @@ export class LedgerStreams {
 
   /**
    * Takes over up to `count` entries that other consumers read and left unacknowledged for
-   * `minIdleMs`: those of a writer that crashed or could not finish. Entries deleted from the
-   * stream meanwhile leave the pending list.
+   * `minIdleMs`: those of a writer that crashed or could not finish. Entries trimmed from the
+   * stream meanwhile leave the pending list and are named in `trimmed`.
    */
-  async claim(stream: string, minIdleMs: number, count: number): Promise<RawEntry[]> {
+  async claim(
+    stream: string,
+    minIdleMs: number,
+    count: number
+  ): Promise<{ entries: RawEntry[]; trimmed: string[] }> {
     const claimed: RawEntry[] = []
+    const trimmed: string[] = []
     let cursor = '0-0'
     do {
-      const [next, entries] = (await this.redis.xautoclaim(
+      const [next, entries, deleted] = (await this.redis.xautoclaim(
         stream,
         LEDGER_GROUP,
         this.consumer,
@@ -198,11 +203,26 @@ export class LedgerStreams {
         cursor,
         'COUNT',
         count - claimed.length
-      )) as [string, Array<RawEntry | null>]
+      )) as [string, Array<RawEntry | null>, string[] | undefined]
       for (const e of entries) if (e?.[1]) claimed.push(e)
+      if (deleted) trimmed.push(...deleted)
       cursor = next
     } while (cursor !== '0-0' && claimed.length < count)
-    return claimed
+    return { entries: claimed, trimmed }
+  }
+
+  private gapKey(queue: Queue, partition: number): string {
+    return this.keys.partition(queue.tenantId, queue.name, partition, 'ledgerGap')
+  }
+
+  /** Counts entries of the partition that left the stream before the ledger stored them. */
+  async addGap(queue: Queue, partition: number, entries: number): Promise<void> {
+    await this.redis.hincrby(this.gapKey(queue, partition), 'n', entries)
+  }
+
+  /** The partition's gap not yet warned about (takeLedgerGap.lua). */
+  takeGap(queue: Queue, partition: number): Promise<number> {
+    return this.redis.takeLedgerGap(this.gapKey(queue, partition))
   }
 
   /** Acknowledges entries written to the ledger; `remove` also deletes them (event streams). */

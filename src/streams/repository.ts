@@ -66,7 +66,13 @@ function groupGone(err: unknown): never {
 const CLUSTER_POLL_MS = 100
 
 /** The keys publishMessages.lua takes first, in its order. */
-const WRITE_PARTS: readonly PartitionPart[] = ['stream', 'delayed', 'delayedBodies', 'index']
+const WRITE_PARTS: readonly PartitionPart[] = [
+  'stream',
+  'delayed',
+  'delayedBodies',
+  'index',
+  'ledgerGap',
+]
 
 const partitions = (queue: Pick<Queue, 'partitionCount'>) =>
   Array.from({ length: queue.partitionCount }, (_, p) => p)
@@ -114,6 +120,7 @@ export class StreamsRepository implements MessageStore {
         this.redis.xinfo('STREAM', this.key(queue, p, 'stream')),
         this.redis.xinfo('GROUPS', this.key(queue, p, 'stream')),
         this.redis.zcard(this.key(queue, p, 'delayed')),
+        this.redis.hget(this.key(queue, p, 'ledgerGap'), 'n'),
       ])
     )
     const stats: QueueStats = {
@@ -122,13 +129,17 @@ export class StreamsRepository implements MessageStore {
       scheduled: 0,
       consumerGroups: 0,
       lastMessageId: null,
+      ledgerGap: 0,
     }
-    for (let i = 0; i < replies.length; i += 3) {
+    for (let i = 0; i < replies.length; i += 4) {
       const [streamErr, stream] = replies[i]!
       const [groupsErr, groups] = replies[i + 1]!
       const [delayedErr, delayed] = replies[i + 2]!
+      const [gapErr, gap] = replies[i + 3]!
       if (delayedErr) throw delayedErr
+      if (gapErr) throw gapErr
       stats.scheduled += Number(delayed)
+      stats.ledgerGap += Number(gap ?? 0)
       // A partition never written to has no stream yet: zero, not an error.
       const missing = (err: Error | null) => err !== null && /no such key/i.test(err.message)
       if (missing(streamErr) || missing(groupsErr)) continue
@@ -777,22 +788,26 @@ export class StreamsRepository implements MessageStore {
 
   /**
    * Trims a partition's acknowledged entries and those past `retentionBoundMs`, in batches
-   * of `batch`, at most `maxBatches` of them. @returns how many entries went.
+   * of `batch`, at most `maxBatches` of them. Acknowledged entries published after
+   * `ledgerFloorMs` wait for the ledger (0: none do). @returns how many entries went.
    */
   async trimPartition(
     queue: Queue,
     partition: number,
     retentionBoundMs: number,
     batch: number,
-    maxBatches: number
+    maxBatches: number,
+    ledgerFloorMs = 0
   ): Promise<number> {
     let trimmed = 0
     for (let i = 0; i < maxBatches; i++) {
       const n = await this.redis.trim(
         this.key(queue, partition, 'stream'),
         this.key(queue, partition, 'index'),
+        this.key(queue, partition, 'ledgerGap'),
         retentionBoundMs,
-        batch
+        batch,
+        ledgerFloorMs
       )
       trimmed += n
       if (n < batch) break

@@ -1,4 +1,5 @@
 import type { Deps } from '../deps'
+import { LEDGER_TRIM_GRACE_MS } from '../domain/ledger'
 import { DelayedTicker } from './delayed-ticker'
 import { createLedgerWriter } from './ledger-writer'
 import { ScheduleTicker } from './schedule-ticker'
@@ -37,6 +38,7 @@ export function workerLoops(deps: Deps): Loop[] {
           async (tenantId, name) => (await deps.queueDeps.queues.get(tenantId, name)) !== null
         ),
       onFailure: (task) => deps.metrics.maintenanceFailed(task),
+      ledgerGraceMs: deps.config.LEDGER_MODE === 'all' ? LEDGER_TRIM_GRACE_MS : null,
       logger: deps.logger,
     }),
     createWebhookDelivery(deps),

@@ -33,19 +33,27 @@ export interface LedgerWriterOptions {
   claimIdleMs?: number
   /** How often one of the writers looks for such entries and for consumers that are gone. */
   sweepMs?: number
+  /** How often the queues' ledger gaps are looked at, to warn of a new one (a call a partition). */
+  gapCheckMs?: number
   /** How long a consumer holding nothing stays idle before it counts as a writer that is gone. */
   forgetAfterMs?: number
   /** How long stop() waits for the batch in hand to be stored. */
   stopDeadlineMs?: number
+  /** The first pause after a failure (doubled after each failure in a row, up to the cap). */
+  retryMs?: number
+  /** The longest pause between retries while PostgreSQL or Redis stays out of reach. */
+  retryCapMs?: number
 }
 
 const REFRESH_MS = 2000
 const IDLE_MS = 200
 const CLAIM_IDLE_MS = 60_000
 const SWEEP_MS = 30_000
+const GAP_CHECK_MS = 10_000
 /** Below the process's 10 s shutdown deadline, leaving time to close connections. */
 const STOP_DEADLINE_MS = 8000
-const ERROR_PAUSE_MS = 1000
+const RETRY_MS = 250
+const RETRY_CAP_MS = 5000
 const FORGET_AFTER_MS = 10 * 60_000
 const QUEUES_PER_PAGE = 500
 /** Entries per stored batch. */
@@ -76,12 +84,14 @@ class Batch {
 /**
  * Writes the ledger (`message_records`, `consumption_records`) in batches, off the hot path.
  * Messages come from their streams, read with a consumer group of the ledger's own on every
- * partition of every queue: publishing costs nothing more, and since entries are trimmed only
- * once every group has acknowledged them, none leaves before it is recorded. Attempts come
- * from the event streams the ack, nack and dead-letter paths append to. Rows are written
- * idempotently before the entries are acknowledged, so a batch stored twice (a writer that
- * died before acknowledging it, its entries claimed by another) is stored once. Any number of
- * writers may run: the group hands each entry to one of them.
+ * partition of every queue: publishing costs nothing more. Trimming never waits for that
+ * group: what it trims before the ledger read it is counted as the queue's ledger gap, which
+ * the writer reports with one warning line per gap. Attempts come from the event streams the
+ * ack, nack and dead-letter paths append to. Rows are written idempotently before the entries
+ * are acknowledged, so a batch stored twice (a writer that died before acknowledging it, its
+ * entries claimed by another) is stored once. A row PostgreSQL refuses is recorded and left
+ * out; an outage keeps the batch in hand and retries it, backing off. Any number of writers
+ * may run: the group hands each entry to one of them.
  */
 export class LedgerWriter implements Loop {
   readonly name = 'ledger-writer'
@@ -98,6 +108,10 @@ export class LedgerWriter implements Loop {
   private wakeUp: (() => void) | undefined
   private nextRefresh = 0
   private nextSweep = 0
+  private nextGapCheck = 0
+  private failures = 0
+  /** Rows PostgreSQL refused and the writer left out, since it started (each one logged). */
+  refusedRows = 0
 
   constructor(
     private readonly deps: LedgerWriterDeps,
@@ -108,8 +122,11 @@ export class LedgerWriter implements Loop {
       idleMs: IDLE_MS,
       claimIdleMs: CLAIM_IDLE_MS,
       sweepMs: SWEEP_MS,
+      gapCheckMs: GAP_CHECK_MS,
       forgetAfterMs: FORGET_AFTER_MS,
       stopDeadlineMs: STOP_DEADLINE_MS,
+      retryMs: RETRY_MS,
+      retryCapMs: RETRY_CAP_MS,
       ...options,
     }
   }
@@ -158,13 +175,18 @@ export class LedgerWriter implements Loop {
           continue
         }
         if (Date.now() >= this.nextSweep) await this.sweep()
-        if ((await this.pass()) === 0) await this.pause(this.options.idleMs)
+        // Not behind: wait before reading again, so the next batch is a larger one and the
+        // writer yields the thread (shared with request handling in role `all`) meanwhile.
+        if ((await this.pass()) < BATCH) await this.pause(this.options.idleMs)
+        this.failures = 0
       } catch (err) {
         if (this.stopping) break
         // The batch in hand is kept and stored again first: its entries are pending for
         // this consumer and would not be read again.
-        this.deps.logger.warn({ err: (err as Error).message }, 'ledger writer failed; retrying')
-        await this.pause(ERROR_PAUSE_MS)
+        const ms = Math.min(this.options.retryCapMs, this.options.retryMs * 2 ** this.failures)
+        this.failures = Math.min(this.failures + 1, 30)
+        this.deps.logger.warn({ err, retryInMs: ms }, 'ledger writer failed; retrying')
+        await this.pause(ms)
       }
     }
     if (this.batch.size > 0) await this.flush().catch(() => {})
@@ -211,7 +233,25 @@ export class LedgerWriter implements Loop {
       })
     }
     await this.recover()
+    if (this.deps.mode === 'all' && Date.now() >= this.nextGapCheck) await this.reportGaps()
     this.nextRefresh = Date.now() + this.options.refreshMs
+  }
+
+  /** One warning line per gap: entries of a partition trimmed before the ledger read them. */
+  private async reportGaps(): Promise<void> {
+    this.nextGapCheck = Date.now() + this.options.gapCheckMs
+    const partitions = [...this.targets.values()].filter((t) => t !== 'attempts')
+    for (const part of chunks(partitions, GROUPS_PER_CALL)) {
+      const gaps = await Promise.all(part.map((t) => this.redis.takeGap(t.queue, t.partition)))
+      gaps.forEach((messages, i) => {
+        if (messages === 0) return
+        const { queue, partition } = part[i]!
+        this.deps.logger.warn(
+          { tenantId: queue.tenantId, queueId: queue.id, queue: queue.name, partition, messages },
+          'ledger gap: messages trimmed before the ledger recorded them'
+        )
+      })
+    }
   }
 
   /** Gives the group back to streams that lost it but still belong to a queue or the log. */
@@ -330,12 +370,21 @@ export class LedgerWriter implements Loop {
     })
   }
 
-  /** Stores the batch, then acknowledges it (and deletes the events it held). */
+  /**
+   * Stores the batch, then acknowledges it (and deletes the events it held). Each half is
+   * dropped from the batch once stored, so a retry after a failure does not store it again.
+   */
   private async flush(): Promise<void> {
     const batch = this.batch
     if (batch.size === 0) return
-    if (batch.messages.length > 0) await this.deps.records.recordMessageRows(batch.messages)
-    if (batch.attempts.length > 0) await this.deps.records.recordAttempts(batch.attempts)
+    if (batch.messages.length > 0) {
+      this.refusedRows += await this.deps.records.recordMessageRows(batch.messages)
+      batch.messages = []
+    }
+    if (batch.attempts.length > 0) {
+      this.refusedRows += await this.deps.records.recordAttempts(batch.attempts)
+      batch.attempts = []
+    }
     await Promise.all(
       [...batch.acks].map(([stream, ids]) =>
         this.redis.ack(stream, ids, this.targets.get(stream) === 'attempts')
@@ -357,11 +406,24 @@ export class LedgerWriter implements Loop {
       // A stream that cannot be claimed from now is left to the next sweep; a lost group is
       // noticed by the next read.
       const claimed = await Promise.all(
-        window.map((s) => this.redis.claim(s, this.options.claimIdleMs, BATCH).catch(() => []))
+        window.map((s) =>
+          this.redis
+            .claim(s, this.options.claimIdleMs, BATCH)
+            .catch(() => ({ entries: [], trimmed: [] }))
+        )
       )
-      window.forEach((stream, i) => {
-        this.add(stream, claimed[i]!)
-      })
+      for (const [i, stream] of window.entries()) {
+        const { entries, trimmed } = claimed[i]!
+        // Read by a writer that is gone, then trimmed before it was stored: a gap too. This
+        // writer's own batch in hand (claimed back when it waited that long) is stored.
+        const held = new Set(this.batch.acks.get(stream))
+        const lost = trimmed.filter((id) => !held.has(id)).length
+        this.add(stream, entries)
+        const target = this.targets.get(stream)
+        if (lost > 0 && target && target !== 'attempts') {
+          await this.redis.addGap(target.queue, target.partition, lost)
+        }
+      }
       await Promise.all(
         window.map((s) =>
           this.redis.forgetIdleConsumers(s, this.options.forgetAfterMs).catch(() => 0)
@@ -393,7 +455,9 @@ export function createLedgerWriter(deps: Deps): LedgerWriter {
     queues: deps.queuePages,
     connect: () => openLedgerStreams(deps),
     // Every tenant's rows, in the system's row-level security scope, a transaction per batch.
-    records: systemLedgerRecords(deps.database.db, deps.logger),
+    records: systemLedgerRecords(deps.database.db, deps.logger, (sqlstate) =>
+      deps.metrics.ledgerRefused(sqlstate)
+    ),
     multiKey: deps.redisTarget.clusterNodes.length === 0,
     logger: deps.logger,
   })

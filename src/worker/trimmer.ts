@@ -22,7 +22,8 @@ export interface TrimmerDeps {
     partition: number,
     retentionBoundMs: number,
     batch: number,
-    maxBatches: number
+    maxBatches: number,
+    ledgerFloorMs: number
   ): Promise<number>
   /**
    * Registers the partition's earliest delayed message in the tickers' registry when its entry
@@ -37,6 +38,8 @@ export interface TrimmerDeps {
   sweepRemovedQueues(now: number): Promise<number>
   /** One partition's task failed and the sweep went past it. */
   onFailure(task: MaintenanceTask): void
+  /** How long acknowledged entries wait for the ledger to read them; null: no ledger reads them. */
+  ledgerGraceMs: number | null
   logger: Logger
 }
 
@@ -88,7 +91,14 @@ export class Trimmer implements Loop {
         for (let p = 0; p < queue.partitionCount; p++) {
           const ids = { tenantId: queue.tenantId, queueId: queue.id, partition: p }
           trimmed += await this.attempt('trim', ids, () =>
-            this.deps.trimPartition(queue, p, now - queue.retentionMs, BATCH, MAX_BATCHES)
+            this.deps.trimPartition(
+              queue,
+              p,
+              now - queue.retentionMs,
+              BATCH,
+              MAX_BATCHES,
+              this.deps.ledgerGraceMs === null ? 0 : now - this.deps.ledgerGraceMs
+            )
           )
           if (repair) {
             await this.attempt('delayed', ids, async () => {

@@ -1,6 +1,6 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { Redis } from 'ioredis'
 import postgres from 'postgres'
 import { freePort, type PrivateRedis, startPrivateRedis } from '../../src/local/redis-server'
@@ -198,6 +198,135 @@ export class ChaosRedis {
     const client = new Redis(this.url, { maxRetriesPerRequest: 1, lazyConnect: false })
     client.on('error', () => {})
     return client
+  }
+}
+
+/** Where the PostgreSQL server binaries are: on PATH, or Debian's versioned directory. */
+function postgresBin(): string | undefined {
+  const onPath = Bun.which('postgres')
+  if (onPath && Bun.which('initdb')) return dirname(onPath)
+  const debian = '/usr/lib/postgresql'
+  if (!existsSync(debian)) return undefined
+  const versions = readdirSync(debian).sort((a, b) => Number(b) - Number(a))
+  return versions.map((v) => join(debian, v, 'bin')).find((d) => existsSync(join(d, 'initdb')))
+}
+
+/**
+ * A private PostgreSQL server (its own initdb, port and data directory) that a test may
+ * freeze, kill and restart, like {@link ChaosRedis}. Run as the `postgres` user when the test
+ * runs as root, which initdb refuses.
+ */
+export class ChaosPostgres {
+  private readonly dataDir: string
+  private proc: ReturnType<typeof Bun.spawn> | undefined
+  private frozenPids: number[] = []
+
+  private constructor(
+    private readonly bin: string,
+    readonly port: number
+  ) {
+    const dir = reaper.tempDir('pg')
+    this.dataDir = join(dir, 'data')
+    if (process.getuid?.() === 0) Bun.spawnSync(['chown', 'postgres', dir])
+  }
+
+  /** Starts one; undefined when this machine has no PostgreSQL server binaries. */
+  static async start(): Promise<ChaosPostgres | undefined> {
+    const bin = postgresBin()
+    if (!bin) return undefined
+    const pg = new ChaosPostgres(bin, freePort())
+    const init = Bun.spawnSync(
+      pg.asOwner([join(bin, 'initdb'), '-D', pg.dataDir, '-A', 'trust', '-U', 'postgres', '-N']),
+      { stdout: 'ignore', stderr: 'pipe' }
+    )
+    if (init.exitCode !== 0) throw new Error(`initdb failed: ${init.stderr.toString()}`)
+    reaper.onCleanup(() => pg.kill9())
+    await pg.restart()
+    return pg
+  }
+
+  get url(): string {
+    return `postgres://postgres@127.0.0.1:${this.port}/postgres`
+  }
+
+  private asOwner(command: string[]): string[] {
+    return process.getuid?.() === 0 ? ['runuser', '-u', 'postgres', '--', ...command] : command
+  }
+
+  /** The postmaster and the backends it forked. */
+  private pids(): number[] {
+    const file = join(this.dataDir, 'postmaster.pid')
+    if (!existsSync(file)) return []
+    const main = Number(readFileSync(file, 'utf8').split('\n')[0])
+    const children = Bun.spawnSync(['pgrep', '-P', String(main)]).stdout.toString()
+    return [main, ...children.split('\n').filter(Boolean).map(Number)]
+  }
+
+  /** Starts the server (after a kill: crash recovery) and waits until it answers. */
+  async restart(): Promise<void> {
+    const proc = Bun.spawn(
+      this.asOwner([
+        join(this.bin, 'postgres'),
+        '-D',
+        this.dataDir,
+        '-p',
+        String(this.port),
+        '-k',
+        this.dataDir,
+        '-c',
+        'listen_addresses=127.0.0.1',
+        '-c',
+        'fsync=off',
+        '-c',
+        'shared_buffers=32MB',
+      ]),
+      { stdin: 'ignore', stdout: 'ignore', stderr: 'ignore' }
+    )
+    this.proc = proc
+    reaper.track(proc.pid)
+    const deadline = Date.now() + 20_000
+    for (;;) {
+      const probe = postgres(this.url, { max: 1, connect_timeout: 1, onnotice: () => {} })
+      const ok = await probe`select 1`.then(
+        () => true,
+        () => false
+      )
+      await probe.end({ timeout: 1 })
+      if (ok) {
+        // The postmaster too, so an interrupted run that only kills tracked processes ends it.
+        reaper.track(this.pids()[0]!)
+        return
+      }
+      if (Date.now() > deadline) throw new Error('private PostgreSQL did not start')
+      await Bun.sleep(100)
+    }
+  }
+
+  /** SIGSTOP to the postmaster and every backend: sockets stay open, nothing answers. */
+  freeze(): void {
+    this.frozenPids = this.pids()
+    for (const pid of this.frozenPids) {
+      reaper.frozen(pid)
+      process.kill(pid, 'SIGSTOP')
+    }
+  }
+
+  /** `kill -9` of the postmaster and every backend; resolves once the server is gone. */
+  async kill9(): Promise<void> {
+    for (const pid of [...this.pids(), ...this.frozenPids]) {
+      try {
+        process.kill(pid, 'SIGKILL')
+      } catch {}
+      reaper.thawed(pid)
+    }
+    this.frozenPids = []
+    const proc = this.proc
+    if (!proc) return
+    // runuser stops itself when its child stops, and would wait stopped for ever.
+    proc.kill('SIGKILL')
+    await proc.exited
+    reaper.untrack(proc.pid)
+    this.proc = undefined
   }
 }
 

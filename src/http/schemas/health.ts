@@ -56,6 +56,7 @@ export const StatusSchema = z
         scheduled: z.number().optional(),
         consumerGroups: z.number().optional(),
         lastMessageId: z.string().nullable().optional(),
+        ledgerGap: z.number().optional(),
         error: z.string().optional(),
       })
     ),

@@ -61,6 +61,9 @@ export const QueueStatsSchema = z
     scheduled: z.number().int(),
     consumerGroups: z.number().int(),
     lastMessageId: z.string().nullable(),
+    ledgerGap: z.number().int().openapi({
+      description: 'Messages trimmed (retention, maxLength) before the ledger recorded them',
+    }),
   })
   .openapi('QueueStats')
 

@@ -16,6 +16,7 @@ import removeConsumer from './removeConsumer.lua' with { type: 'text' }
 import removeEntries from './removeEntries.lua' with { type: 'text' }
 import settle from './settle.lua' with { type: 'text' }
 import settleDelayed from './settleDelayed.lua' with { type: 'text' }
+import takeLedgerGap from './takeLedgerGap.lua' with { type: 'text' }
 import takeToken from './takeToken.lua' with { type: 'text' }
 import trim from './trim.lua' with { type: 'text' }
 
@@ -50,8 +51,9 @@ export const SCRIPTS = {
   removeEntries: { numberOfKeys: 2, lua: removeEntries },
   settle: { numberOfKeys: 2, lua: withIncludes(settle) },
   settleDelayed: { numberOfKeys: 2, lua: settleDelayed },
+  takeLedgerGap: { numberOfKeys: 1, lua: takeLedgerGap },
   takeToken: { numberOfKeys: 1, lua: takeToken },
-  trim: { numberOfKeys: 2, lua: withIncludes(trim) },
+  trim: { numberOfKeys: 3, lua: withIncludes(trim) },
 } as const
 
 type Arg = string | number
@@ -129,11 +131,15 @@ declare module 'ioredis' {
     trim(
       stream: string,
       index: string,
+      ledgerGap: string,
       retentionBoundMs: number,
-      limit: number
+      limit: number,
+      ledgerFloorMs: number
     ): Result<number, Context>
     /** settle.lua: ack or nack current deliveries. */
     settle(stream: string, inflight: string, ...args: Arg[]): Result<unknown[], Context>
+    /** takeLedgerGap.lua: entries trimmed unrecorded since the last call. */
+    takeLedgerGap(ledgerGap: string): Result<number, Context>
     /** takeToken.lua: one token from a tenant's bucket; { allowed, remaining, waitMs, fullMs }. */
     takeToken(bucket: string, rate: number, burst: number): Result<number[], Context>
   }

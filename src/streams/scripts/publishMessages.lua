@@ -7,7 +7,8 @@
   KEYS[2]      delayed (sorted set: message id -> due time ms)
   KEYS[3]      delayed bodies (hash: message id -> JSON array of stream fields)
   KEYS[4]      message index (hash: message id -> stream id)
-  KEYS[5..]    dedup markers of the messages that carry a client id
+  KEYS[5]      ledger gap (hash: `n`, entries trimmed before the ledger read them)
+  KEYS[6..]    dedup markers of the messages that carry a client id
 
   ARGV[1]      now (ms)
   ARGV[2]      maxLength of this partition
@@ -32,6 +33,7 @@ local streamKey = KEYS[1]
 local delayedKey = KEYS[2]
 local delayedBodiesKey = KEYS[3]
 local indexKey = KEYS[4]
+local ledgerGapKey = KEYS[5]
 local now = tonumber(ARGV[1])
 local maxLength = tonumber(ARGV[2])
 local overflow = ARGV[3]

@@ -78,6 +78,7 @@ describe('status', () => {
       scheduled: 0,
       consumerGroups: 0,
       lastMessageId: lastId,
+      ledgerGap: 0,
     })
     // The tenant's own view does not name tenants.
     expect(status.queues.every((q) => q.tenantId === undefined)).toBe(true)

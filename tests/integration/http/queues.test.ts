@@ -35,6 +35,7 @@ describe('queues: happy', () => {
       scheduled: 0,
       consumerGroups: 0,
       lastMessageId: null,
+      ledgerGap: 0,
     })
 
     const updated = await call(app, 'PUT', `${Q}/orders`, {
@@ -79,6 +80,7 @@ describe('queues: happy', () => {
       scheduled: 1,
       consumerGroups: 1,
       lastMessageId: lastId,
+      ledgerGap: 0,
     })
 
     const purged = await call(app, 'POST', `${Q}/stats.q/purge`, { tenant })

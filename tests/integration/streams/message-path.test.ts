@@ -24,6 +24,7 @@ function trimmerOf(
     repairDelayed: (queue, p) => deps.messages.repairDelayed(queue, p),
     sweepRemovedQueues: async () => 0,
     onFailure: (task) => failures.push(task),
+    ledgerGraceMs: null,
     logger,
   })
 }

@@ -36,6 +36,7 @@ describe('trimming', () => {
       repairDelayed: async () => {},
       sweepRemovedQueues: async () => 0,
       onFailure: () => {},
+      ledgerGraceMs: null,
       logger: deps.logger,
     })
     return { deps, stream, index, publish, trimmer }

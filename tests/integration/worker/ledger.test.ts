@@ -1,5 +1,6 @@
 import { afterAll, afterEach, describe, expect, test } from 'bun:test'
-import { and, asc, eq } from 'drizzle-orm'
+import { and, asc, eq, sql } from 'drizzle-orm'
+import fc from 'fast-check'
 import { Redis } from 'ioredis'
 import { createApp } from '../../../src/app'
 import { LedgerRepository } from '../../../src/db/ledger-repository'
@@ -7,10 +8,16 @@ import { consumptionRecords, messageRecords } from '../../../src/db/schema'
 import { systemLedgerRecords } from '../../../src/db/scoped-ledger'
 import { asSystem } from '../../../src/db/tenant-scope'
 import { buildDeps, type Deps } from '../../../src/deps'
-import { type AttemptBatch, type AttemptStatus, TIMED_OUT } from '../../../src/domain/ledger'
-import { publishBatch } from '../../../src/domain/publish'
+import {
+  type AttemptBatch,
+  type AttemptStatus,
+  LEDGER_TRIM_GRACE_MS,
+  TIMED_OUT,
+} from '../../../src/domain/ledger'
+import { hashKey, publishBatch } from '../../../src/domain/publish'
 import { MessageRecordSchema } from '../../../src/http/schemas/messages'
 import { createLogger } from '../../../src/observability/logger'
+import { createMetrics } from '../../../src/observability/metrics'
 import { LEDGER_GROUP, LEDGER_SHARDS } from '../../../src/streams/ledger'
 import {
   LedgerWriter,
@@ -75,7 +82,7 @@ function startWriter(
       multiKey: deps.redisTarget.clusterNodes.length === 0,
       logger: deps.logger,
     },
-    { refreshMs: 100, idleMs: 20, ...options }
+    { refreshMs: 100, idleMs: 20, gapCheckMs: 100, ...options }
   )
   writer.start()
   running.push(writer)
@@ -279,38 +286,104 @@ describe('ledger: messages', () => {
     expect(await deps.messages.trimPartition(await t.queue(), 0, HOUR_AGO(), 1000, 1)).toBe(0)
   })
 
-  test('entries acknowledged by every subscription wait for the ledger before they are trimmed', async () => {
+  test('the trimmer leaves acknowledged entries to the ledger for a grace, never longer; then they are its gap', async () => {
     const deps = await sharedDeps()
     const t = await setup(deps)
     const sub = await t.subscribe()
-    // The group exists before the first publish, as the writer would have made it by then.
     await openLedgerStreams(deps).ensureGroup([t.stream()])
-    const ids = await t.publish([{ payload: 1 }, { payload: 2 }, { payload: 3 }])
+    await t.publish([{ payload: 1 }, { payload: 2 }, { payload: 3 }])
     const got = await t.pull(sub)
     await t.settle(
       sub,
       'ack',
       got.map((d) => d.receipt)
     )
-    expect(await deps.messages.trimPartition(await t.queue(), 0, HOUR_AGO(), 1000, 1)).toBe(0)
+    const trim = (ledgerFloorMs: number) =>
+      t.queue().then((q) => deps.messages.trimPartition(q, 0, HOUR_AGO(), 1000, 1, ledgerFloorMs))
+    // Acknowledged, unread by the ledger, published within the grace: kept.
+    expect(await trim(Date.now() - LEDGER_TRIM_GRACE_MS)).toBe(0)
+    // The grace over: trimmed all the same, and counted as the ledger's gap.
+    expect(await trim(Date.now() + 1)).toBe(3)
+    const stats = await call(t.app, 'GET', `${B}/queues/orders`, { tenant: t.tenant })
+    expect(stats.body.stats).toMatchObject({ length: 0, ledgerGap: 3 })
+  })
 
+  test('the trimmer gives a queue the ledger writer has not reached yet the same grace', async () => {
+    const deps = await sharedDeps()
+    const t = await setup(deps)
+    const sub = await t.subscribe()
+    await t.publish([{ payload: 1 }])
+    const got = await t.pull(sub)
+    await t.settle(
+      sub,
+      'ack',
+      got.map((d) => d.receipt)
+    )
+    const queue = await t.queue()
+    const floor = Date.now() - LEDGER_TRIM_GRACE_MS
+    expect(await deps.messages.trimPartition(queue, 0, HOUR_AGO(), 1000, 1, floor)).toBe(0)
     startWriter(deps, [t.tenant])
-    await until(t.attempts, (a) => a.length === 3)
-    await until(t.rows, (r) => r.length === 3 && r.every((x) => x.payloadSize !== null))
+    await until(t.rows, (r) => r.length === 1)
     await until(
       async () => (await deps.redis.xpending(t.stream(), LEDGER_GROUP)) as unknown[],
       (s) => Number(s[0]) === 0
     )
-    expect(await deps.messages.trimPartition(await t.queue(), 0, HOUR_AGO(), 1000, 1)).toBe(3)
-    for (const id of ids) {
-      const res = await t.getMessage(id)
-      expect(res.status).toBe(200)
-      expect(MessageRecordSchema.parse(res.body)).toMatchObject({
-        status: 'acked',
-        consumerGroups: [],
-        attempts: [{ status: 'success', deliveryCount: 1, consumerGroup: 'g', consumerName: 'c' }],
-      })
-    }
+    expect(await deps.messages.trimPartition(queue, 0, HOUR_AGO(), 1000, 1, floor)).toBe(1)
+  })
+
+  test('a stalled ledger holds nothing back: acknowledged entries go, maxLength is not hit, the gap is counted and warned once', async () => {
+    const deps = await sharedDeps()
+    const t = await setup(deps, { maxLength: 9 })
+    const sub = await t.subscribe()
+    // The ledger's group exists from the first publish, as the writer would have made it, and
+    // no writer reads it: a ledger stalled (PostgreSQL down, worker stopped).
+    await openLedgerStreams(deps).ensureGroup([t.stream()])
+    const early = await t.publish(Array.from({ length: 9 }, (_, i) => ({ payload: { i } })))
+    const got = await t.pull(sub)
+    await t.settle(
+      sub,
+      'ack',
+      got.map((d) => d.receipt)
+    )
+    // Full, all acknowledged: the next publish trims them rather than answering 429.
+    const later = await t.publish(Array.from({ length: 9 }, (_, i) => ({ payload: { later: i } })))
+    const stats = async () =>
+      (await call(t.app, 'GET', `${B}/queues/orders`, { tenant: t.tenant })).body.stats
+    expect(await stats()).toMatchObject({ length: 9, ledgerGap: 9 })
+    const status = await call(t.app, 'GET', `${B}/status`, { tenant: t.tenant })
+    expect(status.body.queues.find((q: { name: string }) => q.name === 'orders')).toMatchObject({
+      ledgerGap: 9,
+    })
+    const scraped = createMetrics({
+      redis: deps.redis,
+      keys: deps.keys,
+      logger: createLogger('silent'),
+      listQueues: async () => [await t.queue()],
+      queues: deps.queueDeps.queues,
+      subscriptions: deps.subscriptionDeps.subscriptions,
+      messages: deps.messages,
+    })
+    expect((await scraped.metrics.exposition()).body).toContain(
+      `mq_ledger_gap_messages_total{tenant="${t.tenant}",queue="orders"} 9`
+    )
+    await scraped.close()
+
+    const lines: string[] = []
+    const logger = createLogger('warn', { write: (line: string) => lines.push(line) })
+    startWriter({ ...deps, logger } as Deps, [t.tenant])
+    startWriter({ ...deps, logger } as Deps, [t.tenant])
+    const rows = await until(t.rows, (r) => r.length === 9)
+    expect(new Set(rows.map((r) => r.messageId))).toEqual(new Set(later))
+    await Bun.sleep(300)
+    const gaps = lines.map((l) => JSON.parse(l)).filter((l) => /ledger gap/.test(l.msg))
+    expect(gaps).toEqual([expect.objectContaining({ queue: 'orders', partition: 0, messages: 9 })])
+    // A message the ledger missed is still known from its attempts, without its body.
+    const missed = await until(
+      () => t.getMessage(early[0]!),
+      (r) => r.status === 200
+    )
+    expect(missed.body).toMatchObject({ status: 'acked', payload: null })
+    expect(await deps.messages.trimPartition(await t.queue(), 0, HOUR_AGO(), 1000, 1)).toBe(0)
   })
 })
 
@@ -518,7 +591,7 @@ describe('ledger: the publish path', () => {
 })
 
 describe('ledger: the repository', () => {
-  test('an attempt before its message leaves a placeholder the message fills; replays and late reports change nothing', async () => {
+  test('an attempt before its message: its status is read from the attempts; the message row comes later; replays and late reports change nothing', async () => {
     const deps = await sharedDeps()
     const t = await setup(deps)
     const subscriptionId = await t.subscribe()
@@ -556,8 +629,13 @@ describe('ledger: the repository', () => {
 
     const status = async () => (await ledger.find(t.tenant, queue.id, 'm-1'))?.status
     await ledger.recordAttempts([batch('success', 2, now + 20)])
-    expect(await t.rows()).toMatchObject([{ messageId: 'm-1', payloadSize: null }])
-    expect(await status()).toBe('acked')
+    // Append-only: no placeholder row; the message is known from its attempts meanwhile.
+    expect(await t.rows()).toEqual([])
+    expect(await ledger.find(t.tenant, queue.id, 'm-1')).toMatchObject({
+      status: 'acked',
+      message: { messageId: 'm-1', payloadText: 'null' },
+      attempts: [{ status: 'success', deliveryCount: 2 }],
+    })
     // Reported late and together: the nack wins over the timeout inferred for the same attempt,
     // and neither is newer than the success.
     await ledger.recordAttempts([
@@ -688,5 +766,171 @@ describe('ledger: the repository', () => {
       good: { ok: true },
       nul: null,
     })
+  })
+})
+
+describe('ledger: a refused row never stops the writer', () => {
+  test('one message id published with keys k1 and k2 to an 8-partition queue, read together: one row, and later messages get theirs', async () => {
+    const deps = await sharedDeps()
+    const t = await setup(deps, { partitionCount: 8 })
+    // k1 and k2 route to different partitions, so the second is no duplicate of the first there.
+    expect(hashKey('k1') % 8).not.toBe(hashKey('k2') % 8)
+    await t.publish([
+      { messageId: 'same', key: 'k1', payload: 1 },
+      { messageId: 'same', key: 'k2', payload: 2 },
+    ])
+    const writer = startWriter(deps, [t.tenant])
+    await until(t.rows, (r) => r.length === 1)
+    const later = await t.publish(Array.from({ length: 20 }, (_, i) => ({ payload: { i } })))
+    const rows = await until(t.rows, (r) => r.length === 21)
+    expect(rows.map((r) => r.messageId).sort()).toEqual(['same', ...later].sort())
+    expect(writer.refusedRows).toBe(0)
+  })
+
+  test('a dead letter redriven while its first copy is unrecorded, both in one batch: one row, and later messages get theirs', async () => {
+    const deps = await sharedDeps()
+    const t = await setup(deps)
+    const sub = await t.subscribe({ maxRetryAttempts: 1 })
+    const [id] = await t.publish([{ payload: { first: true } }])
+    const [got] = await t.pull(sub)
+    await t.settle(sub, 'nack', [got!.receipt], { reason: 'poison' })
+    const redriven = await call(t.app, 'POST', `${B}/queues/orders.dlq/redrive`, {
+      tenant: t.tenant,
+      body: {},
+    })
+    expect(redriven.body).toEqual({ redriven: 1 })
+    // Both copies of the message are in the stream, unread by the ledger, before it starts.
+    expect(await deps.redis.xlen(t.stream())).toBe(2)
+    const writer = startWriter(deps, [t.tenant])
+    await until(t.rows, (r) => r.length === 1)
+    const later = await t.publish(Array.from({ length: 5 }, (_, i) => ({ payload: { i } })))
+    const rows = await until(t.rows, (r) => r.length === 6)
+    expect(rows.map((r) => r.messageId).sort()).toEqual([id!, ...later].sort())
+    expect(writer.refusedRows).toBe(0)
+  })
+
+  test('a refused row is logged by SQLSTATE and ids, without a byte of its payload or of the statement', async () => {
+    const deps = await sharedDeps()
+    const t = await setup(deps)
+    const queue = await t.queue()
+    const lines: string[] = []
+    const logger = createLogger('info', { write: (line: string) => lines.push(line) })
+    const secret = 'PAYLOAD-SECRET-7f3a'
+    // Headers jsonb cannot hold (\u0000): refused with or without the payload.
+    const bad = streamMessage(queue, 'bad-1', JSON.stringify({ secret }), 5)
+    bad.message.headers = { h: `\u0000${secret}` }
+    const states: string[] = []
+    const refused = await systemLedgerRecords(deps.database.db, logger, (s) =>
+      states.push(s)
+    ).recordMessages([
+      streamMessage(queue, 'good-1', '{"ok":1}', 1),
+      bad,
+      streamMessage(queue, 'good-2', '{"ok":2}', 9),
+    ])
+    expect(refused).toBe(1)
+    expect(states).toEqual(['22P05'])
+    expect((await t.rows()).map((r) => r.messageId).sort()).toEqual(['good-1', 'good-2'])
+    // A statement drizzle reports failed, logged as a careless call site would.
+    const failed = await deps.database.db
+      .execute(sql`select ${secret}::int`)
+      .then(() => null)
+      .catch((err: unknown) => err)
+    expect(failed).toBeInstanceOf(Error)
+    logger.warn({ err: failed }, 'as an Error')
+    logger.warn({ err: (failed as Error).message }, 'as its message')
+    logger.flush()
+
+    const logged = lines.map((l) => JSON.parse(l))
+    expect(logged.find((l) => l.msg === 'ledger row refused')).toMatchObject({
+      sqlState: '22P05',
+      tenantId: t.tenant,
+      queueId: queue.id,
+      messageId: 'bad-1',
+    })
+    expect(logged.find((l) => l.msg === 'as an Error')?.err).toMatchObject({ sqlState: '22P02' })
+    expect(lines).toHaveLength(3)
+    for (const line of lines) {
+      expect(line).not.toContain(secret)
+      expect(line).not.toContain('\\u0000')
+      expect(line).not.toMatch(/select|insert|json_to_recordset/i)
+    }
+  })
+
+  test('property: random batches (duplicate ids, attempts before messages, deleted queues, oversize rows) never stop the writer, and every valid row is recorded once', async () => {
+    const deps = await sharedDeps()
+    const records = systemLedgerRecords(deps.database.db, createLogger('silent'))
+    const item = fc.record({
+      kind: fc.constantFrom('message', 'attempt'),
+      live: fc.boolean(),
+      id: fc.integer({ min: 0, max: 5 }),
+      oversize: fc.boolean(),
+      delivery: fc.integer({ min: 1, max: 2 }),
+    })
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.array(item, { maxLength: 12 }), { maxLength: 6 }),
+        async (batches) => {
+          const t = await setup(deps)
+          const subscriptionId = await t.subscribe()
+          const queue = await t.queue()
+          const gone = { ...queue, id: crypto.randomUUID() }
+          const goneSubscription = crypto.randomUUID()
+          const messageId = (i: { id: number; oversize: boolean }) =>
+            i.oversize ? `m-${i.id}-${'x'.repeat(200)}` : `m-${i.id}`
+          let refused = 0
+          for (const batch of batches) {
+            const messages = batch
+              .filter((i) => i.kind === 'message')
+              .map((i) =>
+                streamMessage(i.live ? queue : gone, messageId(i), `{"id":${i.id}}`, 1000 + i.id)
+              )
+            const attempts: AttemptBatch[] = batch
+              .filter((i) => i.kind === 'attempt' && !i.oversize)
+              .map((i) => ({
+                tenantId: t.tenant,
+                queueId: i.live ? queue.id : gone.id,
+                subscriptionId: i.live ? subscriptionId : goneSubscription,
+                consumer: 'c',
+                attempts: [
+                  {
+                    messageId: messageId(i),
+                    partition: 0,
+                    streamId: `${1000 + i.id}-0`,
+                    deliveryCount: i.delivery,
+                    status: 'success',
+                    at: 2000 + i.id,
+                    processingMs: 1,
+                    error: null,
+                    nextRetryAt: null,
+                    message: null,
+                  },
+                ],
+              }))
+            // Attempts of a message may be stored before it: its row comes later.
+            refused += await records.recordAttempts(attempts)
+            refused += await records.recordMessages(messages)
+          }
+          const all = batches.flat()
+          const valid = all.filter((i) => i.kind === 'message' && i.live && !i.oversize)
+          const rows = await t.rows()
+          expect(rows.map((r) => r.messageId).sort()).toEqual(
+            [...new Set(valid.map(messageId))].sort()
+          )
+          expect(refused).toBe(
+            all.filter((i) => i.kind === 'message' && i.live && i.oversize).length
+          )
+          const wantedAttempts = new Set(
+            all
+              .filter((i) => i.kind === 'attempt' && i.live && !i.oversize)
+              .map((i) => `${messageId(i)}|${i.delivery}`)
+          )
+          const stored = await t.attempts()
+          expect(stored.map((a) => `${a.messageId}|${a.retryCount + 1}`).sort()).toEqual(
+            [...wantedAttempts].sort()
+          )
+        }
+      ),
+      { numRuns: 12 }
+    )
   })
 })
