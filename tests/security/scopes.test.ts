@@ -40,6 +40,8 @@ const MATRIX: Record<string, Row> = {
   },
   'GET /openapi.json': { rule: 'none', probe: { method: 'GET', path: '/openapi.json' } },
   'GET /docs': { rule: 'none', probe: { method: 'GET', path: '/docs' } },
+  'GET /': { rule: 'none', probe: { method: 'GET', path: '/' } },
+  'GET /docs/': { rule: 'none', probe: { method: 'GET', path: '/docs/' } },
   'GET /docs/scalar.js': { rule: 'none', probe: { method: 'GET', path: '/docs/scalar.js' } },
   'GET /console': { rule: 'none', probe: { method: 'GET', path: '/console' } },
   'GET /console/': { rule: 'none', probe: { method: 'GET', path: '/console/' } },
