@@ -17,13 +17,22 @@ import type { RedisClient } from '../streams/redis'
 
 /**
  * Keeps metadata of one kind in process so the hot paths (publish, pull) cost no SQL query.
- * Entries live for `ttlMs`; every change is announced on a Redis channel so other api and
+ * Entries are fresh for `ttlMs`; every change is announced on a Redis channel so other api and
  * worker processes drop their copy at once, and the TTL bounds staleness if an announcement
  * is missed (e.g. while the subscriber reconnects). Several caches share one channel: each
  * announcement is `<kind>:<key>`, and each cache reads only its own kind.
+ *
+ * An entry past its TTL is still served while one load refreshes it behind the request: the
+ * data plane must not wait on PostgreSQL for a queue it knows, and a frozen or refusing
+ * database would otherwise hold every publish to a queue whose entry happened to expire. A
+ * failed refresh keeps the entry; only an announced change (or a load that finds nothing)
+ * drops it.
  */
 export class MetadataCache<T> {
   private readonly entries = new Map<string, { value: T; until: number }>()
+  private readonly loading = new Map<string, Promise<T | null>>()
+  /** Bumped by every drop, so that a load begun before a change does not store what it read. */
+  private drops = 0
   private readonly tag: string
 
   constructor(
@@ -40,28 +49,64 @@ export class MetadataCache<T> {
   async listen(subscriber: RedisClient): Promise<void> {
     subscriber.on('message', (channel: string, message: string) => {
       if (channel === this.channel && message.startsWith(this.tag)) {
-        this.entries.delete(message.slice(this.tag.length))
+        this.drop(message.slice(this.tag.length))
       }
     })
     // After a reconnect announcements may have been missed: start afresh.
-    subscriber.on('ready', () => this.entries.clear())
+    subscriber.on('ready', () => {
+      this.drops++
+      this.entries.clear()
+      this.loading.clear()
+    })
     await subscriber.subscribe(this.channel)
   }
 
-  /** The cached value of `key`, else what `load` finds (cached unless null). */
+  /**
+   * The cached value of `key`, else what `load` finds (cached unless null). A stale value is
+   * returned at once while `load` refreshes it; concurrent misses share one load.
+   */
   async get(key: string, load: () => Promise<T | null>): Promise<T | null> {
     const hit = this.entries.get(key)
-    if (hit && hit.until > Date.now()) return hit.value
-    const value = await load()
-    if (value !== null && this.ttlMs > 0) {
-      this.entries.set(key, { value, until: Date.now() + this.ttlMs })
-    } else this.entries.delete(key)
-    return value
+    if (!hit) return this.load(key, load)
+    if (hit.until <= Date.now()) {
+      this.load(key, load).catch((err: Error) => {
+        this.logger.warn(
+          { code: err.name, key },
+          'metadata refresh failed; serving the cached copy'
+        )
+      })
+    }
+    return hit.value
+  }
+
+  private load(key: string, load: () => Promise<T | null>): Promise<T | null> {
+    let pending = this.loading.get(key)
+    if (pending) return pending
+    const drops = this.drops
+    pending = load()
+      .then((value) => {
+        if (drops !== this.drops) return value
+        if (value !== null && this.ttlMs > 0) {
+          this.entries.set(key, { value, until: Date.now() + this.ttlMs })
+        } else this.entries.delete(key)
+        return value
+      })
+      .finally(() => {
+        if (this.loading.get(key) === pending) this.loading.delete(key)
+      })
+    this.loading.set(key, pending)
+    return pending
+  }
+
+  private drop(key: string): void {
+    this.drops++
+    this.entries.delete(key)
+    this.loading.delete(key)
   }
 
   /** Drops `key` here and tells every other process to drop it. */
   async changed(key: string): Promise<void> {
-    this.entries.delete(key)
+    this.drop(key)
     try {
       await this.publisher.publish(this.channel, this.tag + key)
     } catch (err) {

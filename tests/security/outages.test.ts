@@ -288,3 +288,62 @@ describe('PostgreSQL outages answer 503 MQ_UNAVAILABLE', () => {
     await expectServing()
   })
 })
+
+describe('a queue the service knows keeps its data plane while PostgreSQL is away', () => {
+  let created: Awaited<ReturnType<typeof createTestDatabase>>
+  let deps: Deps | undefined
+  let app: ReturnType<typeof createApp>
+  let link: ReturnType<typeof relay>
+  const tenant = newTenant()
+  const TTL_MS = 200
+
+  beforeAll(async () => {
+    created = await createTestDatabase()
+    if (!created) return
+    const pgUrl = new URL(created.url)
+    link = relay({ host: pgUrl.hostname, port: Number(pgUrl.port || 5432) })
+    const url = new URL(created.url)
+    url.hostname = '127.0.0.1'
+    url.port = String(link.port)
+    deps = await buildDeps(
+      testConfig({ DATABASE_URL: url.toString(), METADATA_CACHE_TTL_MS: String(TTL_MS) }),
+      createLogger('silent'),
+      { resolveHost: testResolver }
+    )
+    app = createApp(deps)
+  })
+
+  afterAll(async () => {
+    await deps?.close()
+    link?.stop()
+    await created?.drop()
+  }, 20_000)
+
+  const publish = (n: number) =>
+    call(app, 'POST', `${BASE}/publish`, { tenant, body: { queue: 'orders', payload: { n } } })
+
+  test('regression: publishes after its cache entry expired are answered from the stale copy, not held on the database', async () => {
+    if (!deps) return
+    expect((await call(app, 'POST', Q, { tenant, body: { name: 'orders' } })).status).toBe(201)
+    expect((await publish(0)).status).toBe(201)
+    await Bun.sleep(TTL_MS * 2)
+    link.cut()
+    try {
+      for (let n = 1; n <= 5; n++) {
+        const started = performance.now()
+        const res = await publish(n)
+        expect({ n, status: res.status }).toEqual({ n, status: 201 })
+        expect(performance.now() - started).toBeLessThan(1000)
+      }
+    } finally {
+      link.restore()
+    }
+    const deadline = Date.now() + 5000
+    let status = 0
+    while (Date.now() < deadline && status !== 200) {
+      status = (await call(app, 'GET', `${Q}/orders`, { tenant })).status
+      if (status !== 200) await Bun.sleep(100)
+    }
+    expect(status).toBe(200)
+  })
+})
