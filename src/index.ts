@@ -8,7 +8,7 @@ import { bunServeLimits } from './http/server'
 import { startIdleShrink } from './idle-shrink'
 import { RedisServerMissingError } from './local/redis-server'
 import { createLogger } from './observability/logger'
-import { startWorker } from './worker'
+import { startWorker } from './wiring/worker'
 
 const ROLES = ['api', 'worker', 'all', 'migrate', 'token'] as const
 type Role = (typeof ROLES)[number]
