@@ -29,7 +29,7 @@ import { type Backends, openBackends } from './wiring/backends'
 import { Closers } from './wiring/closers'
 import { createCiphers, wireDomain } from './wiring/domain'
 import { openMetadata } from './wiring/metadata'
-import { createMetrics } from './wiring/metrics'
+import { openMetrics } from './wiring/metrics'
 
 /** Everything the roles share, built once at start-up and closed once at shutdown. */
 export interface Deps {
@@ -140,28 +140,19 @@ export async function buildDeps(
     const waiter = new BlockingWaiter(messages, redisTarget, logger)
     closers.add(() => waiter.close())
     const webhookGuard = new WebhookUrlGuard(config.WEBHOOK_ALLOWED_HOSTS, options.resolveHost)
-    const listQueues = (tenantId: string | undefined, limit: number) =>
-      queueRepository.listAny(tenantId, limit)
-    const {
-      metrics,
-      reporter,
-      close: closeMetrics,
-    } = createMetrics({
-      redis,
-      keys,
-      logger,
-      listQueues,
-      queues: metadata.queues,
-      subscriptions: metadata.subscriptions,
-      messages,
-    })
-    closers.add(closeMetrics)
+    const { metrics, reporter } = openMetrics({ redis, keys, logger, messages }, metadata, closers)
     const lastConsumed = new LastConsumed({ store: metadata.subscriptionRepository, logger })
     lastConsumed.start()
     closers.add(() => lastConsumed.close())
-    const sources = { config, logger, database, redis, keys, metadata, messages, cipher }
     const domain = wireDomain({
-      ...sources,
+      config,
+      logger,
+      database,
+      redis,
+      keys,
+      metadata,
+      messages,
+      cipher,
       receipts,
       waiter,
       webhookGuard,
@@ -177,8 +168,14 @@ export async function buildDeps(
     })
     closers.add(() => audit.settled())
     return {
-      ...sources,
       ...domain,
+      config,
+      logger,
+      database,
+      redis,
+      keys,
+      messages,
+      cipher,
       redisTarget,
       receipts,
       webhookGuard,
@@ -189,7 +186,11 @@ export async function buildDeps(
       rateLimiter: new RedisRateLimiter(redis, keys),
       queuePages: (afterId, limit) => queueRepository.page(afterId, limit),
       health: createHealth(config, backends, keys, queueRepository),
-      statusDeps: { redis, listQueues, queueStats: (queue) => messages.queueStats(queue) },
+      statusDeps: {
+        redis,
+        listQueues: (tenantId, limit) => queueRepository.listAny(tenantId, limit),
+        queueStats: (queue) => messages.queueStats(queue),
+      },
       close: closers.close,
     }
   } catch (err) {

@@ -6,6 +6,8 @@ import { MAX_SCRAPED_QUEUES, Metrics } from '../observability/metrics'
 import { MetricsReporter } from '../observability/metrics-report'
 import type { Keys } from '../streams/keys'
 import type { RedisClient } from '../streams/redis'
+import type { Closers } from './closers'
+import type { Metadata } from './metadata'
 
 /** Where the metrics read queue metadata and figures; the stores the root wires. */
 export interface MetricsSources {
@@ -46,4 +48,20 @@ export function createMetrics(sources: MetricsSources): {
   })
   flow.start()
   return { metrics, reporter, close: () => flow.close() }
+}
+
+/** The process's metrics over its stores; the flow window is closed (last counts written) at shutdown. */
+export function openMetrics(
+  sources: Omit<MetricsSources, 'listQueues' | 'queues' | 'subscriptions'>,
+  metadata: Metadata,
+  closers: Closers
+): { metrics: Metrics; reporter: MetricsReporter } {
+  const { metrics, reporter, close } = createMetrics({
+    ...sources,
+    listQueues: (tenantId, limit) => metadata.queueRepository.listAny(tenantId, limit),
+    queues: metadata.queues,
+    subscriptions: metadata.subscriptions,
+  })
+  closers.add(close)
+  return { metrics, reporter }
 }
