@@ -1,41 +1,35 @@
-import { hkdfSync } from 'node:crypto'
-import { join } from 'node:path'
 import pkg from '../package.json' with { type: 'json' }
 import type { Config } from './config'
-import { type Database, openDatabase, resolveMigrations } from './db/client'
-import { LastConsumed, noteConsumption } from './db/last-consumed'
-import { CachedQueueStore, CachedSubscriptionStore } from './db/metadata-cache'
-import { QueueRepository } from './db/queue-repository'
-import { ScheduleRepository } from './db/schedule-repository'
-import { tenantLedgerReader } from './db/scoped-ledger'
-import { SubscriptionRepository } from './db/subscription-repository'
-import { warnIfRowSecurityBypassed } from './db/tenant-scope'
+import type { Database } from './db/client'
+import { LastConsumed } from './db/last-consumed'
+import type { QueueRepository } from './db/queue-repository'
 import type { ConsumeDeps } from './domain/consume'
 import type { InspectDeps } from './domain/inspect'
-import { JsonSchemas } from './domain/json-schema'
 import { type PublishDeps, publishMessage } from './domain/publish'
-import { ensureQueueLike, type Queue, type QueueDeps } from './domain/queues'
+import type { Queue, QueueDeps } from './domain/queues'
 import type { ScheduleDeps } from './domain/schedules'
-import { loadSubscription, type SubscriptionDeps } from './domain/subscription-admin'
+import type { SubscriptionDeps } from './domain/subscription-admin'
 import { type HostResolver, WebhookUrlGuard } from './egress/ssrf'
 import { type Authenticator, createAuthenticator } from './http/middleware/auth'
-import { type PrivateRedis, startPrivateRedis } from './local/redis-server'
 import { localSecret } from './local/secrets'
 import { AuditSink } from './observability/audit'
 import { HealthService } from './observability/health'
 import type { Logger } from './observability/logger'
-import { createMetrics, type Metrics } from './observability/metrics'
+import type { Metrics } from './observability/metrics'
 import type { MetricsReporter } from './observability/metrics-report'
 import type { StatusDeps } from './observability/status'
-import { ReceiptCodec } from './streams/codec'
-import { PayloadCipher } from './streams/crypto'
+import type { ReceiptCodec } from './streams/codec'
+import type { PayloadCipher } from './streams/crypto'
 import { Keys } from './streams/keys'
-import { LedgerEventLog } from './streams/ledger'
 import { RedisRateLimiter } from './streams/rate-limiter'
-import { createRedis, type RedisClient, type RedisTarget } from './streams/redis'
+import type { RedisClient, RedisTarget } from './streams/redis'
 import { StreamsRepository } from './streams/repository'
-import { defineScripts } from './streams/scripts'
 import { BlockingWaiter } from './streams/waiter'
+import { type Backends, openBackends } from './wiring/backends'
+import { Closers } from './wiring/closers'
+import { createCiphers, wireDomain } from './wiring/domain'
+import { openMetadata } from './wiring/metadata'
+import { openMetrics } from './wiring/metrics'
 
 /** Everything the roles share, built once at start-up and closed once at shutdown. */
 export interface Deps {
@@ -75,9 +69,6 @@ export interface Deps {
   close(): Promise<void>
 }
 
-/** How long a message that failed its last attempt stays hidden while it is dead-lettered. */
-const DEAD_LETTER_HOLD_MS = 30_000
-
 /** The JWT secret: configured, or (with neither JWT_SECRET nor JWKS_URL) the local one. */
 export function resolveJwtSecret(config: Config): string | undefined {
   if (config.JWT_SECRET) return config.JWT_SECRET
@@ -87,6 +78,39 @@ export function resolveJwtSecret(config: Config): string | undefined {
 /** The master key: configured, or the local one of a zero-set-up run. */
 export function resolveMasterKey(config: Config): string {
   return config.MQ_MASTER_KEY ?? localSecret(config.DATA_DIR, 'master-key')
+}
+
+function createAuth(config: Config): Authenticator {
+  return createAuthenticator({
+    jwtSecret: resolveJwtSecret(config),
+    jwksUrl: config.JWKS_URL,
+    issuer: config.JWT_ISSUER,
+    audience: config.JWT_AUDIENCE,
+    clockToleranceS: config.JWT_CLOCK_TOLERANCE_S,
+    serviceToken: config.INTERNAL_SERVICE_TOKEN,
+  })
+}
+
+function createHealth(
+  config: Config,
+  backends: Backends,
+  keys: Keys,
+  queues: QueueRepository
+): HealthService {
+  return new HealthService({
+    redis: backends.redis,
+    database: backends.database,
+    keys,
+    version: pkg.version,
+    dependencies: {
+      'auth-service': config.AUTH_SERVICE_URL,
+      'user-service': config.USER_SERVICE_URL,
+      'audit-service': config.AUDIT_SERVICE_URL,
+      'notification-service': config.NOTIFICATION_SERVICE_URL,
+    },
+    dependencyCacheMs: config.HEALTH_CHECK_INTERVAL * 1000,
+    countQueues: () => queues.countAll(),
+  })
 }
 
 /**
@@ -101,194 +125,76 @@ export async function buildDeps(
   logger: Logger,
   options: { resolveHost?: HostResolver; stopping?: AbortSignal } = {}
 ): Promise<Deps> {
-  const closers: Array<() => Promise<unknown>> = []
-  const close = async () => {
-    for (const fn of closers.reverse()) {
-      await fn().catch((err) => logger.warn({ err: (err as Error).message }, 'close failed'))
-    }
-  }
+  const closers = new Closers(logger)
   try {
-    let localRedis: PrivateRedis | undefined
-    let url = config.REDIS_URL
-    if (!url && config.REDIS_CLUSTER_NODES.length === 0) {
-      localRedis = await startPrivateRedis(join(config.DATA_DIR, 'redis'))
-      closers.push(() => localRedis!.stop())
-      url = localRedis.url
-      logger.info({ url, pid: localRedis.pid }, 'started private redis-server')
-    }
-    const redisTarget: RedisTarget = { url: url ?? '', clusterNodes: config.REDIS_CLUSTER_NODES }
-
-    const database = await openDatabase({
-      url: config.DATABASE_URL,
-      pgliteDir: join(config.DATA_DIR, 'pg'),
-      poolSize: config.DATABASE_POOL_SIZE,
-    })
-    closers.push(() => database.close())
-    await database.migrate(resolveMigrations(config.MIGRATIONS_DIR))
-    await warnIfRowSecurityBypassed(database, logger)
-
-    const redis = createRedis(redisTarget, 'command', logger)
-    closers.push(() => redis.quit())
-    defineScripts(redis)
-    const subscriber = createRedis(redisTarget, 'subscriber', logger)
-    closers.push(() => subscriber.quit())
-
+    const backends = await openBackends(config, logger, closers)
+    const { redisTarget, database, redis } = backends
     const keys = new Keys(config.REDIS_KEY_PREFIX)
-    const repository = new QueueRepository(database.db)
-    const queues = new CachedQueueStore(
-      repository,
-      config.METADATA_CACHE_TTL_MS,
-      redis,
-      keys.metadataChannel,
-      logger
-    )
-    await queues.listen(subscriber)
-    const subscriptionRepository = new SubscriptionRepository(database.db)
-    const subscriptions = new CachedSubscriptionStore(
-      subscriptionRepository,
-      config.METADATA_CACHE_TTL_MS,
-      redis,
-      keys.metadataChannel,
-      logger
-    )
-    await subscriptions.listen(subscriber)
+    const metadata = await openMetadata(config, backends, keys, logger)
+    const { queueRepository } = metadata
     const messages = new StreamsRepository(redis, keys)
-    const schemas = new JsonSchemas()
-    const masterKey = resolveMasterKey(config)
-    // The current key encrypts; previous ones still decrypt what they sealed (key rotation).
-    const cipher = new PayloadCipher([masterKey, ...config.MQ_MASTER_KEYS_PREVIOUS])
-    const receipts = new ReceiptCodec(
-      Buffer.from(hkdfSync('sha256', Buffer.from(masterKey, 'base64'), '', 'mq-receipts-v1', 32))
+    const { cipher, receipts } = createCiphers(
+      resolveMasterKey(config),
+      config.MQ_MASTER_KEYS_PREVIOUS
     )
     const waiter = new BlockingWaiter(messages, redisTarget, logger)
-    closers.push(() => waiter.close())
+    closers.add(() => waiter.close())
     const webhookGuard = new WebhookUrlGuard(config.WEBHOOK_ALLOWED_HOSTS, options.resolveHost)
-    const {
-      metrics,
-      reporter,
-      close: closeMetrics,
-    } = createMetrics({
+    const { metrics, reporter } = openMetrics({ redis, keys, logger, messages }, metadata, closers)
+    const lastConsumed = new LastConsumed({ store: metadata.subscriptionRepository, logger })
+    lastConsumed.start()
+    closers.add(() => lastConsumed.close())
+    const domain = wireDomain({
+      config,
+      logger,
+      database,
       redis,
       keys,
-      logger,
-      listQueues: (tenantId, limit) => repository.listAny(tenantId, limit),
-      queues,
-      subscriptions,
-      messages,
-    })
-    closers.push(closeMetrics)
-    const lastConsumed = new LastConsumed({ store: subscriptionRepository, logger })
-    lastConsumed.start()
-    closers.push(() => lastConsumed.close())
-    const publishDeps: PublishDeps = {
-      queues,
+      metadata,
       messages,
       cipher,
-      checkSchema: schemas.check,
-      limits: { maxMessageSize: config.MAX_MESSAGE_SIZE, dedupWindowMs: config.DEDUP_WINDOW_MS },
+      receipts,
+      waiter,
+      webhookGuard,
       metrics,
-    }
+      lastConsumed,
+      stopping: options.stopping,
+    })
     const audit = new AuditSink({
-      publish: (ctx, queue, input) => publishMessage(publishDeps, ctx, queue, input),
+      publish: (ctx, queue, input) => publishMessage(domain.publishDeps, ctx, queue, input),
       url: config.AUDIT_SERVICE_URL,
       serviceToken: config.INTERNAL_SERVICE_TOKEN,
       logger,
     })
-    closers.push(() => audit.settled())
-    const queueDeps: QueueDeps = {
-      queues,
-      messages,
-      defaults: { retentionMs: config.DEFAULT_TTL * 1000, maxLength: config.MAX_QUEUE_LENGTH },
-      maxQueuesPerTenant: config.TENANT_MAX_QUEUES,
-      schemas,
-    }
-
+    closers.add(() => audit.settled())
     return {
+      ...domain,
       config,
       logger,
       database,
-      redisTarget,
       redis,
       keys,
-      auth: createAuthenticator({
-        jwtSecret: resolveJwtSecret(config),
-        jwksUrl: config.JWKS_URL,
-        issuer: config.JWT_ISSUER,
-        audience: config.JWT_AUDIENCE,
-        clockToleranceS: config.JWT_CLOCK_TOLERANCE_S,
-        serviceToken: config.INTERNAL_SERVICE_TOKEN,
-      }),
       messages,
       cipher,
-      rateLimiter: new RedisRateLimiter(redis, keys),
+      redisTarget,
       receipts,
       webhookGuard,
-      publishDeps,
-      subscriptionDeps: {
-        queues,
-        subscriptions,
-        messages,
-        sealer: cipher,
-        defaults: { sessionTimeoutMs: config.CONSUMER_TIMEOUT },
-        checkWebhookUrl: (url) => webhookGuard.refusal(url),
-        lastConsumedAt: (tenantId, id) => lastConsumed.read(tenantId, id),
-      },
-      queuePages: (afterId, limit) => repository.page(afterId, limit),
-      scheduleDeps: {
-        schedules: new ScheduleRepository(database.db),
-        queues,
-        cipher,
-        publish: publishDeps,
-        claimOccurrence: (id, at, ttlMs) => messages.claimOccurrence(id, at, ttlMs),
-      },
-      consumeDeps: {
-        queues,
-        messages,
-        cipher,
-        receipts,
-        waiter,
-        loadSubscription: (ctx, id) => loadSubscription({ queues, subscriptions }, ctx, id),
-        ensureQueue: (ctx, name, like) => ensureQueueLike(queueDeps, ctx, name, like),
-        limits: { dedupWindowMs: config.DEDUP_WINDOW_MS },
-        deadHoldMs: DEAD_LETTER_HOLD_MS,
-        metrics: noteConsumption(metrics, lastConsumed),
-        ledger: new LedgerEventLog(config.LEDGER_MODE, redis, keys, logger),
-        stopping: options.stopping,
-      },
-      inspectDeps: {
-        queues,
-        messages,
-        cipher,
-        limits: { dedupWindowMs: config.DEDUP_WINDOW_MS },
-        ledger: tenantLedgerReader(database.db, logger),
-      },
-      queueDeps,
-      health: new HealthService({
-        redis,
-        database,
-        keys,
-        version: pkg.version,
-        dependencies: {
-          'auth-service': config.AUTH_SERVICE_URL,
-          'user-service': config.USER_SERVICE_URL,
-          'audit-service': config.AUDIT_SERVICE_URL,
-          'notification-service': config.NOTIFICATION_SERVICE_URL,
-        },
-        dependencyCacheMs: config.HEALTH_CHECK_INTERVAL * 1000,
-        countQueues: () => repository.countAll(),
-      }),
-      statusDeps: {
-        redis,
-        listQueues: (tenantId, limit) => repository.listAny(tenantId, limit),
-        queueStats: (queue) => messages.queueStats(queue),
-      },
       metrics,
       reporter,
       audit,
-      close,
+      auth: createAuth(config),
+      rateLimiter: new RedisRateLimiter(redis, keys),
+      queuePages: (afterId, limit) => queueRepository.page(afterId, limit),
+      health: createHealth(config, backends, keys, queueRepository),
+      statusDeps: {
+        redis,
+        listQueues: (tenantId, limit) => queueRepository.listAny(tenantId, limit),
+        queueStats: (queue) => messages.queueStats(queue),
+      },
+      close: closers.close,
     }
   } catch (err) {
-    await close()
+    await closers.close()
     throw err
   }
 }

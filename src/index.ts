@@ -9,7 +9,7 @@ import { bunServeLimits } from './http/server'
 import { startIdleShrink } from './idle-shrink'
 import { RedisServerMissingError } from './local/redis-server'
 import { createLogger } from './observability/logger'
-import { startWorker } from './worker'
+import { startWorker } from './wiring/worker'
 
 /** How long shutdown may take before the process exits anyway. */
 const SHUTDOWN_DEADLINE_MS = 10_000

@@ -46,9 +46,9 @@ export interface PublishDeps {
   checkSchema: SchemaCheck
   limits: { maxMessageSize: number; dedupWindowMs: number }
   /** Milliseconds since the epoch; a parameter so tests can hold time still. */
-  now?: () => number
-  /** Told what each publish stored; optional so tools and tests may leave it out. */
-  metrics?: MessageMetrics
+  now: () => number
+  /** Told what each publish stored. */
+  metrics: MessageMetrics
 }
 
 /** FNV-1a, 32 bits: stable across processes and versions, which routing by key needs. */
@@ -293,7 +293,7 @@ export async function publishMessage(
   opts: { trusted?: boolean } = {}
 ): Promise<PublishOutcome & { queue: string }> {
   const queue = await publishableQueue(deps, ctx, queueName, opts.trusted)
-  const now = deps.now?.() ?? Date.now()
+  const now = deps.now()
   const [outcome] = await writeMessages(
     deps,
     queue,
@@ -301,7 +301,7 @@ export async function publishMessage(
     now
   )
   if (!outcome || outcome === 'full') throw queueFull(queue)
-  deps.metrics?.published(queue, countPublished([outcome]))
+  deps.metrics.published(queue, countPublished([outcome]))
   return { ...outcome, queue: queue.name }
 }
 
@@ -318,7 +318,7 @@ export async function publishBatch(
   inputs: PublishInput[]
 ): Promise<{ queue: string; published: number; duplicates: number; results: PublishOutcome[] }> {
   const queue = await publishableQueue(deps, ctx, queueName)
-  const now = deps.now?.() ?? Date.now()
+  const now = deps.now()
   const prepared = inputs.map((input, i) => prepare(deps, ctx, queue, input, now, i))
   const outcomes = await writeMessages(deps, queue, prepared, now)
   if (outcomes.includes('full')) {
@@ -332,6 +332,6 @@ export async function publishBatch(
   }
   const results = outcomes as PublishOutcome[]
   const duplicates = results.filter((r) => r.duplicate).length
-  deps.metrics?.published(queue, countPublished(results))
+  deps.metrics.published(queue, countPublished(results))
   return { queue: queue.name, published: results.length - duplicates, duplicates, results }
 }

@@ -8,14 +8,10 @@ import {
   Registry,
 } from 'prom-client'
 import type { DeliveredEntry, MessageMetrics, PublishCounts } from '../domain/metrics'
-import type { MessageStore, QueueStore, SubscriptionStore } from '../domain/ports'
 import type { Queue } from '../domain/queues'
 import type { Subscription } from '../domain/subscriptions'
-import type { Keys } from '../streams/keys'
-import type { RedisClient } from '../streams/redis'
-import { FlowWindow } from './flow-window'
+import type { FlowWindow } from './flow-window'
 import type { Logger } from './logger'
-import { MetricsReporter } from './metrics-report'
 
 /**
  * What one webhook push attempt came to, the label of `mq_webhook_attempts_total`:
@@ -385,44 +381,3 @@ export class Metrics implements MessageMetrics {
 
 /** What a worker sweep does per queue partition. */
 export type MaintenanceTask = 'trim' | 'delayed' | 'removed'
-
-/** Where the metrics read queue metadata and figures; the stores `buildDeps` wires. */
-export interface MetricsSources {
-  redis: RedisClient
-  keys: Keys
-  logger: Logger
-  /** Queues of one tenant or (no tenant) of all, by name. */
-  listQueues(tenantId: string | undefined, limit: number): Promise<Queue[]>
-  queues: Pick<QueueStore, 'get'>
-  subscriptions: Pick<SubscriptionStore, 'list'>
-  messages: Pick<MessageStore, 'queueStats' | 'groupStats' | 'counters'>
-}
-
-/**
- * The process's metrics, the flow window behind them (flushing every second) and the JSON
- * views; built once per process. `close` stops the timer and writes the last counts.
- */
-export function createMetrics(sources: MetricsSources): {
-  metrics: Metrics
-  reporter: MetricsReporter
-  close(): Promise<void>
-} {
-  const flow = new FlowWindow(sources)
-  const reporter = new MetricsReporter({
-    flow,
-    listQueues: sources.listQueues,
-    getQueue: (tenantId, name) => sources.queues.get(tenantId, name),
-    listSubscriptions: async (tenantId, limit) =>
-      (await sources.subscriptions.list(tenantId, { limit })).items,
-    queueStats: (queue) => sources.messages.queueStats(queue),
-    groupStats: (queue, group) => sources.messages.groupStats(queue, group),
-    counters: (sub) => sources.messages.counters(sub),
-  })
-  const metrics = new Metrics({
-    flow,
-    logger: sources.logger,
-    queueLoads: () => reporter.queueLoads(MAX_SCRAPED_QUEUES),
-  })
-  flow.start()
-  return { metrics, reporter, close: () => flow.close() }
-}

@@ -2,7 +2,7 @@ import { Cron } from 'croner'
 import type { Logger } from '../observability/logger'
 import { createRedis, type RedisClient, type RedisTarget } from '../streams/redis'
 import type { StreamsRepository } from '../streams/repository'
-import type { Loop } from '.'
+import type { Loop } from './loop'
 
 /** Partitions settled per registry read, and messages promoted per script call. */
 const PARTITIONS_PER_READ = 100

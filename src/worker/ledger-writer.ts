@@ -1,17 +1,11 @@
-import { randomUUID } from 'node:crypto'
-import { hostname } from 'node:os'
 import { chunks, type LedgerRepository, ledgerRow, type RowsJson } from '../db/ledger-repository'
-import { systemLedgerRecords } from '../db/scoped-ledger'
-import type { Deps } from '../deps'
 import type { AttemptBatch, LedgerMode } from '../domain/ledger'
 import type { Queue } from '../domain/queues'
 import type { Logger } from '../observability/logger'
-import { decodeBatch, LedgerStreams, type RawEntry } from '../streams/ledger'
-import { createRedis } from '../streams/redis'
-import { defineScripts } from '../streams/scripts'
-import type { Loop } from '.'
+import { decodeBatch, type LedgerStreams, type RawEntry } from '../streams/ledger'
+import { type Loop, missedDeadline, Pause } from './loop'
 
-/** What the writer needs; {@link createLedgerWriter} wires it from the process's deps. */
+/** What the writer needs; the composition root (`src/wiring/worker.ts`) builds it. */
 export interface LedgerWriterDeps {
   mode: LedgerMode
   /** Queues of every tenant, a page at a time, ordered by id. */
@@ -105,7 +99,7 @@ export class LedgerWriter implements Loop {
   private batch = new Batch()
   private running: Promise<void> | undefined
   private stopping = false
-  private wakeUp: (() => void) | undefined
+  private readonly pauses = new Pause()
   private nextRefresh = 0
   private nextSweep = 0
   private nextGapCheck = 0
@@ -146,15 +140,11 @@ export class LedgerWriter implements Loop {
    */
   async stop(): Promise<void> {
     this.stopping = true
-    this.wakeUp?.()
-    let timer: Timer | undefined
-    const late = await Promise.race([
-      (this.running ?? Promise.resolve()).then(() => false),
-      new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(true), this.options.stopDeadlineMs)
-      }),
-    ])
-    clearTimeout(timer)
+    this.pauses.end()
+    const late = await missedDeadline(
+      this.running ?? Promise.resolve(),
+      this.options.stopDeadlineMs
+    )
     if (late) this.deps.logger.warn('ledger writer stopped with a batch not yet stored')
     this.streams?.close()
     this.running = undefined
@@ -193,14 +183,7 @@ export class LedgerWriter implements Loop {
   }
 
   private pause(ms: number): Promise<void> {
-    if (this.stopping) return Promise.resolve()
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms)
-      this.wakeUp = () => {
-        clearTimeout(timer)
-        resolve()
-      }
-    })
+    return this.stopping ? Promise.resolve() : this.pauses.for(ms)
   }
 
   /**
@@ -433,32 +416,4 @@ export class LedgerWriter implements Loop {
     }
     await this.flush()
   }
-}
-
-/**
- * A connection of the writer's own, reading as `consumer`: by default a name no other
- * process uses (host, pid and a random part), so each process holds only what it read.
- */
-export function openLedgerStreams(
-  deps: Pick<Deps, 'redisTarget' | 'keys' | 'logger'>,
-  consumer = `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`
-): LedgerStreams {
-  const redis = createRedis(deps.redisTarget, 'worker', deps.logger)
-  defineScripts(redis)
-  return new LedgerStreams(redis, deps.keys, consumer)
-}
-
-/** The ledger writer over the process's shared dependencies and configuration. */
-export function createLedgerWriter(deps: Deps): LedgerWriter {
-  return new LedgerWriter({
-    mode: deps.config.LEDGER_MODE,
-    queues: deps.queuePages,
-    connect: () => openLedgerStreams(deps),
-    // Every tenant's rows, in the system's row-level security scope, a transaction per batch.
-    records: systemLedgerRecords(deps.database.db, deps.logger, (sqlstate) =>
-      deps.metrics.ledgerRefused(sqlstate)
-    ),
-    multiKey: deps.redisTarget.clusterNodes.length === 0,
-    logger: deps.logger,
-  })
 }

@@ -1,7 +1,7 @@
 import { Cron } from 'croner'
 import { fireDueSchedules, type ScheduleDeps } from '../domain/schedules'
 import type { Logger } from '../observability/logger'
-import type { Loop } from '.'
+import type { Loop } from './loop'
 
 /**
  * Fires recurring schedules each second. Occurrences are claimed in Redis and recorded with

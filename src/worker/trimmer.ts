@@ -2,7 +2,7 @@ import { Cron } from 'croner'
 import type { Queue } from '../domain/queues'
 import type { Logger } from '../observability/logger'
 import type { MaintenanceTask } from '../observability/metrics'
-import type { Loop } from '.'
+import type { Loop } from './loop'
 
 /** Entries per script call, and calls per partition per sweep, to bound Redis busy time. */
 const BATCH = 1000

@@ -6,8 +6,8 @@ import {
   TopicMetricsListSchema,
 } from '../../../src/http/schemas/metrics'
 import { createLogger } from '../../../src/observability/logger'
-import { createMetrics } from '../../../src/observability/metrics'
-import { workerLoops } from '../../../src/worker'
+import { createMetrics } from '../../../src/wiring/metrics'
+import { workerLoops } from '../../../src/wiring/worker'
 import { call, newTenant, SERVICE_TOKEN, sharedDeps, testApp } from '../../helpers/harness'
 
 const B = '/api/v1/mq'

@@ -17,13 +17,10 @@ import {
 import { hashKey, publishBatch } from '../../../src/domain/publish'
 import { MessageRecordSchema } from '../../../src/http/schemas/messages'
 import { createLogger } from '../../../src/observability/logger'
-import { createMetrics } from '../../../src/observability/metrics'
 import { LEDGER_GROUP, LEDGER_SHARDS } from '../../../src/streams/ledger'
-import {
-  LedgerWriter,
-  type LedgerWriterOptions,
-  openLedgerStreams,
-} from '../../../src/worker/ledger-writer'
+import { createMetrics } from '../../../src/wiring/metrics'
+import { openLedgerStreams } from '../../../src/wiring/worker'
+import { LedgerWriter, type LedgerWriterOptions } from '../../../src/worker/ledger-writer'
 import {
   call,
   currentInfra,
@@ -566,7 +563,17 @@ describe('ledger: the publish path', () => {
     const t = await setup(deps)
     const ctx = { tenantId: t.tenant, principal: { kind: 'service', name: 'test' }, requestId: 'r' }
     // Without the metrics hook, whose flow counters are not the ledger's business.
-    const publishDeps = { ...deps.publishDeps, metrics: undefined }
+    const quiet = () => {}
+    const publishDeps = {
+      ...deps.publishDeps,
+      metrics: {
+        published: quiet,
+        delivered: quiet,
+        acked: quiet,
+        nacked: quiet,
+        deadLettered: quiet,
+      },
+    }
     // Warms the queue cache and the script cache.
     await publishBatch(publishDeps, ctx as never, 'orders', [{ payload: 0 }])
     const observer = new Redis(currentInfra().redisUrl)

@@ -4,14 +4,12 @@ import { SubscriptionRepository } from '../../../src/db/subscription-repository'
 import type { MessageStore } from '../../../src/domain/ports'
 import type { Connector } from '../../../src/egress/pinned-fetch'
 import { type HostResolver, WebhookUrlGuard } from '../../../src/egress/ssrf'
-import {
-  createWebhookDelivery,
-  retryAfterMs,
-  signWebhook,
-  type WebhookDeliveryDeps,
-  type WebhookDeliveryOptions,
-  webhookId,
+import { createWebhookDelivery } from '../../../src/wiring/worker'
+import type {
+  WebhookDeliveryDeps,
+  WebhookDeliveryOptions,
 } from '../../../src/worker/webhook-delivery'
+import { retryAfterMs, signWebhook, webhookId } from '../../../src/worker/webhook-request'
 import { call, newTenant, sharedDeps, testAppWithGuard } from '../../helpers/harness'
 import { ALL_BLOCKED_URLS, ssrfResolver } from '../../helpers/ssrf-vectors'
 
