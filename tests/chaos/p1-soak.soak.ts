@@ -32,6 +32,8 @@ afterAll(() => reaper.cleanup())
 const MINUTES = Number(process.env.SOAK_MINUTES ?? 30)
 const TENANTS = Number(process.env.SOAK_TENANTS ?? 20)
 const DURATION_MS = MINUTES * 60_000
+/** Where the services write heap dumps (src/observability/heap-dump.ts) after warm-up and at the end. */
+const HEAP_DIR = process.env.MQ_HEAP_SNAPSHOT_DIR
 const KILL_EVERY_MS = DURATION_MS / 6
 const SAMPLE_EVERY_MS = Math.min(30_000, DURATION_MS / 20)
 /** Dedup markers last this long, so that Redis can be seen to return to its baseline. */
@@ -61,6 +63,7 @@ test(
     const env = serviceEnv(redis, database, {
       WEBHOOK_ALLOWED_HOSTS: '127.0.0.1',
       DEDUP_WINDOW_MS: String(DEDUP_WINDOW_MS),
+      ...(HEAP_DIR ? { MQ_HEAP_SNAPSHOT_DIR: HEAP_DIR } : {}),
     })
     // An api and a worker where PostgreSQL allows several processes, else one of role all.
     const services = database.shared
@@ -146,6 +149,10 @@ test(
     let kills = 0
     let held = 0
     let nextKill = started + KILL_EVERY_MS
+    let dumpedWarm = false
+    const dumpHeaps = () => {
+      if (HEAP_DIR) for (const s of services) process.kill(s.pid!, 'SIGUSR2')
+    }
     while (Date.now() - started < DURATION_MS) {
       await Bun.sleep(SAMPLE_EVERY_MS)
       const stats = services.map((s) => processStats(s.pid!))
@@ -155,6 +162,10 @@ test(
         fds: stats.reduce((n, s) => n + s.fds, 0),
         redisBytes: await usedMemory(),
       })
+      if (!dumpedWarm && Date.now() - started >= DURATION_MS / 6) {
+        dumpHeaps()
+        dumpedWarm = true
+      }
       if (Date.now() >= nextKill && Date.now() - started < DURATION_MS) {
         const victim = consumers[kills % consumers.length]!
         held += (await victim.kill9()).length
@@ -164,6 +175,7 @@ test(
       }
     }
     await producing
+    dumpHeaps()
     await Promise.all(consumers.map((c) => c.terminate()))
     const drainMs = await drain(client, history, pulled, { timeoutMs: 120_000 })
     const pushedTenants = new Set(pushed.map((t) => t.tenant))
@@ -178,6 +190,7 @@ test(
     // behind the metrics' rates (two minutes) give the memory back.
     await Bun.sleep(Math.max(DEDUP_WINDOW_MS, FLOW_COUNTERS_TTL_MS) + 10_000)
     const memoryAfterDrain = await usedMemory()
+    dumpHeaps()
     const peakMemory = Math.max(...samples.map((s) => s.redisBytes))
 
     const figures = history.check()
