@@ -4,7 +4,8 @@ import type { Queue } from './queues'
 
 /**
  * JSON Schema validation of payloads (draft 2020-12, by Ajv). Validators are compiled once
- * per queue version and kept, since compiling costs far more than validating.
+ * per queue version and kept here, since compiling costs far more than validating; Ajv's own
+ * registry is put back as it was after each compile (see {@link JsonSchemas.compile}).
  */
 export class JsonSchemas {
   // allErrors: a producer should see every failing path at once, not one per attempt.
@@ -14,7 +15,7 @@ export class JsonSchemas {
   /** @throws MqError MQ_VALIDATION_FAILED when `schema` is not a usable JSON Schema. */
   assertUsable(schema: Record<string, unknown>): void {
     try {
-      this.ajv.compile(schema)
+      this.compile(schema)
     } catch (err) {
       throw new MqError(
         'MQ_VALIDATION_FAILED',
@@ -32,7 +33,7 @@ export class JsonSchemas {
     const version = queue.updatedAt.getTime()
     let entry = this.compiled.get(queue.id)
     if (!entry || entry.version !== version) {
-      entry = { version, validate: this.ajv.compile(queue.schema) }
+      entry = { version, validate: this.compile(queue.schema) }
       this.compiled.set(queue.id, entry)
     }
     if (entry.validate(payload)) return []
@@ -41,4 +42,34 @@ export class JsonSchemas {
       message: e.message ?? 'does not match',
     }))
   }
+
+  /** Schemas and references Ajv holds: its meta-schemas only, however many were compiled. */
+  get registered(): number {
+    return Object.keys(this.ajv.refs).length + Object.keys(this.ajv.schemas).length
+  }
+
+  /**
+   * Ajv registers every schema it compiles, by object and by each `$id` in it, for good: a
+   * process would keep every schema any tenant ever sent, and a schema whose `$id` was seen
+   * before (the same queue's, reloaded, or another tenant's) would fail to compile. A built
+   * validator needs none of that, so the registry is put back as it was; compiling is
+   * synchronous, so no other compile sees it in between.
+   */
+  private compile(schema: Record<string, unknown>): ValidateFunction {
+    const refs = { ...this.ajv.refs }
+    const schemas = { ...this.ajv.schemas }
+    try {
+      return this.ajv.compile(schema)
+    } finally {
+      this.ajv.removeSchema(schema)
+      restore(this.ajv.refs, refs)
+      restore(this.ajv.schemas, schemas)
+    }
+  }
+}
+
+/** Makes `target` hold exactly what `saved` does. */
+function restore<T>(target: Record<string, T>, saved: Record<string, T>): void {
+  for (const key of Object.keys(target)) if (!(key in saved)) delete target[key]
+  Object.assign(target, saved)
 }

@@ -1,4 +1,5 @@
 import { describe, expect, test } from 'bun:test'
+import { JsonSchemas } from '../../../src/domain/json-schema'
 import { BatchResultSchema, PublishResultSchema } from '../../../src/http/schemas/publish'
 import { call, newTenant, sharedDeps, testApp } from '../../helpers/harness'
 
@@ -167,6 +168,32 @@ describe('publish: happy', () => {
 })
 
 describe('publish: errors', () => {
+  test('schemas with the same $id in two tenants both work, and compiling keeps nothing behind', async () => {
+    const schema = {
+      $id: 'https://example.com/order.json',
+      type: 'object',
+      required: ['total'],
+      properties: { total: { type: 'number' }, parts: { type: 'array', items: { $ref: '#' } } },
+    }
+    const schemas = new JsonSchemas()
+    const registered = schemas.registered
+    const first = await setup({ schema })
+    // Another tenant, and the queue reloaded from the database: each compiles the schema again.
+    const second = await setup({ schema })
+    for (const { app, tenant } of [first, second]) {
+      const publish = (payload: unknown) =>
+        call(app, 'POST', `${B}/publish`, { tenant, body: { queue: 'orders', payload } })
+      expect((await publish({ total: 1, parts: [{ total: 2 }] })).status).toBe(201)
+      const bad = await publish({ total: 1, parts: [{ total: 'x' }] })
+      expect(bad.status).toBe(400)
+      expect(bad.body.details.issues[0].path).toBe('/parts/0/total')
+    }
+    for (let i = 0; i < 50; i++) {
+      schemas.assertUsable({ ...schema, $defs: { n: { $id: `n${i}.json`, const: i } } })
+    }
+    expect(schemas.registered).toBe(registered)
+  })
+
   test('missing queue 404, paused 409, too large 413, schema 400', async () => {
     const { app, tenant } = await setup({
       schema: { type: 'object', required: ['total'], properties: { total: { type: 'number' } } },
