@@ -11,7 +11,7 @@ const WATCHDOG_MARGIN_MS = 1000
  * steady set of long polls keeps its connections; a burst (the old polls of a killed consumer
  * overlapping its successor's) gives back what it opened.
  */
-const IDLE_CLOSE_MS = 60_000
+const IDLE_CLOSE_MS = 30_000
 
 /**
  * Long polls wait with `XREAD BLOCK` on connections of their own (a blocking read on the

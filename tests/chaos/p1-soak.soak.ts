@@ -218,6 +218,8 @@ test(
       redisAfterDrainBytes: memoryAfterDrain,
       publishP99FirstMs: Math.round(p99(firstWindow)),
       publishP99LastMs: Math.round(p99(lastWindow)),
+      rssSeriesMb: samples.map((s) => Math.round(s.rssKb / 1024)),
+      fdSeries: samples.map((s) => s.fds),
     })
     expectValid(figures)
     expect(figures.duplicated).toBeLessThanOrEqual(held)
