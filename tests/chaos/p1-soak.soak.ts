@@ -1,6 +1,6 @@
 /**
- * RELIABILITY P1, the soak: `bun run test:soak` (not part of CI). Mixed traffic for
- * SOAK_MINUTES (default 30): pull consumers in two killable processes, webhooks, delayed
+ * RELIABILITY P1, the soak: `bun run test:soak`, and in CI `test:soak:ci` (10 minutes). Mixed
+ * traffic for SOAK_MINUTES (default 30): pull consumers in two killable processes, webhooks, delayed
  * messages, over SOAK_TENANTS tenants (default 20; RELIABILITY asks for 100 on bigger
  * machines), with a consumer process killed with SIGKILL every sixth of the run (every 5 min
  * in a 30-minute one). Passes with lost = 0, duplicates only from the kills, service RSS
@@ -9,6 +9,9 @@
  *
  *   SOAK_MINUTES=30 bun run test:soak     # the full run
  *   SOAK_MINUTES=3 bun run test:soak      # a quick check that it works
+ *
+ * With MQ_HEAP_SNAPSHOT_DIR set, the services write heap dumps there (src/observability/
+ * heap-dump.ts) after warm-up, at the end of traffic and after the drain.
  */
 import { afterAll, expect, test } from 'bun:test'
 import { readdirSync, readFileSync } from 'node:fs'
