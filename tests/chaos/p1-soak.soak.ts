@@ -1,9 +1,9 @@
 /**
- * RELIABILITY P1, the soak: `bun run test:soak`, and in CI `test:soak:ci` (10 minutes). Mixed
- * traffic for SOAK_MINUTES (default 30): pull consumers in two killable processes, webhooks, delayed
- * messages, over SOAK_TENANTS tenants (default 20; RELIABILITY asks for 100 on bigger
- * machines), with a consumer process killed with SIGKILL every sixth of the run (every 5 min
- * in a 30-minute one). Passes with lost = 0, duplicates only from the kills, service RSS
+ * RELIABILITY P1, the soak: `bun run test:soak`, and in CI `test:soak:ci` (10 minutes).
+ * Mixed traffic for SOAK_MINUTES (default 30): pull consumers in two killable processes,
+ * webhooks, delayed messages, over SOAK_TENANTS tenants (default 20; RELIABILITY asks for 100
+ * on bigger machines), with a consumer process killed with SIGKILL every sixth of the run
+ * (every 5 min in a 30-minute one). Passes with lost = 0, duplicates only from the kills, service RSS
  * after warm-up within +10 %, Redis memory back near its baseline after the drain, open file
  * descriptors stable, and publish p99 in the last sixth within 20 % of the first.
  *
