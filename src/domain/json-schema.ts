@@ -3,6 +3,12 @@ import { MqError } from './errors'
 import type { Queue } from './queues'
 
 /**
+ * Validators kept at most: a deleted queue's is never looked up again, so past this the
+ * oldest compiled goes (recompiling one costs about a millisecond).
+ */
+const MAX_COMPILED = 10_000
+
+/**
  * JSON Schema validation of payloads (draft 2020-12, by Ajv). Validators are compiled once
  * per queue version and kept here, since compiling costs far more than validating; Ajv's own
  * registry is put back as it was after each compile (see {@link JsonSchemas.compile}).
@@ -11,6 +17,8 @@ export class JsonSchemas {
   // allErrors: a producer should see every failing path at once, not one per attempt.
   private readonly ajv = new Ajv2020({ allErrors: true, strict: false })
   private readonly compiled = new Map<string, { version: number; validate: ValidateFunction }>()
+
+  constructor(private readonly maxCompiled = MAX_COMPILED) {}
 
   /** @throws MqError MQ_VALIDATION_FAILED when `schema` is not a usable JSON Schema. */
   assertUsable(schema: Record<string, unknown>): void {
@@ -34,6 +42,10 @@ export class JsonSchemas {
     let entry = this.compiled.get(queue.id)
     if (!entry || entry.version !== version) {
       entry = { version, validate: this.compile(queue.schema) }
+      this.compiled.delete(queue.id)
+      if (this.compiled.size >= this.maxCompiled) {
+        this.compiled.delete(this.compiled.keys().next().value as string)
+      }
       this.compiled.set(queue.id, entry)
     }
     if (entry.validate(payload)) return []
@@ -41,6 +53,11 @@ export class JsonSchemas {
       path: e.instancePath || '/',
       message: e.message ?? 'does not match',
     }))
+  }
+
+  /** Validators kept, one a queue, at most `maxCompiled`. */
+  get kept(): number {
+    return this.compiled.size
   }
 
   /** Schemas and references Ajv holds: its meta-schemas only, however many were compiled. */
