@@ -3,18 +3,6 @@ import { mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } fro
 import { join } from 'node:path'
 import type { Logger } from './logger'
 
-/** What one dump holds: the heap's object counts by type and what each descriptor points at. */
-export interface HeapDump {
-  at: string
-  pid: number
-  rssBytes: number
-  heapSize: number
-  objectCount: number
-  objectTypeCounts: Record<string, number>
-  protectedObjectTypeCounts: Record<string, number>
-  descriptors: Record<string, number>
-}
-
 /**
  * TCP sockets by inode, named by whom they talk to: `tcp:listen:<port>`, `tcp:in:<port>` for a
  * connection accepted on a listening port, else `tcp:out:<remote port>`.
@@ -69,8 +57,11 @@ function descriptorTargets(): Record<string, number> {
   return counts
 }
 
-/** Collects garbage first, so two dumps compare what is still reachable. */
-export function heapDump(): HeapDump {
+/**
+ * The heap's object counts by type and what each descriptor points at. Collects garbage
+ * first, so two dumps compare what is still reachable.
+ */
+export function heapDump() {
   Bun.gc(true)
   const stats = heapStats()
   return {
