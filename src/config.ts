@@ -88,6 +88,12 @@ export const configSchema = z
     LEDGER_MODE: z.enum(['all', 'failures', 'off']).default('all'),
     /** Give compiled code and free memory back when the process goes quiet (src/idle-shrink.ts). */
     IDLE_SHRINK: bool.default(true),
+    /**
+     * A debugging aid, off unless set: on SIGUSR2 the process writes its heap's object counts by
+     * type (and with MQ_HEAP_SNAPSHOT_FULL, a full heap snapshot) into this folder.
+     */
+    MQ_HEAP_SNAPSHOT_DIR: z.string().min(1).optional(),
+    MQ_HEAP_SNAPSHOT_FULL: bool.default(false),
     WEBHOOK_ALLOWED_HOSTS: list,
     AUTH_SERVICE_URL: optionalUrl,
     USER_SERVICE_URL: optionalUrl,

@@ -8,6 +8,7 @@ import { buildDeps, resolveJwtSecret } from './deps'
 import { bunServeLimits } from './http/server'
 import { startIdleShrink } from './idle-shrink'
 import { RedisServerMissingError } from './local/redis-server'
+import { installHeapDumps } from './observability/heap-dump'
 import { createLogger } from './observability/logger'
 import { startWorker } from './wiring/worker'
 
@@ -42,6 +43,9 @@ async function serve(config: Config, role: 'api' | 'worker' | 'all'): Promise<vo
         })
   const worker = role === 'api' ? undefined : startWorker(deps)
   const stopIdleShrink = config.IDLE_SHRINK ? startIdleShrink(logger) : () => {}
+  if (config.MQ_HEAP_SNAPSHOT_DIR) {
+    installHeapDumps(config.MQ_HEAP_SNAPSHOT_DIR, config.MQ_HEAP_SNAPSHOT_FULL, logger)
+  }
   logger.info({ role, port: server?.port }, 'message queue service started')
   if (server && config.NODE_ENV === 'development') {
     console.log(

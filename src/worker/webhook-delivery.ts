@@ -66,6 +66,13 @@ export class WebhookDelivery implements Loop {
     this.running = this.run()
   }
 
+  /** Wake-up callbacks the dispatchers hold: bounded by their count, whatever the traffic. */
+  heldWakers(): number {
+    let held = 0
+    for (const dispatcher of this.dispatchers.values()) held += dispatcher.heldWakers
+    return held
+  }
+
   /**
    * Stops reading, lets requests in flight finish and settle within the stop deadline, then
    * closes the dispatchers' connections.

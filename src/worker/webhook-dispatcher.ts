@@ -87,7 +87,8 @@ export class Dispatcher {
   private requests = 0
   private readonly aborter = new AbortController()
   private wakeRequested = false
-  private wakers: Array<() => void> = []
+  /** What a wake-up ends: the waits in progress, each removed again when it ends. */
+  private readonly wakers = new Set<() => void>()
   private connection: RedisClient | undefined
   private blockedId: number | null = null
   private interrupting = false
@@ -238,13 +239,29 @@ export class Dispatcher {
   /** Waits until `p` settles or something wakes the dispatcher. */
   private async sleep(p: Promise<unknown>): Promise<void> {
     if (this.wakeRequested || this.halted) return
-    await Promise.race([p, new Promise<void>((resolve) => this.wakers.push(resolve))])
+    let waker: (() => void) | undefined
+    const woken = new Promise<void>((resolve) => {
+      waker = resolve
+      this.wakers.add(resolve)
+    })
+    try {
+      await Promise.race([p, woken])
+    } finally {
+      if (waker) this.wakers.delete(waker)
+    }
+  }
+
+  /** Wake-up callbacks held: one for the wait in progress, if any. */
+  get heldWakers(): number {
+    return this.wakers.size
   }
 
   /** Wakes the loop: out of a local wait, and out of a blocking read via `CLIENT UNBLOCK`. */
   private wake(): void {
     this.wakeRequested = true
-    for (const resolve of this.wakers.splice(0)) resolve()
+    const wakers = [...this.wakers]
+    this.wakers.clear()
+    for (const resolve of wakers) resolve()
     void this.interrupt()
   }
 
@@ -280,6 +297,7 @@ export class Dispatcher {
     this.connection ??= this.shared.deps.openBlockingConnection()
     const connection = this.connection
     let failure: Error | undefined
+    let waker: (() => void) | undefined
     try {
       const id = Number(await connection.client('ID'))
       if (this.wakeRequested || this.halted) return
@@ -287,7 +305,8 @@ export class Dispatcher {
       // On a cluster the wait polls and CLIENT UNBLOCK cannot reach it (client ids are per
       // node): a wake-up ends it through this signal instead.
       const woken = new AbortController()
-      this.wakers.push(() => woken.abort())
+      waker = () => woken.abort()
+      this.wakers.add(waker)
       await this.shared.deps.waitForEntries(
         connection,
         this.queue,
@@ -300,6 +319,7 @@ export class Dispatcher {
     } finally {
       this.blockedId = null
       clearTimeout(due)
+      if (waker) this.wakers.delete(waker)
     }
     if (!failure || this.halted) return
     this.log.warn({ err: failure.message, subscriptionId: this.sub.id }, 'webhook wait failed')

@@ -167,6 +167,26 @@ describe('publish: happy', () => {
 })
 
 describe('publish: errors', () => {
+  test('schemas with the same $id in two tenants both work', async () => {
+    const schema = {
+      $id: 'https://example.com/order.json',
+      type: 'object',
+      required: ['total'],
+      properties: { total: { type: 'number' }, parts: { type: 'array', items: { $ref: '#' } } },
+    }
+    const first = await setup({ schema })
+    // Another tenant, and the queue reloaded from the database: each compiles the schema again.
+    const second = await setup({ schema })
+    for (const { app, tenant } of [first, second]) {
+      const publish = (payload: unknown) =>
+        call(app, 'POST', `${B}/publish`, { tenant, body: { queue: 'orders', payload } })
+      expect((await publish({ total: 1, parts: [{ total: 2 }] })).status).toBe(201)
+      const bad = await publish({ total: 1, parts: [{ total: 'x' }] })
+      expect(bad.status).toBe(400)
+      expect(bad.body.details.issues[0].path).toBe('/parts/0/total')
+    }
+  })
+
   test('missing queue 404, paused 409, too large 413, schema 400', async () => {
     const { app, tenant } = await setup({
       schema: { type: 'object', required: ['total'], properties: { total: { type: 'number' } } },

@@ -543,6 +543,20 @@ describe('webhook delivery: isolation and accounting', () => {
     expect(drained).toMatchObject({ acked: 10, deadLettered: 10 })
     expect(await deadLetters()).toHaveLength(10)
   })
+
+  test('a dispatcher that idles between messages holds no more wake-ups than its one wait', async () => {
+    const { start, subscribe, publish } = await setup()
+    const rx = receiver()
+    await subscribe(rx.url)
+    const loop = start()
+    // Each message alone, acked before the next: every one ends a wait and a pause.
+    for (let i = 1; i <= 30; i++) {
+      await publish([i])
+      await waitFor(`delivery ${i}`, () => rx.hits.length === i)
+      await Bun.sleep(20)
+      expect(loop.heldWakers()).toBeLessThanOrEqual(1)
+    }
+  })
 })
 
 describe('webhook delivery: subscriptions served', () => {
