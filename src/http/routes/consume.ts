@@ -63,12 +63,8 @@ export function createConsumeRouter(deps: ConsumeDeps) {
       return c.json({ messages: deliveries.map(presentDelivery) }, 200)
     })
     .openapi(ack, async (c) => {
-      const acked = await ackMessages(
-        deps,
-        domainContext(c),
-        c.req.valid('param').id,
-        c.req.valid('json').receipts
-      )
+      const { id } = c.req.valid('param')
+      const acked = await ackMessages(deps, domainContext(c), id, c.req.valid('json').receipts)
       return c.json({ acked }, 200)
     })
     .openapi(nack, async (c) => {

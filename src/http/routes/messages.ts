@@ -27,21 +27,13 @@ const remove = route('delete', '/{messageId}', 'mq:publish', {
 export function createMessagesRouter(deps: InspectDeps) {
   return createRouter()
     .openapi(get, async (c) => {
-      const m = await getMessage(
-        deps,
-        domainContext(c),
-        c.req.valid('query').queue,
-        c.req.valid('param').messageId
-      )
+      const { queue } = c.req.valid('query')
+      const m = await getMessage(deps, domainContext(c), queue, c.req.valid('param').messageId)
       return c.json(presentMessageRecord(m), 200)
     })
     .openapi(remove, async (c) => {
-      await cancelMessage(
-        deps,
-        domainContext(c),
-        c.req.valid('query').queue,
-        c.req.valid('param').messageId
-      )
+      const { queue } = c.req.valid('query')
+      await cancelMessage(deps, domainContext(c), queue, c.req.valid('param').messageId)
       return c.body(null, 204)
     })
 }
