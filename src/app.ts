@@ -1,8 +1,6 @@
 import { OpenAPIHono } from '@hono/zod-openapi'
 import { requestId } from 'hono/request-id'
-import type { Deps } from './deps'
 import { MqError } from './domain/errors'
-import type { ApiSchema } from './http/api-schema'
 import type { AppEnv } from './http/env'
 import { createErrorHandler, notFoundHandler } from './http/errors'
 import { authenticate } from './http/middleware/auth'
@@ -11,21 +9,13 @@ import { requestDeadline } from './http/middleware/deadline'
 import { limitHeaders } from './http/middleware/header-limit'
 import { observeRequests } from './http/middleware/observe'
 import { tenantRateGate } from './http/middleware/rate-limit'
+import { API_BASE, type ApiSchema, type AppDeps, apiMounts } from './http/mounts'
 import { mountConsole } from './http/routes/console'
-import { createConsumeRouter } from './http/routes/consume'
 import { mountDocs } from './http/routes/docs'
-import { createHealthHandler, createHealthRouter } from './http/routes/health'
-import { createInternalRouter } from './http/routes/internal'
-import { createMessagesRouter } from './http/routes/messages'
-import { createMetricsRouter, createPrometheusRouter } from './http/routes/metrics'
-import { createPublishRouter } from './http/routes/publish'
-import { createQueuesRouter } from './http/routes/queues'
-import { createSchedulesRouter } from './http/routes/schedules'
-import { createSubscriptionsRouter } from './http/routes/subscriptions'
 import { PULL_MAX_WAIT_MS } from './http/schemas/consume'
 import { MAX_HEADER_BYTES } from './http/server'
 
-export const API_BASE = '/api/v1/mq'
+export { API_BASE }
 
 /**
  * Pages a person types by hand, sent where they are: the bare address to the console, and
@@ -44,26 +34,7 @@ const REQUEST_DEADLINE_MS = 10_000
  * Builds the HTTP app. No side effects: it connects and listens to nothing, so tests build it
  * around their own dependencies and call `app.request()`.
  */
-export function createApp(
-  deps: Pick<
-    Deps,
-    | 'config'
-    | 'logger'
-    | 'auth'
-    | 'rateLimiter'
-    | 'queueDeps'
-    | 'publishDeps'
-    | 'subscriptionDeps'
-    | 'consumeDeps'
-    | 'scheduleDeps'
-    | 'inspectDeps'
-    | 'health'
-    | 'statusDeps'
-    | 'metrics'
-    | 'reporter'
-    | 'audit'
-  >
-) {
+export function createApp(deps: AppDeps) {
   const app = new OpenAPIHono<AppEnv>()
   const auth = authenticate(deps.auth)
 
@@ -97,29 +68,7 @@ export function createApp(
       : undefined
   if (rateGate) app.use(`${API_BASE}/*`, rateGate.middleware)
 
-  app.route('/', createHealthHandler(deps.health))
-  app.route(API_BASE, createHealthRouter(deps.health, deps.statusDeps))
-  app.route(`${API_BASE}/queues`, createQueuesRouter(deps.queueDeps, deps.inspectDeps, deps.audit))
-  app.route(
-    `${API_BASE}/subscriptions`,
-    createSubscriptionsRouter(deps.subscriptionDeps, deps.audit)
-  )
-  app.route(`${API_BASE}/subscriptions`, createConsumeRouter(deps.consumeDeps))
-  app.route(`${API_BASE}/messages`, createMessagesRouter(deps.inspectDeps))
-  app.route(`${API_BASE}/schedules`, createSchedulesRouter(deps.scheduleDeps))
-  app.route(
-    API_BASE,
-    createPublishRouter(deps.publishDeps, {
-      maxBatchSize: deps.config.MAX_BATCH_SIZE,
-      schedules: deps.scheduleDeps,
-    })
-  )
-
-  app.route(`${API_BASE}/metrics`, createMetricsRouter(deps.reporter))
-  if (deps.config.METRICS_ENABLED) {
-    app.route('/', createPrometheusRouter(deps.metrics, deps.config.METRICS_TOKEN))
-  }
-  app.route('/internal/mq', createInternalRouter({ ...deps, admitTenant: rateGate?.admit }))
+  for (const mount of apiMounts(deps, rateGate?.admit)) if (mount) app.route(mount[0], mount[1])
 
   mountDocs(app)
   mountConsole(app)

@@ -78,6 +78,99 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     )
   })
 
+type Mq = ReturnType<typeof hc<App>>['api']['v1']['mq']
+type Sub = Mq['subscriptions'][':id']
+type Message = Omit<InferRequestType<Mq['publish']['$post']>['json'], 'queue'>
+type BatchMessage = InferRequestType<Mq['publish']['batch']['$post']>['json']['messages'][number]
+type PullOptions = InferRequestType<Sub['pull']['$post']>['json']
+type NewSubscription = InferRequestType<Mq['subscriptions']['$post']>['json']
+type SubscribeOptions = Omit<
+  NewSubscription,
+  'queue' | 'consumerGroup' | 'consumerName' | 'subscriptionType'
+> &
+  Partial<Pick<NewSubscription, 'consumerName' | 'subscriptionType'>>
+/** One message handed to a consumer. */
+type Delivery = InferResponseType<Sub['pull']['$post'], 200>['messages'][number]
+
+interface ConsumeOptions {
+  signal?: AbortSignal
+  max?: number
+  /** Long-poll wait per pull (ms, at most 20000). */
+  waitMs?: number
+  /** Told of handler errors and retried failures. */
+  onError?: (err: unknown) => void
+}
+
+/** The subscription `group`'s consumer already has on `queue`, or null. */
+async function findSubscription(mq: Mq, queue: string, group: string, consumerName: string) {
+  let cursor: string | undefined
+  do {
+    const page = await ok(mq.subscriptions.$get({ query: { queue, cursor } }))
+    const found = page.items.find(
+      (s) => s.consumerGroup === group && s.consumerName === consumerName
+    )
+    if (found) return found
+    cursor = page.nextCursor ?? undefined
+  } while (cursor)
+  return null
+}
+
+/** Handles one pull's messages, then acks what was handled and nacks what threw. */
+async function handleAll(
+  client: Pick<MqClient, 'ack' | 'nack'>,
+  subscriptionId: string,
+  messages: Delivery[],
+  handler: (message: Delivery) => unknown | Promise<unknown>,
+  onError?: (err: unknown) => void
+): Promise<void> {
+  const done: string[] = []
+  const failed: string[] = []
+  for (const message of messages) {
+    try {
+      await handler(message)
+      done.push(message.receipt)
+    } catch (err) {
+      onError?.(err)
+      failed.push(message.receipt)
+    }
+  }
+  // Settled even when aborting: what was handled should not come back.
+  try {
+    if (done.length > 0) await client.ack(subscriptionId, done)
+    if (failed.length > 0) await client.nack(subscriptionId, failed)
+  } catch (err) {
+    // Unsettled deliveries come back after their visibility timeout.
+    onError?.(err)
+  }
+}
+
+/** The loop behind `client.consume` (see there). */
+async function consumeLoop(
+  client: Pick<MqClient, 'pull' | 'ack' | 'nack'>,
+  subscriptionId: string,
+  handler: (message: Delivery) => unknown | Promise<unknown>,
+  opts: ConsumeOptions
+): Promise<void> {
+  const { signal } = opts
+  let pause = 0
+  while (!signal?.aborted) {
+    let messages: Delivery[]
+    try {
+      const body = { max: opts.max ?? 10, waitMs: opts.waitMs ?? 20_000 }
+      messages = (await client.pull(subscriptionId, body, signal)).messages
+      pause = 0
+    } catch (err) {
+      if (signal?.aborted) return
+      if (err instanceof MqClientError && err.status < 500 && err.status !== 429) throw err
+      opts.onError?.(err)
+      pause = Math.min(pause ? pause * 2 : 250, 5000)
+      await sleep(pause, signal)
+      continue
+    }
+    await handleAll(client, subscriptionId, messages, handler, opts.onError)
+  }
+}
+
 /**
  * A small client over the typed `hono/client` one: publishing, pulling, acking, and a consume
  * loop. `api` is the full typed client for everything else.
@@ -95,18 +188,6 @@ export function createClient(baseUrl: string, options: ClientOptions) {
   const api = hc<App>(baseUrl, { headers, ...(options.fetch ? { fetch: options.fetch } : {}) })
   const mq = api.api.v1.mq
   const sub = mq.subscriptions[':id']
-
-  type Message = Omit<InferRequestType<typeof mq.publish.$post>['json'], 'queue'>
-  type BatchMessage = InferRequestType<typeof mq.publish.batch.$post>['json']['messages'][number]
-  type PullOptions = InferRequestType<typeof sub.pull.$post>['json']
-  type NewSubscription = InferRequestType<typeof mq.subscriptions.$post>['json']
-  type SubscribeOptions = Omit<
-    NewSubscription,
-    'queue' | 'consumerGroup' | 'consumerName' | 'subscriptionType'
-  > &
-    Partial<Pick<NewSubscription, 'consumerName' | 'subscriptionType'>>
-  /** One message handed to a consumer. */
-  type Delivery = InferResponseType<typeof sub.pull.$post, 200>['messages'][number]
 
   const client = {
     api,
@@ -139,15 +220,8 @@ export function createClient(baseUrl: string, options: ClientOptions) {
         return await ok(mq.subscriptions.$post({ json }))
       } catch (err) {
         if (!(err instanceof MqClientError) || err.code !== 'MQ_SUBSCRIPTION_EXISTS') throw err
-        let cursor: string | undefined
-        do {
-          const page = await ok(mq.subscriptions.$get({ query: { queue, cursor } }))
-          const found = page.items.find(
-            (s) => s.consumerGroup === group && s.consumerName === consumerName
-          )
-          if (found) return found
-          cursor = page.nextCursor ?? undefined
-        } while (cursor)
+        const found = await findSubscription(mq, queue, group, consumerName)
+        if (found) return found
         throw err
       }
     },
@@ -168,55 +242,11 @@ export function createClient(baseUrl: string, options: ClientOptions) {
      * 429/5xx answers are retried with a growing pause; other errors (a missing subscription,
      * bad credentials) end the loop by rejecting.
      */
-    async consume(
+    consume: (
       subscriptionId: string,
       handler: (message: Delivery) => unknown | Promise<unknown>,
-      opts: {
-        signal?: AbortSignal
-        max?: number
-        /** Long-poll wait per pull (ms, at most 20000). */
-        waitMs?: number
-        /** Told of handler errors and retried failures. */
-        onError?: (err: unknown) => void
-      } = {}
-    ): Promise<void> {
-      const { signal } = opts
-      let pause = 0
-      while (!signal?.aborted) {
-        let messages: Delivery[]
-        try {
-          const body = { max: opts.max ?? 10, waitMs: opts.waitMs ?? 20_000 }
-          messages = (await client.pull(subscriptionId, body, signal)).messages
-          pause = 0
-        } catch (err) {
-          if (signal?.aborted) return
-          if (err instanceof MqClientError && err.status < 500 && err.status !== 429) throw err
-          opts.onError?.(err)
-          pause = Math.min(pause ? pause * 2 : 250, 5000)
-          await sleep(pause, signal)
-          continue
-        }
-        const done: string[] = []
-        const failed: string[] = []
-        for (const message of messages) {
-          try {
-            await handler(message)
-            done.push(message.receipt)
-          } catch (err) {
-            opts.onError?.(err)
-            failed.push(message.receipt)
-          }
-        }
-        // Settled even when aborting: what was handled should not come back.
-        try {
-          if (done.length > 0) await client.ack(subscriptionId, done)
-          if (failed.length > 0) await client.nack(subscriptionId, failed)
-        } catch (err) {
-          // Unsettled deliveries come back after their visibility timeout.
-          opts.onError?.(err)
-        }
-      }
-    },
+      opts: ConsumeOptions = {}
+    ): Promise<void> => consumeLoop(client, subscriptionId, handler, opts),
   }
   return client
 }

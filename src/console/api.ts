@@ -92,6 +92,22 @@ export async function allPages<T>(
   return items
 }
 
+/** Every queue of the tenant (the API's pages followed). */
+export const listAllQueues = () =>
+  allPages((cursor) =>
+    ok(api.queues.$get({ query: { limit: '1000', ...(cursor ? { cursor } : {}) } }))
+  )
+
+/** Every subscription of the tenant, or of one queue. */
+export const listAllSubscriptions = (queue?: string) =>
+  allPages((cursor) =>
+    ok(
+      api.subscriptions.$get({
+        query: { limit: '1000', ...(queue ? { queue } : {}), ...(cursor ? { cursor } : {}) },
+      })
+    )
+  )
+
 export type Queue = InferResponseType<(typeof api.queues)[':name']['$get'], 200>
 export type QueuedMessage = InferResponseType<
   (typeof api.queues)[':name']['messages']['$get'],

@@ -1,34 +1,34 @@
 /**
- * Every error the service answers with, by code. The status of each is fixed by the API
- * contract (API.md "Errors"); only `src/http/errors.ts` turns these into HTTP answers.
+ * Every error the service answers with, by code (API.md "Errors"). The HTTP status of each is
+ * the HTTP layer's business (`src/http/error-status.ts`); the domain names only what went wrong.
  */
-export const MQ_ERROR_STATUS = {
-  MQ_VALIDATION_FAILED: 400,
-  MQ_INVALID_JSON: 400,
-  MQ_UNAUTHORIZED: 401,
-  MQ_FORBIDDEN: 403,
-  MQ_QUEUE_NOT_FOUND: 404,
-  MQ_SUBSCRIPTION_NOT_FOUND: 404,
-  MQ_MESSAGE_NOT_FOUND: 404,
-  MQ_SCHEDULE_NOT_FOUND: 404,
-  MQ_NOT_FOUND: 404,
-  MQ_QUEUE_EXISTS: 409,
-  MQ_SUBSCRIPTION_EXISTS: 409,
-  MQ_SUBSCRIPTION_PAUSED: 409,
-  MQ_QUEUE_PAUSED: 409,
-  MQ_MESSAGE_ALREADY_PUBLISHED: 409,
-  MQ_MESSAGE_TOO_LARGE: 413,
-  MQ_HEADERS_TOO_LARGE: 431,
-  MQ_UNSUPPORTED_MEDIA_TYPE: 415,
-  MQ_RATE_LIMITED: 429,
-  MQ_QUEUE_FULL: 429,
-  MQ_CONSUMER_ERROR: 500,
-  MQ_INTERNAL: 500,
-  MQ_PUBLISH_FAILED: 503,
-  MQ_UNAVAILABLE: 503,
-} as const
+export const MQ_ERROR_CODES = [
+  'MQ_VALIDATION_FAILED',
+  'MQ_INVALID_JSON',
+  'MQ_UNAUTHORIZED',
+  'MQ_FORBIDDEN',
+  'MQ_QUEUE_NOT_FOUND',
+  'MQ_SUBSCRIPTION_NOT_FOUND',
+  'MQ_MESSAGE_NOT_FOUND',
+  'MQ_SCHEDULE_NOT_FOUND',
+  'MQ_NOT_FOUND',
+  'MQ_QUEUE_EXISTS',
+  'MQ_SUBSCRIPTION_EXISTS',
+  'MQ_SUBSCRIPTION_PAUSED',
+  'MQ_QUEUE_PAUSED',
+  'MQ_MESSAGE_ALREADY_PUBLISHED',
+  'MQ_MESSAGE_TOO_LARGE',
+  'MQ_HEADERS_TOO_LARGE',
+  'MQ_UNSUPPORTED_MEDIA_TYPE',
+  'MQ_RATE_LIMITED',
+  'MQ_QUEUE_FULL',
+  'MQ_CONSUMER_ERROR',
+  'MQ_INTERNAL',
+  'MQ_PUBLISH_FAILED',
+  'MQ_UNAVAILABLE',
+] as const
 
-export type MqErrorCode = keyof typeof MQ_ERROR_STATUS
+export type MqErrorCode = (typeof MQ_ERROR_CODES)[number]
 
 /**
  * The one error type of the domain: a contract code, a message safe to show the caller,
@@ -36,8 +36,6 @@ export type MqErrorCode = keyof typeof MQ_ERROR_STATUS
  * renders it.
  */
 export class MqError extends Error {
-  readonly status: (typeof MQ_ERROR_STATUS)[MqErrorCode]
-
   constructor(
     readonly code: MqErrorCode,
     message: string,
@@ -46,7 +44,6 @@ export class MqError extends Error {
   ) {
     super(message)
     this.name = 'MqError'
-    this.status = MQ_ERROR_STATUS[code]
   }
 }
 

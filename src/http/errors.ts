@@ -7,6 +7,7 @@ import { isPostgresUnavailable } from '../db/sql-state'
 import { MqError, type MqErrorCode } from '../domain/errors'
 import type { Logger } from '../observability/logger'
 import type { AppEnv } from './env'
+import { ERROR_STATUS } from './error-status'
 
 /** The contract's error body (API.md "Errors"). */
 export interface ErrorBody {
@@ -27,7 +28,7 @@ export function renderError(c: Context<AppEnv>, err: MqError): Response {
     requestId: c.get('requestId') ?? '',
   }
   if (err.retryAfter !== undefined) c.header('Retry-After', String(Math.ceil(err.retryAfter)))
-  return c.json(body, err.status)
+  return c.json(body, ERROR_STATUS[err.code])
 }
 
 const HTTP_EXCEPTION_CODES: Partial<Record<number, MqErrorCode>> = {

@@ -6,9 +6,9 @@ import { buildDeps, type Deps } from '../../src/deps'
 import { createLogger } from '../../src/observability/logger'
 import { decodeFields } from '../../src/streams/codec'
 import { type CipherContext, PayloadCipher } from '../../src/streams/crypto'
-import { call, newTenant, sharedDeps, testApp, testConfig, testResolver } from '../helpers/harness'
+import { BASE, call } from '../helpers/api'
+import { newTenant, sharedDeps, testApp, testConfig, testResolver } from '../helpers/harness'
 
-const BASE = '/api/v1/mq'
 const Q = `${BASE}/queues`
 
 const newKey = () => randomBytes(32).toString('base64')

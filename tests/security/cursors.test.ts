@@ -1,14 +1,13 @@
 import { describe, expect, test } from 'bun:test'
 import { ErrorSchema } from '../../src/http/schemas/common'
-import { call, newTenant, testApp } from '../helpers/harness'
+import { BASE, call } from '../helpers/api'
+import { newTenant, testApp } from '../helpers/harness'
 
 /**
  * Every list answers a cursor it did not hand out with 400 MQ_VALIDATION_FAILED. Before, a
  * garbage cursor gave an empty page on /queues, the first page on /schedules and 400 only on
  * /subscriptions: a client with a broken cursor stopped early or looped over page one.
  */
-
-const B = '/api/v1/mq'
 
 const GARBAGE: Record<string, string> = {
   'not base64url': '%%%not-a-cursor',
@@ -27,8 +26,8 @@ async function setup() {
   const app = await testApp()
   const tenant = newTenant()
   for (const name of ['a', 'b', 'c']) {
-    expect((await call(app, 'POST', `${B}/queues`, { tenant, body: { name } })).status).toBe(201)
-    const sub = await call(app, 'POST', `${B}/subscriptions`, {
+    expect((await call(app, 'POST', `${BASE}/queues`, { tenant, body: { name } })).status).toBe(201)
+    const sub = await call(app, 'POST', `${BASE}/subscriptions`, {
       tenant,
       body: {
         queue: name,
@@ -38,7 +37,7 @@ async function setup() {
       },
     })
     expect(sub.status).toBe(201)
-    const schedule = await call(app, 'POST', `${B}/publish/scheduled`, {
+    const schedule = await call(app, 'POST', `${BASE}/publish/scheduled`, {
       tenant,
       body: { queue: name, payload: 1, cron: '0 8 * * *' },
     })
@@ -54,7 +53,7 @@ describe('list cursors', () => {
     const { app, tenant } = await setup()
     for (const list of LISTS) {
       for (const [what, cursor] of Object.entries(GARBAGE)) {
-        const res = await call(app, 'GET', `${B}${list}?cursor=${encodeURIComponent(cursor)}`, {
+        const res = await call(app, 'GET', `${BASE}${list}?cursor=${encodeURIComponent(cursor)}`, {
           tenant,
         })
         expect({ list, what, status: res.status }).toEqual({ list, what, status: 400 })
@@ -65,10 +64,12 @@ describe('list cursors', () => {
 
   test('one list’s cursor is not another’s: a name cursor on a time-ordered list is 400', async () => {
     const { app, tenant } = await setup()
-    const page = await call(app, 'GET', `${B}/queues?limit=1`, { tenant })
+    const page = await call(app, 'GET', `${BASE}/queues?limit=1`, { tenant })
     expect(page.body.nextCursor).toBeString()
     for (const list of ['/subscriptions', '/schedules']) {
-      const res = await call(app, 'GET', `${B}${list}?cursor=${page.body.nextCursor}`, { tenant })
+      const res = await call(app, 'GET', `${BASE}${list}?cursor=${page.body.nextCursor}`, {
+        tenant,
+      })
       expect({ list, status: res.status }).toEqual({ list, status: 400 })
     }
   })
@@ -80,7 +81,7 @@ describe('list cursors', () => {
       let cursor: string | null = null
       do {
         const query: string = cursor ? `&cursor=${cursor}` : ''
-        const res = await call(app, 'GET', `${B}${list}?limit=1${query}`, { tenant })
+        const res = await call(app, 'GET', `${BASE}${list}?limit=1${query}`, { tenant })
         expect(res.status).toBe(200)
         seen.push(...res.body.items.map((i: { id: string }) => i.id))
         cursor = res.body.nextCursor

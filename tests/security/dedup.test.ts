@@ -1,7 +1,8 @@
 import { describe, expect, test } from 'bun:test'
 import fc from 'fast-check'
 import { hashKey } from '../../src/domain/publish'
-import { call, newTenant, sharedDeps, testApp } from '../helpers/harness'
+import { BASE, call } from '../helpers/api'
+import { newTenant, sharedDeps, testApp } from '../helpers/harness'
 
 /**
  * A `messageId` deduplicates per queue (API.md "Publishing"), whatever `key` each copy carries:
@@ -9,14 +10,12 @@ import { call, newTenant, sharedDeps, testApp } from '../helpers/harness'
  * Redis and, in `bun run test:cluster`, on a cluster where the partitions sit on different nodes.
  */
 
-const B = '/api/v1/mq'
-
 async function setup(partitionCount = 8) {
   const app = await testApp()
   const deps = await sharedDeps()
   const tenant = newTenant()
   const name = `q${crypto.randomUUID().slice(0, 8)}`
-  const created = await call(app, 'POST', `${B}/queues`, {
+  const created = await call(app, 'POST', `${BASE}/queues`, {
     tenant,
     body: { name, partitionCount, maxLength: 100_000 },
   })
@@ -43,7 +42,7 @@ async function setup(partitionCount = 8) {
     return out
   }
   const publish = (body: Record<string, unknown>, headers: Record<string, string> = {}) =>
-    call(app, 'POST', `${B}/publish`, { tenant, body: { queue: name, ...body }, headers })
+    call(app, 'POST', `${BASE}/publish`, { tenant, body: { queue: name, ...body }, headers })
   return { app, deps, tenant, name, stored, publish }
 }
 
@@ -97,7 +96,7 @@ describe('messageId dedup is per queue, not per partition', () => {
 
   test('one batch holding one id under several keys stores it once', async () => {
     const { app, tenant, name, stored } = await setup()
-    const res = await call(app, 'POST', `${B}/publish/batch`, {
+    const res = await call(app, 'POST', `${BASE}/publish/batch`, {
       tenant,
       body: {
         queue: name,
@@ -114,8 +113,8 @@ describe('messageId dedup is per queue, not per partition', () => {
     const { app, tenant, name, publish, stored } = await setup()
     const first = await publish({ payload: 1, key: 'k7', messageId: 'x' })
     expect(first.status).toBe(201)
-    expect((await call(app, 'DELETE', `${B}/queues/${name}`, { tenant })).status).toBe(204)
-    const again = await call(app, 'POST', `${B}/queues`, {
+    expect((await call(app, 'DELETE', `${BASE}/queues/${name}`, { tenant })).status).toBe(204)
+    const again = await call(app, 'POST', `${BASE}/queues`, {
       tenant,
       body: { name, partitionCount: 2 },
     })

@@ -1,20 +1,11 @@
 import { describe, expect, test } from 'bun:test'
 import { ErrorSchema } from '../../src/http/schemas/common'
+import { BASE, call, expectError } from '../helpers/api'
 import { fuzzRoutes } from '../helpers/fuzz'
-import { call, newTenant, SERVICE_TOKEN, testApp, token } from '../helpers/harness'
+import { newTenant, SERVICE_TOKEN, testApp, token } from '../helpers/harness'
 
 /** Cases per route; `FUZZ_RUNS` raises it (the chaos suite runs 1,000). */
 const RUNS = Number(process.env.FUZZ_RUNS ?? 200)
-const BASE = '/api/v1/mq'
-
-type Answer = Awaited<ReturnType<typeof call>>
-
-function expectRefused(res: Answer, status: number, code: string) {
-  expect(res.status).toBe(status)
-  const body = ErrorSchema.parse(res.body)
-  expect(body.code).toBe(code as typeof body.code)
-  return body
-}
 
 describe('fuzzing every route (S6)', () => {
   test(`${RUNS} cases per route: no 5xx, every error in the envelope, nothing internal shown`, async () => {
@@ -50,7 +41,7 @@ describe('regressions found by fuzzing', () => {
     const app = await testApp()
     const tenant = newTenant()
     await call(app, 'POST', `${BASE}/queues`, { tenant, body: { name: 'fz' } })
-    const body = expectRefused(
+    const body = expectError(
       await call(app, 'GET', `${BASE}/queues?prefix=%00`, { tenant }),
       400,
       'MQ_VALIDATION_FAILED'
@@ -60,7 +51,7 @@ describe('regressions found by fuzzing', () => {
       tenant,
       body: { name: 'nul', description: 'a\u0000b' },
     })
-    expectRefused(described, 400, 'MQ_VALIDATION_FAILED')
+    expectError(described, 400, 'MQ_VALIDATION_FAILED')
     expect((await call(app, 'GET', `${BASE}/queues/nul`, { tenant })).status).toBe(404)
     const lookedUp = await call(app, 'GET', `${BASE}/messages/%00?queue=fz`, { tenant })
     expect([400, 404]).toContain(lookedUp.status)
@@ -76,13 +67,13 @@ describe('regressions found by fuzzing', () => {
       tenant,
       body: { ...schedule, maxRuns: 3_000_000_000 },
     })
-    expect(expectRefused(created, 400, 'MQ_VALIDATION_FAILED').message).toStartWith('maxRuns')
+    expect(expectError(created, 400, 'MQ_VALIDATION_FAILED').message).toStartWith('maxRuns')
     const ok = await call(app, 'POST', `${BASE}/publish/scheduled`, { tenant, body: schedule })
     const updated = await call(app, 'PUT', `${BASE}/schedules/${ok.body.id}`, {
       tenant,
       body: { maxRuns: 1_000_000_000_000 },
     })
-    expect(expectRefused(updated, 400, 'MQ_VALIDATION_FAILED').message).toStartWith('maxRuns')
+    expect(expectError(updated, 400, 'MQ_VALIDATION_FAILED').message).toStartWith('maxRuns')
     const fits = await call(app, 'PUT', `${BASE}/schedules/${ok.body.id}`, {
       tenant,
       body: { maxRuns: 2_147_483_647 },

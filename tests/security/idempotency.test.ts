@@ -1,14 +1,13 @@
 import { describe, expect, test } from 'bun:test'
 import { ErrorSchema } from '../../src/http/schemas/common'
-import { call, newTenant, SERVICE_TOKEN, sharedDeps, testApp } from '../helpers/harness'
+import { BASE, call } from '../helpers/api'
+import { newTenant, SERVICE_TOKEN, sharedDeps, testApp } from '../helpers/harness'
 
 /**
  * A `messageId` or `Idempotency-Key` is 1–200 characters of letters, digits and `._:-/`
  * (API.md "Publishing"); anything else is 400, never ignored: an ignored key would publish a
  * client's "safe" retry twice, under two ids.
  */
-
-const B = '/api/v1/mq'
 
 const BAD_KEYS: Record<string, string> = {
   'a space': 'order 1',
@@ -25,7 +24,7 @@ async function setup() {
   const deps = await sharedDeps()
   const tenant = newTenant()
   expect(
-    (await call(app, 'POST', `${B}/queues`, { tenant, body: { name: 'orders' } })).status
+    (await call(app, 'POST', `${BASE}/queues`, { tenant, body: { name: 'orders' } })).status
   ).toBe(201)
   const stored = async () =>
     (await deps.redis.xlen(deps.keys.partition(tenant, 'orders', 0, 'stream'))) +
@@ -35,13 +34,13 @@ async function setup() {
 
 /** Every single-message publishing route, with a body that is valid on it. */
 const ROUTES: Array<[string, Record<string, unknown>]> = [
-  [`${B}/publish`, { queue: 'orders', payload: 1 }],
-  [`${B}/publish/delayed`, { queue: 'orders', payload: 1, delayMs: 60_000 }],
+  [`${BASE}/publish`, { queue: 'orders', payload: 1 }],
+  [`${BASE}/publish/delayed`, { queue: 'orders', payload: 1, delayMs: 60_000 }],
   [
-    `${B}/publish/scheduled`,
+    `${BASE}/publish/scheduled`,
     { queue: 'orders', payload: 1, deliverAt: new Date(Date.now() + 3_600_000).toISOString() },
   ],
-  [`${B}/topics/orders/publish`, { payload: 1 }],
+  [`${BASE}/topics/orders/publish`, { payload: 1 }],
 ]
 
 describe('Idempotency-Key and messageId rules', () => {
@@ -68,13 +67,13 @@ describe('Idempotency-Key and messageId rules', () => {
   test('a body messageId that breaks the rules is 400, in single, batch and internal publishes', async () => {
     const { app, tenant, stored } = await setup()
     for (const [what, messageId] of Object.entries(BAD_KEYS)) {
-      const single = await call(app, 'POST', `${B}/publish`, {
+      const single = await call(app, 'POST', `${BASE}/publish`, {
         tenant,
         body: { queue: 'orders', payload: 1, messageId },
       })
       expect({ what, status: single.status }).toEqual({ what, status: 400 })
       expect(single.body.code).toBe('MQ_VALIDATION_FAILED')
-      const batch = await call(app, 'POST', `${B}/publish/batch`, {
+      const batch = await call(app, 'POST', `${BASE}/publish/batch`, {
         tenant,
         body: { queue: 'orders', messages: [{ payload: 1 }, { payload: 2, messageId }] },
       })
@@ -94,7 +93,7 @@ describe('Idempotency-Key and messageId rules', () => {
     const key = 'Az09._:-/'.repeat(23).slice(0, 200)
     expect(key).toHaveLength(200)
     const send = () =>
-      call(app, 'POST', `${B}/publish`, {
+      call(app, 'POST', `${BASE}/publish`, {
         tenant,
         body: { queue: 'orders', payload: 1 },
         headers: { 'idempotency-key': key },
@@ -102,7 +101,7 @@ describe('Idempotency-Key and messageId rules', () => {
     expect((await send()).status).toBe(201)
     const again = await send()
     expect(again).toMatchObject({ status: 200, body: { messageId: key, duplicate: true } })
-    const one = await call(app, 'POST', `${B}/publish`, {
+    const one = await call(app, 'POST', `${BASE}/publish`, {
       tenant,
       body: { queue: 'orders', payload: 1 },
       headers: { 'idempotency-key': 'k' },
@@ -113,7 +112,7 @@ describe('Idempotency-Key and messageId rules', () => {
 
   test('the body’s messageId wins over a valid Idempotency-Key', async () => {
     const { app, tenant } = await setup()
-    const res = await call(app, 'POST', `${B}/publish`, {
+    const res = await call(app, 'POST', `${BASE}/publish`, {
       tenant,
       body: { queue: 'orders', payload: 1, messageId: 'from-body' },
       headers: { 'idempotency-key': 'from-header' },

@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto'
 import fc from 'fast-check'
 import { ErrorSchema } from '../../src/http/schemas/common'
 import { Keys, PARTITION_PARTS, type PartitionPart } from '../../src/streams/keys'
-import { call, newTenant, SERVICE_TOKEN, sharedDeps, testApp } from '../helpers/harness'
+import { type Answer, BASE, call } from '../helpers/api'
+import { newTenant, SERVICE_TOKEN, sharedDeps, testApp } from '../helpers/harness'
 import { mountedRoutes } from '../helpers/routes'
 
 /*
@@ -12,11 +13,9 @@ import { mountedRoutes } from '../helpers/routes'
  * list A's objects, and no answer carries anything of A's that B did not send itself.
  */
 
-const BASE = '/api/v1/mq'
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/
 
 type App = Awaited<ReturnType<typeof testApp>>
-type Answer = Awaited<ReturnType<typeof call>>
 
 /** The names and ids a probe can point at; A's real ones, or ghosts nobody owns. */
 interface Ids {

@@ -5,8 +5,8 @@ import { buildDeps, type Deps } from '../../src/deps'
 import { ErrorSchema } from '../../src/http/schemas/common'
 import { BUN_HEADER_CAP, bunServeLimits, MAX_HEADER_BYTES } from '../../src/http/server'
 import { createLogger } from '../../src/observability/logger'
+import { BASE, call, expectError } from '../helpers/api'
 import {
-  call,
   newTenant,
   SERVICE_TOKEN,
   sharedDeps,
@@ -24,18 +24,9 @@ import { mountedRoutes } from '../helpers/routes'
  * tests/integration/http/errors.test.ts; these go over every route and every publishing path.
  */
 
-const BASE = '/api/v1/mq'
 const Q = `${BASE}/queues`
 
 type App = Awaited<ReturnType<typeof testApp>>
-type Answer = Awaited<ReturnType<typeof call>>
-
-function expectError(res: Answer, status: number, code: string, what = '') {
-  expect({ what, status: res.status }).toEqual({ what, status })
-  const body = ErrorSchema.parse(res.body)
-  expect({ what, code: body.code }).toEqual({ what, code: code as typeof body.code })
-  return body
-}
 
 /** A payload whose JSON text is exactly `bytes` long (a string: two bytes of quotes). */
 const payloadOf = (bytes: number) => 'x'.repeat(bytes - 2)

@@ -3,8 +3,8 @@ import { createApp } from '../../src/app'
 import { buildDeps, type Deps } from '../../src/deps'
 import { ErrorSchema } from '../../src/http/schemas/common'
 import { createLogger } from '../../src/observability/logger'
+import { BASE, call } from '../helpers/api'
 import {
-  call,
   newTenant,
   SERVICE_TOKEN,
   sharedDeps,
@@ -15,7 +15,6 @@ import {
 } from '../helpers/harness'
 import { type OutageDeps, startOutageDeps, timed } from '../helpers/outage'
 
-const BASE = '/api/v1/mq'
 const Q = `${BASE}/queues`
 
 type AppLike = Parameters<typeof call>[0]

@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, test } from 'bun:test'
 import { ErrorSchema } from '../../src/http/schemas/common'
-import { call, newTenant, testApp } from '../helpers/harness'
+import { BASE, call } from '../helpers/api'
+import { newTenant, testApp } from '../helpers/harness'
 import { mountedRoutes } from '../helpers/routes'
 
 /*
@@ -10,7 +11,6 @@ import { mountedRoutes } from '../helpers/routes'
  * fails the coverage test, so a new route must be given its scope here and in API.md.
  */
 
-const B = '/api/v1/mq'
 const ghost = crypto.randomUUID()
 
 type Need = 'mq:read' | 'mq:publish' | 'mq:consume' | 'mq:admin'
@@ -33,10 +33,10 @@ const pullSub = {
 
 const MATRIX: Record<string, Row> = {
   'GET /health': { rule: 'none', probe: { method: 'GET', path: '/health' } },
-  'GET /api/v1/mq/health': { rule: 'none', probe: { method: 'GET', path: `${B}/health` } },
+  'GET /api/v1/mq/health': { rule: 'none', probe: { method: 'GET', path: `${BASE}/health` } },
   'GET /api/v1/mq/health/ping': {
     rule: 'none',
-    probe: { method: 'GET', path: `${B}/health/ping` },
+    probe: { method: 'GET', path: `${BASE}/health/ping` },
   },
   'GET /openapi.json': { rule: 'none', probe: { method: 'GET', path: '/openapi.json' } },
   'GET /docs': { rule: 'none', probe: { method: 'GET', path: '/docs' } },
@@ -48,147 +48,162 @@ const MATRIX: Record<string, Row> = {
   'GET /console/app.js': { rule: 'none', probe: { method: 'GET', path: '/console/app.js' } },
   'GET /console/app.css': { rule: 'none', probe: { method: 'GET', path: '/console/app.css' } },
   'GET /metrics': { rule: 'metrics-token', probe: { method: 'GET', path: '/metrics' } },
-  'GET /api/v1/mq/status': { rule: 'mq:admin', probe: { method: 'GET', path: `${B}/status` } },
+  'GET /api/v1/mq/status': { rule: 'mq:admin', probe: { method: 'GET', path: `${BASE}/status` } },
 
   'POST /api/v1/mq/queues': {
     rule: 'mq:admin',
-    probe: { method: 'POST', path: `${B}/queues`, body: { name: 'made' } },
+    probe: { method: 'POST', path: `${BASE}/queues`, body: { name: 'made' } },
   },
-  'GET /api/v1/mq/queues': { rule: 'mq:read', probe: { method: 'GET', path: `${B}/queues` } },
+  'GET /api/v1/mq/queues': { rule: 'mq:read', probe: { method: 'GET', path: `${BASE}/queues` } },
   'GET /api/v1/mq/queues/:name': {
     rule: 'mq:read',
-    probe: { method: 'GET', path: `${B}/queues/orders` },
+    probe: { method: 'GET', path: `${BASE}/queues/orders` },
   },
   'PUT /api/v1/mq/queues/:name': {
     rule: 'mq:admin',
-    probe: { method: 'PUT', path: `${B}/queues/ghost`, body: { description: 'x' } },
+    probe: { method: 'PUT', path: `${BASE}/queues/ghost`, body: { description: 'x' } },
   },
   'DELETE /api/v1/mq/queues/:name': {
     rule: 'mq:admin',
-    probe: { method: 'DELETE', path: `${B}/queues/ghost` },
+    probe: { method: 'DELETE', path: `${BASE}/queues/ghost` },
   },
   'POST /api/v1/mq/queues/:name/purge': {
     rule: 'mq:admin',
-    probe: { method: 'POST', path: `${B}/queues/ghost/purge` },
+    probe: { method: 'POST', path: `${BASE}/queues/ghost/purge` },
   },
   'GET /api/v1/mq/queues/:name/messages': {
     rule: 'mq:read',
-    probe: { method: 'GET', path: `${B}/queues/orders/messages` },
+    probe: { method: 'GET', path: `${BASE}/queues/orders/messages` },
   },
   'POST /api/v1/mq/queues/:name/redrive': {
     rule: 'mq:admin',
-    probe: { method: 'POST', path: `${B}/queues/ghost.dlq/redrive`, body: {} },
+    probe: { method: 'POST', path: `${BASE}/queues/ghost.dlq/redrive`, body: {} },
   },
 
   'POST /api/v1/mq/subscriptions': {
     rule: 'mq:consume',
-    probe: { method: 'POST', path: `${B}/subscriptions`, body: { ...pullSub, queue: 'ghost' } },
+    probe: { method: 'POST', path: `${BASE}/subscriptions`, body: { ...pullSub, queue: 'ghost' } },
   },
   'GET /api/v1/mq/subscriptions': {
     rule: 'mq:read',
-    probe: { method: 'GET', path: `${B}/subscriptions` },
+    probe: { method: 'GET', path: `${BASE}/subscriptions` },
   },
   'GET /api/v1/mq/subscriptions/:id': {
     rule: 'mq:read',
-    probe: { method: 'GET', path: `${B}/subscriptions/${ghost}` },
+    probe: { method: 'GET', path: `${BASE}/subscriptions/${ghost}` },
   },
   'PUT /api/v1/mq/subscriptions/:id': {
     rule: 'mq:consume',
-    probe: { method: 'PUT', path: `${B}/subscriptions/${ghost}`, body: { maxRetryAttempts: 2 } },
+    probe: { method: 'PUT', path: `${BASE}/subscriptions/${ghost}`, body: { maxRetryAttempts: 2 } },
   },
   'DELETE /api/v1/mq/subscriptions/:id': {
     rule: 'mq:consume',
-    probe: { method: 'DELETE', path: `${B}/subscriptions/${ghost}` },
+    probe: { method: 'DELETE', path: `${BASE}/subscriptions/${ghost}` },
   },
   'POST /api/v1/mq/subscriptions/:id/pause': {
     rule: 'mq:consume',
-    probe: { method: 'POST', path: `${B}/subscriptions/${ghost}/pause` },
+    probe: { method: 'POST', path: `${BASE}/subscriptions/${ghost}/pause` },
   },
   'POST /api/v1/mq/subscriptions/:id/resume': {
     rule: 'mq:consume',
-    probe: { method: 'POST', path: `${B}/subscriptions/${ghost}/resume` },
+    probe: { method: 'POST', path: `${BASE}/subscriptions/${ghost}/resume` },
   },
   'POST /api/v1/mq/subscriptions/:id/pull': {
     rule: 'mq:consume',
-    probe: { method: 'POST', path: `${B}/subscriptions/${ghost}/pull`, body: {} },
+    probe: { method: 'POST', path: `${BASE}/subscriptions/${ghost}/pull`, body: {} },
   },
   'POST /api/v1/mq/subscriptions/:id/ack': {
     rule: 'mq:consume',
-    probe: { method: 'POST', path: `${B}/subscriptions/${ghost}/ack`, body: { receipts: ['r'] } },
+    probe: {
+      method: 'POST',
+      path: `${BASE}/subscriptions/${ghost}/ack`,
+      body: { receipts: ['r'] },
+    },
   },
   'POST /api/v1/mq/subscriptions/:id/nack': {
     rule: 'mq:consume',
-    probe: { method: 'POST', path: `${B}/subscriptions/${ghost}/nack`, body: { receipts: ['r'] } },
+    probe: {
+      method: 'POST',
+      path: `${BASE}/subscriptions/${ghost}/nack`,
+      body: { receipts: ['r'] },
+    },
   },
   'POST /api/v1/mq/subscriptions/:id/seek': {
     rule: 'mq:consume',
-    probe: { method: 'POST', path: `${B}/subscriptions/${ghost}/seek`, body: { to: 'latest' } },
+    probe: { method: 'POST', path: `${BASE}/subscriptions/${ghost}/seek`, body: { to: 'latest' } },
   },
 
   'GET /api/v1/mq/messages/:messageId': {
     rule: 'mq:read',
-    probe: { method: 'GET', path: `${B}/messages/m-1?queue=orders` },
+    probe: { method: 'GET', path: `${BASE}/messages/m-1?queue=orders` },
   },
   'DELETE /api/v1/mq/messages/:messageId': {
     rule: 'mq:publish',
-    probe: { method: 'DELETE', path: `${B}/messages/m-1?queue=orders` },
+    probe: { method: 'DELETE', path: `${BASE}/messages/m-1?queue=orders` },
   },
 
-  'GET /api/v1/mq/schedules': { rule: 'mq:read', probe: { method: 'GET', path: `${B}/schedules` } },
+  'GET /api/v1/mq/schedules': {
+    rule: 'mq:read',
+    probe: { method: 'GET', path: `${BASE}/schedules` },
+  },
   'GET /api/v1/mq/schedules/:id': {
     rule: 'mq:read',
-    probe: { method: 'GET', path: `${B}/schedules/${ghost}` },
+    probe: { method: 'GET', path: `${BASE}/schedules/${ghost}` },
   },
   'PUT /api/v1/mq/schedules/:id': {
     rule: 'mq:publish',
-    probe: { method: 'PUT', path: `${B}/schedules/${ghost}`, body: { maxRuns: 1 } },
+    probe: { method: 'PUT', path: `${BASE}/schedules/${ghost}`, body: { maxRuns: 1 } },
   },
   'DELETE /api/v1/mq/schedules/:id': {
     rule: 'mq:publish',
-    probe: { method: 'DELETE', path: `${B}/schedules/${ghost}` },
+    probe: { method: 'DELETE', path: `${BASE}/schedules/${ghost}` },
   },
   'POST /api/v1/mq/schedules/:id/pause': {
     rule: 'mq:publish',
-    probe: { method: 'POST', path: `${B}/schedules/${ghost}/pause` },
+    probe: { method: 'POST', path: `${BASE}/schedules/${ghost}/pause` },
   },
   'POST /api/v1/mq/schedules/:id/resume': {
     rule: 'mq:publish',
-    probe: { method: 'POST', path: `${B}/schedules/${ghost}/resume` },
+    probe: { method: 'POST', path: `${BASE}/schedules/${ghost}/resume` },
   },
 
   'POST /api/v1/mq/publish': {
     rule: 'mq:publish',
-    probe: { method: 'POST', path: `${B}/publish`, body: msg },
+    probe: { method: 'POST', path: `${BASE}/publish`, body: msg },
   },
   'POST /api/v1/mq/publish/batch': {
     rule: 'mq:publish',
     probe: {
       method: 'POST',
-      path: `${B}/publish/batch`,
+      path: `${BASE}/publish/batch`,
       body: { queue: 'orders', messages: [{ payload: 1 }] },
     },
   },
   'POST /api/v1/mq/publish/delayed': {
     rule: 'mq:publish',
-    probe: { method: 'POST', path: `${B}/publish/delayed`, body: { ...msg, delayMs: 60_000 } },
+    probe: { method: 'POST', path: `${BASE}/publish/delayed`, body: { ...msg, delayMs: 60_000 } },
   },
   'POST /api/v1/mq/publish/scheduled': {
     rule: 'mq:publish',
-    probe: { method: 'POST', path: `${B}/publish/scheduled`, body: { ...msg, cron: '0 8 * * *' } },
+    probe: {
+      method: 'POST',
+      path: `${BASE}/publish/scheduled`,
+      body: { ...msg, cron: '0 8 * * *' },
+    },
   },
   'POST /api/v1/mq/topics/:name/publish': {
     rule: 'mq:publish',
-    probe: { method: 'POST', path: `${B}/topics/orders/publish`, body: { payload: 1 } },
+    probe: { method: 'POST', path: `${BASE}/topics/orders/publish`, body: { payload: 1 } },
   },
 
-  'GET /api/v1/mq/metrics': { rule: 'mq:read', probe: { method: 'GET', path: `${B}/metrics` } },
+  'GET /api/v1/mq/metrics': { rule: 'mq:read', probe: { method: 'GET', path: `${BASE}/metrics` } },
   'GET /api/v1/mq/metrics/topics': {
     rule: 'mq:read',
-    probe: { method: 'GET', path: `${B}/metrics/topics` },
+    probe: { method: 'GET', path: `${BASE}/metrics/topics` },
   },
   'GET /api/v1/mq/metrics/consumers': {
     rule: 'mq:read',
-    probe: { method: 'GET', path: `${B}/metrics/consumers` },
+    probe: { method: 'GET', path: `${BASE}/metrics/consumers` },
   },
 
   ...Object.fromEntries(
@@ -228,7 +243,7 @@ describe('the scope matrix, route by route', () => {
     app = await testApp()
     tenant = newTenant()
     expect(
-      (await call(app, 'POST', `${B}/queues`, { tenant, body: { name: 'orders' } })).status
+      (await call(app, 'POST', `${BASE}/queues`, { tenant, body: { name: 'orders' } })).status
     ).toBe(201)
   })
 
@@ -266,7 +281,7 @@ describe('the scope matrix, route by route', () => {
 })
 
 describe('subscriptions: what mq:consume alone may not do', () => {
-  const S = `${B}/subscriptions`
+  const S = `${BASE}/subscriptions`
   const hook = {
     ...pullSub,
     consumerName: 'hook',
@@ -278,7 +293,7 @@ describe('subscriptions: what mq:consume alone may not do', () => {
     const app = await testApp()
     const tenant = newTenant()
     expect(
-      (await call(app, 'POST', `${B}/queues`, { tenant, body: { name: 'orders' } })).status
+      (await call(app, 'POST', `${BASE}/queues`, { tenant, body: { name: 'orders' } })).status
     ).toBe(201)
     return { app, tenant }
   }

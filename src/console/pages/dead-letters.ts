@@ -1,9 +1,17 @@
-import { api, ok, type Queue, type QueuedMessage, type Subscription } from '../api'
+import {
+  api,
+  listAllQueues,
+  listAllSubscriptions,
+  ok,
+  type Queue,
+  type QueuedMessage,
+  type Subscription,
+} from '../api'
 import { act, confirmAction, count, fill, h, KeyedTable, payloadView, when } from '../dom'
 import { heading, type Page, tablePage } from '../page'
 import { latestSample } from '../samples'
 import { messageList } from './messages'
-import { listAllQueues, listAllSubscriptions, queueLink } from './queues'
+import { queueLink } from './queues'
 
 const deadLettersLink = (name: string) =>
   h('a', { href: `#/dead-letters/${encodeURIComponent(name)}` }, name)
@@ -72,9 +80,9 @@ function nextToRedrive(messages: QueuedMessage[]): QueuedMessage | undefined {
   return next
 }
 
-/** One dead-letter queue: why and how often each message failed; redrive all or the next. */
-export function deadLettersPage(queueName: string): Page {
-  const messages = messageList(
+/** The dead letters of one queue, each with where it came from and why it failed. */
+function deadLetterList(queueName: string) {
+  const messages: ReturnType<typeof messageList> = messageList(
     queueName,
     'Dead letters, oldest first',
     [
@@ -104,7 +112,11 @@ export function deadLettersPage(queueName: string): Page {
     ],
     'No dead letters in this queue.'
   )
+  return messages
+}
 
+/** Redrive all (after a confirmation), redrive the next one, and reload. */
+function redriveActions(queueName: string, messages: ReturnType<typeof messageList>) {
   async function redrive(button: HTMLButtonElement, max: number | undefined) {
     await act(button, async () => {
       const { redriven } = await ok(
@@ -136,7 +148,12 @@ export function deadLettersPage(queueName: string): Page {
         return 'Dead letters reloaded.'
       })
   )
+  return h('div', { class: 'actions' }, all, ' ', one, ' ', refresh)
+}
 
+/** One dead-letter queue: why and how often each message failed; redrive all or the next. */
+export function deadLettersPage(queueName: string): Page {
+  const messages = deadLetterList(queueName)
   const now = h('p', { class: 'hint' })
   let loaded = false
   return {
@@ -146,7 +163,7 @@ export function deadLettersPage(queueName: string): Page {
       null,
       h('p', { class: 'crumbs' }, h('a', { href: '#/dead-letters' }, 'Dead letters'), ' / '),
       heading(queueName),
-      h('div', { class: 'actions' }, all, ' ', one, ' ', refresh),
+      redriveActions(queueName, messages),
       h(
         'p',
         { class: 'hint' },

@@ -2,12 +2,8 @@ import { ApiError, api, type Credentials, clearCredentials, ok, saveCredentials 
 import { fill, h } from '../dom'
 import { heading } from '../page'
 
-/**
- * Asks for a token once per tab: a JWT with the tenant in `tid`, or the service token and a
- * tenant id. It is tried on `GET /queues` before the console opens; `signedIn` runs after.
- */
-export function loginPage(signedIn: () => void, reason?: string): HTMLElement {
-  const problem = h('p', { class: 'problem', role: 'alert' }, reason ?? '')
+/** The two ways to sign in, each with its fields; `read` gives the credentials entered. */
+function credentialFields() {
   const jwt = h('input', {
     type: 'radio',
     name: 'kind',
@@ -42,14 +38,7 @@ export function loginPage(signedIn: () => void, reason?: string): HTMLElement {
   jwt.addEventListener('change', showFields)
   service.addEventListener('change', showFields)
   showFields()
-
-  const submit = h('button', { type: 'submit' }, 'Sign in')
-  const form = h(
-    'form',
-    { class: 'login stacked-form', 'aria-labelledby': 'login-title' },
-    heading('MQ console'),
-    h('h2', { id: 'login-title' }, 'Sign in'),
-    problem,
+  const elements = [
     h(
       'fieldset',
       null,
@@ -59,6 +48,37 @@ export function loginPage(signedIn: () => void, reason?: string): HTMLElement {
     ),
     tokenFields,
     serviceFields,
+  ]
+  const read = (): Credentials =>
+    jwt.checked
+      ? { kind: 'token', token: token.value.trim().replace(/^Bearer\s+/i, '') }
+      : { kind: 'service', serviceToken: serviceToken.value, tenantId: tenantId.value.trim() }
+  return { elements, read }
+}
+
+/** Why the service refused to sign in, in the operator's terms. */
+const refusal = (err: unknown) =>
+  err instanceof ApiError && err.status === 401
+    ? 'The service refused these credentials (wrong, expired, or signed with another secret).'
+    : err instanceof ApiError && err.status === 403
+      ? 'These credentials may not read queues (they need mq:read or mq:admin).'
+      : `Could not sign in: ${err instanceof Error ? err.message : String(err)}`
+
+/**
+ * Asks for a token once per tab: a JWT with the tenant in `tid`, or the service token and a
+ * tenant id. It is tried on `GET /queues` before the console opens; `signedIn` runs after.
+ */
+export function loginPage(signedIn: () => void, reason?: string): HTMLElement {
+  const problem = h('p', { class: 'problem', role: 'alert' }, reason ?? '')
+  const fields = credentialFields()
+  const submit = h('button', { type: 'submit' }, 'Sign in')
+  const form = h(
+    'form',
+    { class: 'login stacked-form', 'aria-labelledby': 'login-title' },
+    heading('MQ console'),
+    h('h2', { id: 'login-title' }, 'Sign in'),
+    problem,
+    ...fields.elements,
     submit,
     h(
       'p',
@@ -70,24 +90,14 @@ export function loginPage(signedIn: () => void, reason?: string): HTMLElement {
   )
   form.addEventListener('submit', async (event) => {
     event.preventDefault()
-    const credentials: Credentials = jwt.checked
-      ? { kind: 'token', token: token.value.trim().replace(/^Bearer\s+/i, '') }
-      : { kind: 'service', serviceToken: serviceToken.value, tenantId: tenantId.value.trim() }
-    saveCredentials(credentials)
+    saveCredentials(fields.read())
     submit.disabled = true
     try {
       await ok(api.queues.$get({ query: { limit: '1' } }))
       signedIn()
     } catch (err) {
       clearCredentials()
-      fill(
-        problem,
-        err instanceof ApiError && err.status === 401
-          ? 'The service refused these credentials (wrong, expired, or signed with another secret).'
-          : err instanceof ApiError && err.status === 403
-            ? 'These credentials may not read queues (they need mq:read or mq:admin).'
-            : `Could not sign in: ${err instanceof Error ? err.message : String(err)}`
-      )
+      fill(problem, refusal(err))
       submit.disabled = false
     }
   })

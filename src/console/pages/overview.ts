@@ -1,8 +1,11 @@
+import type { InferResponseType } from 'hono/client'
 import { api } from '../api'
 import { lineChart } from '../charts'
 import { badge, count, fill, h, millis, rate } from '../dom'
 import { heading, type Page, tiles } from '../page'
 import { latestSample, POLL_MS, type Sample, series, span, WINDOW_MS } from '../samples'
+
+type HealthBody = InferResponseType<typeof api.health.$get, 200>
 
 /** The overview's charts: each line is one figure of the `/metrics` summary over time. */
 const CHARTS: Array<{
@@ -30,6 +33,76 @@ const CHARTS: Array<{
   },
 ]
 
+/** The health answer as the overview shows it: each check's status, timing and detail. */
+function healthTable(body: HealthBody) {
+  return [
+    h('h2', { id: 'health-title' }, 'Health ', badge(body.status)),
+    h(
+      'table',
+      { class: 'health' },
+      h('caption', { class: 'sr-only' }, 'Health checks'),
+      h(
+        'thead',
+        null,
+        h(
+          'tr',
+          null,
+          h('th', { scope: 'col' }, 'Check'),
+          h('th', { scope: 'col' }, 'Status'),
+          h('th', { scope: 'col', class: 'num' }, 'Took'),
+          h('th', { scope: 'col' }, 'Detail')
+        )
+      ),
+      h(
+        'tbody',
+        null,
+        ...Object.entries(body.details).map(([name, detail]) =>
+          h(
+            'tr',
+            null,
+            h('th', { scope: 'row' }, name),
+            h('td', null, badge(detail.status)),
+            h('td', { class: 'num' }, millis(detail.latencyMs)),
+            h('td', null, detail.message ?? '')
+          )
+        )
+      )
+    ),
+    h('p', { class: 'hint' }, `${body.service} ${body.version}, up ${Math.round(body.uptime)} s`),
+  ]
+}
+
+/** The totals of the latest sample. */
+function totals(summary: Sample['summary']) {
+  return tiles([
+    { label: 'Published', value: rate(summary.performance.throughput) },
+    { label: 'Acknowledged', value: rate(summary.consumers.processingRate) },
+    { label: 'Failed deliveries', value: rate(summary.consumers.errorRate) },
+    { label: 'Latency p95', value: millis(summary.performance.p95Latency) },
+    { label: 'Messages in streams', value: count(summary.redisStreams.totalMessages) },
+    { label: 'Pending', value: count(summary.redisStreams.pendingMessages) },
+    { label: 'Total lag', value: count(summary.consumers.totalLag) },
+    { label: 'Active consumers', value: count(summary.consumers.activeConsumers) },
+  ])
+}
+
+/** The line charts of the last WINDOW_MS of samples. */
+function recentCharts() {
+  const within = span(WINDOW_MS)
+  return CHARTS.map((chart) =>
+    lineChart({
+      title: chart.title,
+      span: within,
+      format: chart.format,
+      series: chart.lines.map(([name, pick], style) => ({
+        name,
+        style,
+        points: series(pick, within),
+      })),
+    })
+  )
+}
+
 /** Health of each check, totals and the last 15 minutes of throughput and latency. */
 export function overviewPage(): Page {
   const health = h('section', { 'aria-labelledby': 'health-title' })
@@ -54,90 +127,19 @@ export function overviewPage(): Page {
     )
   )
 
-  async function refreshHealth() {
-    // 503 (unhealthy) carries the same body as 200, so both are read.
-    const res = await api.health.$get()
-    if (res.status !== 200 && res.status !== 503) throw new Error(`health answered ${res.status}`)
-    const body = await res.json()
-    fill(
-      health,
-      h('h2', { id: 'health-title' }, 'Health ', badge(body.status)),
-      h(
-        'table',
-        { class: 'health' },
-        h('caption', { class: 'sr-only' }, 'Health checks'),
-        h(
-          'thead',
-          null,
-          h(
-            'tr',
-            null,
-            h('th', { scope: 'col' }, 'Check'),
-            h('th', { scope: 'col' }, 'Status'),
-            h('th', { scope: 'col', class: 'num' }, 'Took'),
-            h('th', { scope: 'col' }, 'Detail')
-          )
-        ),
-        h(
-          'tbody',
-          null,
-          ...Object.entries(body.details).map(([name, detail]) =>
-            h(
-              'tr',
-              null,
-              h('th', { scope: 'row' }, name),
-              h('td', null, badge(detail.status)),
-              h('td', { class: 'num' }, millis(detail.latencyMs)),
-              h('td', null, detail.message ?? '')
-            )
-          )
-        )
-      ),
-      h('p', { class: 'hint' }, `${body.service} ${body.version}, up ${Math.round(body.uptime)} s`)
-    )
-  }
-
-  function refreshMetrics() {
-    const sample = latestSample()
-    if (!sample) return
-    const { summary } = sample
-    fill(
-      figures,
-      tiles([
-        { label: 'Published', value: rate(summary.performance.throughput) },
-        { label: 'Acknowledged', value: rate(summary.consumers.processingRate) },
-        { label: 'Failed deliveries', value: rate(summary.consumers.errorRate) },
-        { label: 'Latency p95', value: millis(summary.performance.p95Latency) },
-        { label: 'Messages in streams', value: count(summary.redisStreams.totalMessages) },
-        { label: 'Pending', value: count(summary.redisStreams.pendingMessages) },
-        { label: 'Total lag', value: count(summary.consumers.totalLag) },
-        { label: 'Active consumers', value: count(summary.consumers.activeConsumers) },
-      ])
-    )
-    const within = span(WINDOW_MS)
-    fill(
-      charts,
-      ...CHARTS.map((chart) =>
-        lineChart({
-          title: chart.title,
-          span: within,
-          format: chart.format,
-          series: chart.lines.map(([name, pick], style) => ({
-            name,
-            style,
-            points: series(pick, within),
-          })),
-        })
-      )
-    )
-  }
-
   return {
     title: 'Overview',
     element,
     async refresh() {
-      refreshMetrics()
-      await refreshHealth()
+      const sample = latestSample()
+      if (sample) {
+        fill(figures, totals(sample.summary))
+        fill(charts, ...recentCharts())
+      }
+      // 503 (unhealthy) carries the same body as 200, so both are read.
+      const res = await api.health.$get()
+      if (res.status !== 200 && res.status !== 503) throw new Error(`health answered ${res.status}`)
+      fill(health, ...healthTable(await res.json()))
     },
   }
 }

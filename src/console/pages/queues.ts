@@ -1,4 +1,4 @@
-import { allPages, api, ok, type Queue, type Subscription } from '../api'
+import { api, listAllQueues, listAllSubscriptions, ok, type Queue, type Subscription } from '../api'
 import { sparkline } from '../charts'
 import {
   act,
@@ -17,22 +17,6 @@ import {
 import { facts, heading, type Page, tablePage, tiles } from '../page'
 import { latestSample, SPARK_MS, series, span } from '../samples'
 import { messageList } from './messages'
-
-/** Every queue of the tenant (the API's pages followed). */
-export const listAllQueues = () =>
-  allPages((cursor) =>
-    ok(api.queues.$get({ query: { limit: '1000', ...(cursor ? { cursor } : {}) } }))
-  )
-
-/** Every subscription of the tenant, or of one queue. */
-export const listAllSubscriptions = (queue?: string) =>
-  allPages((cursor) =>
-    ok(
-      api.subscriptions.$get({
-        query: { limit: '1000', ...(queue ? { queue } : {}), ...(cursor ? { cursor } : {}) },
-      })
-    )
-  )
 
 /** A link to a queue's page. */
 export const queueLink = (name: string) =>
@@ -128,11 +112,9 @@ export function queuesPage(): Page {
   return page
 }
 
-/** One queue: settings, live figures, subscriptions, messages, publish, purge and delete. */
-export function queuePage(queueName: string): Page {
-  const summary = h('div')
-  const settings = h('div')
-  const subscriptions = new KeyedTable<Subscription>(
+/** The subscriptions of one queue, with their lag and pending from the console's samples. */
+function queueSubscriptions() {
+  return new KeyedTable<Subscription>(
     'Subscriptions of this queue',
     [
       {
@@ -156,6 +138,10 @@ export function queuePage(queueName: string): Page {
     (s) => s.id,
     'No subscriptions: messages wait until a consumer group reads them.'
   )
+}
+
+/** A peek at one queue's messages, from a chosen time, with the controls that reload it. */
+function queueMessages(queueName: string) {
   // The API peeks oldest first from a time; recent messages are those since a while ago.
   const startAt = h(
     'select',
@@ -204,7 +190,24 @@ export function queuePage(queueName: string): Page {
         return 'Messages reloaded.'
       })
   )
+  const section = h(
+    'section',
+    { 'aria-labelledby': 'messages-title' },
+    h('h2', { id: 'messages-title' }, 'Messages'),
+    h(
+      'div',
+      { class: 'actions' },
+      h('label', { for: 'messages-from' }, 'Show from'),
+      startAt,
+      reloadMessages
+    ),
+    messages.element
+  )
+  return { reload: () => messages.reload(), section }
+}
 
+/** The form that publishes one message to the queue; `published` refreshes what shows it. */
+function publishForm(queueName: string, published: () => Promise<unknown>) {
   const payload = h(
     'textarea',
     { id: 'publish-payload', rows: 4, spellcheck: 'false' },
@@ -212,7 +215,7 @@ export function queuePage(queueName: string): Page {
   )
   const key = h('input', { id: 'publish-key', autocomplete: 'off' })
   const send = h('button', { type: 'submit' }, 'Publish')
-  const publish = h(
+  const form = h(
     'form',
     { class: 'stacked-form', 'aria-labelledby': 'publish-title' },
     h('h2', { id: 'publish-title' }, 'Publish a message'),
@@ -222,7 +225,7 @@ export function queuePage(queueName: string): Page {
     key,
     send
   )
-  publish.addEventListener('submit', (event) => {
+  form.addEventListener('submit', (event) => {
     event.preventDefault()
     void act(send, async () => {
       let body: unknown
@@ -236,11 +239,15 @@ export function queuePage(queueName: string): Page {
           json: { queue: queueName, payload: body, ...(key.value ? { key: key.value } : {}) },
         })
       )
-      await Promise.all([page.refresh(), messages.reload()])
+      await published()
       return `Published ${res.messageId} to partition ${res.partition}.`
     })
   })
+  return form
+}
 
+/** Purge and delete, each behind a confirmation; `purged` refreshes what shows the messages. */
+function dangerZone(queueName: string, purged: () => Promise<unknown>) {
   const purge = h('button', { type: 'button', class: 'danger' }, 'Purge messages…')
   purge.addEventListener('click', async () => {
     const sure = await confirmAction({
@@ -250,9 +257,11 @@ export function queuePage(queueName: string): Page {
     })
     if (!sure) return
     await act(purge, async () => {
-      const { purged } = await ok(api.queues[':name'].purge.$post({ param: { name: queueName } }))
-      await Promise.all([page.refresh(), messages.reload()])
-      return `Purged ${purged} message${purged === 1 ? '' : 's'} from ${queueName}.`
+      const { purged: n } = await ok(
+        api.queues[':name'].purge.$post({ param: { name: queueName } })
+      )
+      await purged()
+      return `Purged ${n} message${n === 1 ? '' : 's'} from ${queueName}.`
     })
   })
   const remove = h('button', { type: 'button', class: 'danger' }, 'Delete queue…')
@@ -270,6 +279,75 @@ export function queuePage(queueName: string): Page {
     })
     if (done) location.hash = '#/queues'
   })
+  return h(
+    'section',
+    { class: 'danger-zone', 'aria-labelledby': 'danger-title' },
+    h('h2', { id: 'danger-title' }, 'Danger zone'),
+    purge,
+    ' ',
+    remove
+  )
+}
+
+/** The queue's names and live figures. */
+function queueSummary(queue: Queue) {
+  const stats = queue.stats
+  const topic = latestSample()?.topics.get(queue.name)
+  return [
+    queue.displayName && queue.displayName !== queue.name
+      ? h('p', { class: 'lead' }, queue.displayName)
+      : null,
+    queue.description ? h('p', null, queue.description) : null,
+    tiles([
+      { label: 'Status', value: badge(queue.status) },
+      { label: 'Length', value: count(stats?.length) },
+      { label: 'Pending', value: count(stats?.pending) },
+      { label: 'Scheduled', value: count(stats?.scheduled) },
+      { label: 'Lag', value: count(topic?.lag) },
+      { label: 'Consumer groups', value: count(stats?.consumerGroups) },
+      { label: 'Published', value: rateCell(queue.name, 'publishRate') },
+      { label: 'Acknowledged', value: rateCell(queue.name, 'consumeRate') },
+    ]),
+  ]
+}
+
+/** The queue's settings, behind a disclosure. */
+function queueSettings(queue: Queue) {
+  return h(
+    'details',
+    null,
+    h(
+      'summary',
+      null,
+      `Settings: ${queue.partitionCount} partition${queue.partitionCount === 1 ? '' : 's'}, keeps messages ${duration(queue.retentionMs)}, at most ${count(queue.maxLength)}`
+    ),
+    facts([
+      [
+        'Partitions',
+        `${queue.partitionCount} (the API reports figures per queue; each message below names its partition)`,
+      ],
+      ['Retention', duration(queue.retentionMs)],
+      [
+        'Max length',
+        `${count(queue.maxLength)} (when full: ${queue.overflow === 'reject' ? 'refuse publishes' : 'drop the oldest'})`,
+      ],
+      ['Encrypted', queue.encrypted ? 'yes' : 'no'],
+      ['Public', queue.isPublic ? 'yes' : 'no'],
+      ['Producers', queue.allowedProducers.join(', ') || 'anyone with mq:publish'],
+      ['Consumers', queue.allowedConsumers.join(', ') || 'anyone with mq:consume'],
+      ['Last message id', queue.stats?.lastMessageId ?? '–'],
+      ['Created', when(queue.createdAt)],
+    ])
+  )
+}
+
+/** One queue: settings, live figures, subscriptions, messages, publish, purge and delete. */
+export function queuePage(queueName: string): Page {
+  const summary = h('div')
+  const settings = h('div')
+  const subscriptions = queueSubscriptions()
+  const messages = queueMessages(queueName)
+  const refreshAll = () => Promise.all([page.refresh(), messages.reload()])
 
   const element = h(
     'div',
@@ -284,28 +362,9 @@ export function queuePage(queueName: string): Page {
       h('h2', { id: 'subs-title' }, 'Subscriptions'),
       h('div', { class: 'scroll' }, subscriptions.element)
     ),
-    h(
-      'section',
-      { 'aria-labelledby': 'messages-title' },
-      h('h2', { id: 'messages-title' }, 'Messages'),
-      h(
-        'div',
-        { class: 'actions' },
-        h('label', { for: 'messages-from' }, 'Show from'),
-        startAt,
-        reloadMessages
-      ),
-      messages.element
-    ),
-    publish,
-    h(
-      'section',
-      { class: 'danger-zone', 'aria-labelledby': 'danger-title' },
-      h('h2', { id: 'danger-title' }, 'Danger zone'),
-      purge,
-      ' ',
-      remove
-    )
+    messages.section,
+    publishForm(queueName, refreshAll),
+    dangerZone(queueName, refreshAll)
   )
 
   let loaded = false
@@ -317,56 +376,10 @@ export function queuePage(queueName: string): Page {
         ok(api.queues[':name'].$get({ param: { name: queueName } })),
         listAllSubscriptions(queueName),
       ])
-      const stats = queue.stats
-      const topic = latestSample()?.topics.get(queueName)
-      fill(
-        summary,
-        queue.displayName && queue.displayName !== queue.name
-          ? h('p', { class: 'lead' }, queue.displayName)
-          : null,
-        queue.description ? h('p', null, queue.description) : null,
-        tiles([
-          { label: 'Status', value: badge(queue.status) },
-          { label: 'Length', value: count(stats?.length) },
-          { label: 'Pending', value: count(stats?.pending) },
-          { label: 'Scheduled', value: count(stats?.scheduled) },
-          { label: 'Lag', value: count(topic?.lag) },
-          { label: 'Consumer groups', value: count(stats?.consumerGroups) },
-          { label: 'Published', value: rateCell(queueName, 'publishRate') },
-          { label: 'Acknowledged', value: rateCell(queueName, 'consumeRate') },
-        ])
-      )
+      fill(summary, ...queueSummary(queue))
       // Filled once: refilling would close the disclosure under the operator's cursor.
       if (!loaded) {
-        fill(
-          settings,
-          h(
-            'details',
-            null,
-            h(
-              'summary',
-              null,
-              `Settings: ${queue.partitionCount} partition${queue.partitionCount === 1 ? '' : 's'}, keeps messages ${duration(queue.retentionMs)}, at most ${count(queue.maxLength)}`
-            ),
-            facts([
-              [
-                'Partitions',
-                `${queue.partitionCount} (the API reports figures per queue; each message below names its partition)`,
-              ],
-              ['Retention', duration(queue.retentionMs)],
-              [
-                'Max length',
-                `${count(queue.maxLength)} (when full: ${queue.overflow === 'reject' ? 'refuse publishes' : 'drop the oldest'})`,
-              ],
-              ['Encrypted', queue.encrypted ? 'yes' : 'no'],
-              ['Public', queue.isPublic ? 'yes' : 'no'],
-              ['Producers', queue.allowedProducers.join(', ') || 'anyone with mq:publish'],
-              ['Consumers', queue.allowedConsumers.join(', ') || 'anyone with mq:consume'],
-              ['Last message id', stats?.lastMessageId ?? '–'],
-              ['Created', when(queue.createdAt)],
-            ])
-          )
-        )
+        fill(settings, queueSettings(queue))
         loaded = true
         await messages.reload()
       }

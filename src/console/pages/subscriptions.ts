@@ -1,9 +1,9 @@
-import { api, ok, type Subscription } from '../api'
+import { api, listAllSubscriptions, ok, type Subscription } from '../api'
 import { bars, sparkline } from '../charts'
 import { act, badge, confirmAction, count, fill, h, KeyedTable, millis, pretty, when } from '../dom'
 import { facts, heading, type Page, tablePage, tiles } from '../page'
 import { latestSample, SPARK_MS, series, span } from '../samples'
-import { listAllSubscriptions, queueLink } from './queues'
+import { queueLink } from './queues'
 
 const consumer = (id: string) => latestSample()?.consumers.get(id)
 
@@ -75,13 +75,12 @@ export function subscriptionsPage(): Page {
   return page
 }
 
-/** One subscription: its settings, outcomes, lag over time, pause/resume and seek. */
-export function subscriptionPage(id: string): Page {
-  const title = heading('Subscription')
-  const actions = h('div', { class: 'actions' })
-  const figures = h('div')
-  const settings = h('div')
-
+/** The seek form: moves the subscription's whole group; `seeked` runs after it succeeded. */
+function seekForm(
+  id: string,
+  current: () => Subscription | undefined,
+  seeked: () => Promise<void>
+) {
   const position = h(
     'select',
     { id: 'seek-to' },
@@ -97,7 +96,7 @@ export function subscriptionPage(id: string): Page {
     timeRow.hidden = position.value !== 'time'
   })
   const seek = h('button', { type: 'submit' }, 'Seek')
-  const seekForm = h(
+  const form = h(
     'form',
     { class: 'stacked-form', 'aria-labelledby': 'seek-title' },
     h('h2', { id: 'seek-title' }, 'Seek'),
@@ -111,24 +110,110 @@ export function subscriptionPage(id: string): Page {
     timeRow,
     seek
   )
-  let current: Subscription | undefined
-  let shownStatus: string | undefined
-  seekForm.addEventListener('submit', async (event) => {
+  form.addEventListener('submit', async (event) => {
     event.preventDefault()
-    if (!current) return
+    const sub = current()
+    if (!sub) return
     const to = position.value === 'time' ? new Date(time.value).toISOString() : position.value
     const sure = await confirmAction({
-      title: `Seek group ${current.consumerGroup}?`,
-      message: `Every consumer of ${current.consumerGroup} on ${current.queue} continues from ${to}.`,
+      title: `Seek group ${sub.consumerGroup}?`,
+      message: `Every consumer of ${sub.consumerGroup} on ${sub.queue} continues from ${to}.`,
       action: 'Seek',
     })
     if (!sure) return
     await act(seek, async () => {
       const res = await ok(api.subscriptions[':id'].seek.$post({ param: { id }, json: { to } }))
-      await page.refresh()
+      await seeked()
       return `Group moved to ${res.position}.`
     })
   })
+  return form
+}
+
+/** A subscription's live figures: lag over time, pending, processing time and outcomes. */
+function subscriptionFigures(s: Subscription) {
+  const within = span(SPARK_MS)
+  const stats = s.stats
+  return [
+    tiles([
+      {
+        label: 'Lag',
+        value: count(stats?.lag),
+        extra: sparkline(
+          series((x) => x.consumers.get(s.id)?.lag, within),
+          {
+            label: 'lag, last minutes',
+            span: within,
+            format: count,
+          }
+        ),
+      },
+      { label: 'Pending', value: count(stats?.pending) },
+      { label: 'Processing time', value: millis(consumer(s.id)?.avgProcessingMs) },
+      { label: 'Last ack', value: when(s.lastConsumedAt) },
+    ]),
+    h('h2', null, 'Delivery outcomes'),
+    stats &&
+      bars([
+        { name: 'Delivered', value: stats.delivered, style: 0 },
+        { name: 'Acknowledged', value: stats.acked, style: 1 },
+        { name: 'Failed attempts', value: stats.failed, style: 2 },
+        { name: 'Dead-lettered', value: stats.deadLettered, style: 3 },
+      ]),
+    s.subscriptionType === 'webhook' &&
+      h(
+        'p',
+        { class: 'hint' },
+        'The API has no list of a webhook’s attempts one by one (status codes, latency). Shown instead: the outcome counts above, the mean processing time over the last minute, the status reason (why a 410 Gone paused it), and on the Dead letters page each failed message’s last answer (e.g. “webhook: endpoint answered 500”).'
+      ),
+  ]
+}
+
+/** A subscription's settings. */
+function subscriptionSettings(s: Subscription) {
+  return facts([
+    ['Queue', queueLink(s.queue)],
+    [
+      'Type',
+      s.subscriptionType === 'webhook' ? 'webhook (the service pushes)' : 'pull (the client pulls)',
+    ],
+    ['Status reason', s.statusReason ?? '–'],
+    ...(s.subscriptionType === 'webhook'
+      ? ([
+          [
+            'Webhook',
+            `${String(s.handlerConfig.method ?? 'POST')} ${String(s.handlerConfig.url ?? '')}`,
+          ],
+          ['Timeout', millis(Number(s.handlerConfig.timeoutMs ?? 15_000))],
+        ] as Array<[string, string]>)
+      : []),
+    ['Visibility timeout', millis(s.sessionTimeoutMs)],
+    [
+      'Retries',
+      `dead-lettered after ${s.maxRetryAttempts} deliver${s.maxRetryAttempts === 1 ? 'y' : 'ies'}, ${s.retryBackoff} backoff from ${millis(s.retryDelayMs)}`,
+    ],
+    [
+      'Dead letters go to',
+      h(
+        'a',
+        { href: `#/dead-letters/${encodeURIComponent(s.deadLetterQueue)}` },
+        s.deadLetterQueue
+      ),
+    ],
+    ['Filter', s.messageFilter ? h('pre', null, pretty(s.messageFilter)) : 'none: every message'],
+    ['New group starts at', s.offsetResetPolicy],
+    ['Created', when(s.createdAt)],
+  ])
+}
+
+/** One subscription: its settings, outcomes, lag over time, pause/resume and seek. */
+export function subscriptionPage(id: string): Page {
+  const title = heading('Subscription')
+  const actions = h('div', { class: 'actions' })
+  const figures = h('div')
+  const settings = h('div')
+  let current: Subscription | undefined
+  let shownStatus: string | undefined
 
   const page: Page = {
     title: 'Subscription',
@@ -140,7 +225,11 @@ export function subscriptionPage(id: string): Page {
       actions,
       figures,
       settings,
-      seekForm
+      seekForm(
+        id,
+        () => current,
+        () => page.refresh()
+      )
     ),
     async refresh() {
       const s = await ok(api.subscriptions[':id'].$get({ param: { id } }))
@@ -155,87 +244,8 @@ export function subscriptionPage(id: string): Page {
         fill(actions, button)
         if (hadFocus) button.focus()
       }
-      const metrics = consumer(s.id)
-      const within = span(SPARK_MS)
-      const stats = s.stats
-      fill(
-        figures,
-        tiles([
-          {
-            label: 'Lag',
-            value: count(stats?.lag),
-            extra: sparkline(
-              series((x) => x.consumers.get(s.id)?.lag, within),
-              {
-                label: 'lag, last minutes',
-                span: within,
-                format: count,
-              }
-            ),
-          },
-          { label: 'Pending', value: count(stats?.pending) },
-          { label: 'Processing time', value: millis(metrics?.avgProcessingMs) },
-          { label: 'Last ack', value: when(s.lastConsumedAt) },
-        ]),
-        h('h2', null, 'Delivery outcomes'),
-        stats &&
-          bars([
-            { name: 'Delivered', value: stats.delivered, style: 0 },
-            { name: 'Acknowledged', value: stats.acked, style: 1 },
-            { name: 'Failed attempts', value: stats.failed, style: 2 },
-            { name: 'Dead-lettered', value: stats.deadLettered, style: 3 },
-          ]),
-        s.subscriptionType === 'webhook' &&
-          h(
-            'p',
-            { class: 'hint' },
-            'The API has no list of a webhook’s attempts one by one (status codes, latency). Shown instead: the outcome counts above, the mean processing time over the last minute, the status reason (why a 410 Gone paused it), and on the Dead letters page each failed message’s last answer (e.g. “webhook: endpoint answered 500”).'
-          )
-      )
-      if (firstLoad) {
-        fill(
-          settings,
-          h('h2', null, 'Settings'),
-          facts([
-            ['Queue', queueLink(s.queue)],
-            [
-              'Type',
-              s.subscriptionType === 'webhook'
-                ? 'webhook (the service pushes)'
-                : 'pull (the client pulls)',
-            ],
-            ['Status reason', s.statusReason ?? '–'],
-            ...(s.subscriptionType === 'webhook'
-              ? ([
-                  [
-                    'Webhook',
-                    `${String(s.handlerConfig.method ?? 'POST')} ${String(s.handlerConfig.url ?? '')}`,
-                  ],
-                  ['Timeout', millis(Number(s.handlerConfig.timeoutMs ?? 15_000))],
-                ] as Array<[string, string]>)
-              : []),
-            ['Visibility timeout', millis(s.sessionTimeoutMs)],
-            [
-              'Retries',
-              `dead-lettered after ${s.maxRetryAttempts} deliver${s.maxRetryAttempts === 1 ? 'y' : 'ies'}, ${s.retryBackoff} backoff from ${millis(s.retryDelayMs)}`,
-            ],
-            [
-              'Dead letters go to',
-              h(
-                'a',
-                { href: `#/dead-letters/${encodeURIComponent(s.deadLetterQueue)}` },
-                s.deadLetterQueue
-              ),
-            ],
-            [
-              'Filter',
-              s.messageFilter ? h('pre', null, pretty(s.messageFilter)) : 'none: every message',
-            ],
-            ['New group starts at', s.offsetResetPolicy],
-            ['Created', when(s.createdAt)],
-          ])
-        )
-      }
+      fill(figures, ...subscriptionFigures(s))
+      if (firstLoad) fill(settings, h('h2', null, 'Settings'), subscriptionSettings(s))
     },
   }
   return page

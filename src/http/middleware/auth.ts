@@ -33,10 +33,10 @@ function parseScopes(payload: JWTPayload): Set<Scope> {
 }
 
 /**
- * Verifies bearer JWTs and service tokens. Verified tokens are cached until they expire (at
- * most a minute) so the hot path does not pay for a signature check on every request.
+ * Verifies bearer JWTs into a tenant. Verified tokens are cached until they expire (at most a
+ * minute) so the hot path does not pay for a signature check on every request.
  */
-export function createAuthenticator(opts: AuthOptions) {
+function jwtVerifier(opts: AuthOptions) {
   const key: Uint8Array | JWTVerifyGetKey | undefined = opts.jwtSecret
     ? new TextEncoder().encode(opts.jwtSecret)
     : opts.jwksUrl
@@ -45,10 +45,9 @@ export function createAuthenticator(opts: AuthOptions) {
   // Pinned: an HS256 secret never verifies an asymmetric token and vice versa, which closes
   // algorithm confusion; `none` is never accepted by jose.
   const algorithms = opts.jwtSecret ? ['HS256'] : ['RS256', 'ES256', 'EdDSA']
-  const serviceDigest = opts.serviceToken ? digest(opts.serviceToken) : undefined
   const cache = new Map<string, { tenant: TenantContext; until: number }>()
 
-  async function verifyJwt(token: string): Promise<TenantContext> {
+  return async function verifyJwt(token: string): Promise<TenantContext> {
     const hit = cache.get(token)
     if (hit && hit.until > Date.now()) return hit.tenant
     if (!key || token.length > MAX_TOKEN_LENGTH) throw unauthorized()
@@ -80,6 +79,12 @@ export function createAuthenticator(opts: AuthOptions) {
     cache.set(token, { tenant, until: Math.min((payload.exp ?? 0) * 1000, Date.now() + 60_000) })
     return tenant
   }
+}
+
+/** Verifies bearer JWTs (see jwtVerifier) and service tokens. */
+export function createAuthenticator(opts: AuthOptions) {
+  const verifyJwt = jwtVerifier(opts)
+  const serviceDigest = opts.serviceToken ? digest(opts.serviceToken) : undefined
 
   function verifyServiceToken(given: string): boolean {
     return serviceDigest !== undefined && timingSafeEqual(digest(given), serviceDigest)

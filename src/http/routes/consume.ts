@@ -1,13 +1,12 @@
-import { createRoute } from '@hono/zod-openapi'
 import {
   ackMessages,
   type ConsumeDeps,
-  type Delivery,
   nackMessages,
   pullMessages,
   seekSubscription,
 } from '../../domain/consume'
-import { requireScope } from '../middleware/auth'
+import { presentDelivery } from '../presenters'
+import { routes } from '../route'
 import { createRouter, domainContext } from '../router'
 import { commonErrors, errorResponse, json, jsonBody } from '../schemas/common'
 import {
@@ -22,15 +21,10 @@ import {
   SubscriptionIdParam,
 } from '../schemas/consume'
 
-const tags = ['Consuming']
-const middleware = requireScope('mq:consume')
+const route = routes('Consuming')
 
-const pull = createRoute({
-  method: 'post',
-  path: '/{id}/pull',
-  tags,
+const pull = route('post', '/{id}/pull', 'mq:consume', {
   summary: 'Pull messages; long polls up to waitMs for the first one',
-  middleware,
   request: { params: SubscriptionIdParam, body: jsonBody(PullBody) },
   responses: {
     200: json(PullResultSchema, 'deliveries (possibly none)'),
@@ -39,39 +33,24 @@ const pull = createRoute({
   },
 })
 
-const ack = createRoute({
-  method: 'post',
-  path: '/{id}/ack',
-  tags,
+const ack = route('post', '/{id}/ack', 'mq:consume', {
   summary: 'Acknowledge deliveries by receipt',
-  middleware,
   request: { params: SubscriptionIdParam, body: jsonBody(AckBody) },
   responses: { 200: json(AckResultSchema, 'how many were acknowledged'), ...commonErrors },
 })
 
-const nack = createRoute({
-  method: 'post',
-  path: '/{id}/nack',
-  tags,
+const nack = route('post', '/{id}/nack', 'mq:consume', {
   summary:
     'Give deliveries back for redelivery, or to the dead-letter queue after the last attempt',
-  middleware,
   request: { params: SubscriptionIdParam, body: jsonBody(NackBody) },
   responses: { 200: json(NackResultSchema, 'requeued and dead-lettered counts'), ...commonErrors },
 })
 
-const seek = createRoute({
-  method: 'post',
-  path: '/{id}/seek',
-  tags,
+const seek = route('post', '/{id}/seek', 'mq:consume', {
   summary: "Move the consumer group's position: earliest, latest or a time",
-  middleware,
   request: { params: SubscriptionIdParam, body: jsonBody(SeekBody) },
   responses: { 200: json(SeekResultSchema, 'the new position'), ...commonErrors },
 })
-
-/** A delivery as the API shows it. */
-export const presentDelivery = (d: Delivery) => ({ ...d, publishedAt: d.publishedAt.toISOString() })
 
 /** Pull, ack, nack and seek under `/api/v1/mq/subscriptions/{id}`. */
 export function createConsumeRouter(deps: ConsumeDeps) {
@@ -84,12 +63,8 @@ export function createConsumeRouter(deps: ConsumeDeps) {
       return c.json({ messages: deliveries.map(presentDelivery) }, 200)
     })
     .openapi(ack, async (c) => {
-      const acked = await ackMessages(
-        deps,
-        domainContext(c),
-        c.req.valid('param').id,
-        c.req.valid('json').receipts
-      )
+      const { id } = c.req.valid('param')
+      const acked = await ackMessages(deps, domainContext(c), id, c.req.valid('json').receipts)
       return c.json({ acked }, 200)
     })
     .openapi(nack, async (c) => {

@@ -1,21 +1,17 @@
-import { createRoute } from '@hono/zod-openapi'
 import { unavailable } from '../../domain/errors'
 import type { HealthService } from '../../observability/health'
 import { type StatusDeps, statusReport } from '../../observability/status'
-import { requireScopeOrService } from '../middleware/auth'
+import { routes } from '../route'
 import { createRouter } from '../router'
 import { commonErrors, errorResponse, json } from '../schemas/common'
 import { HealthSchema, PingSchema, StatusSchema } from '../schemas/health'
 
-const tags = ['Health']
+const route = routes('Health')
 
 /** The one client error a public route can answer: every route refuses an oversized body. */
 const tooLarge = errorResponse('a request body over MAX_REQUEST_SIZE (MQ_MESSAGE_TOO_LARGE)')
 
-const health = createRoute({
-  method: 'get',
-  path: '/health',
-  tags,
+const health = route('get', '/health', null, {
   summary: 'Health of the service and each backing store',
   security: [],
   responses: {
@@ -25,23 +21,21 @@ const health = createRoute({
   },
 })
 
-const ping = createRoute({
-  method: 'get',
-  path: '/health/ping',
-  tags,
+const ping = route('get', '/health/ping', null, {
   summary: 'Round trip to Redis',
   security: [],
   responses: { 200: json(PingSchema, 'pong'), 413: tooLarge, 503: commonErrors[503] },
 })
 
-const status = createRoute({
-  method: 'get',
-  path: '/status',
-  tags,
-  summary: 'Service, Redis and queue status (mq:admin, or a service token for every tenant)',
-  middleware: [requireScopeOrService('mq:admin')] as const,
-  responses: { 200: json(StatusSchema, 'status'), ...commonErrors },
-})
+const status = route(
+  'get',
+  '/status',
+  { orService: 'mq:admin' },
+  {
+    summary: 'Service, Redis and queue status (mq:admin, or a service token for every tenant)',
+    responses: { 200: json(StatusSchema, 'status'), ...commonErrors },
+  }
+)
 
 /** The public health answer, also mounted at `/health` outside the API base. */
 export function createHealthHandler(service: HealthService) {

@@ -1,4 +1,4 @@
-import { createRoute, z } from '@hono/zod-openapi'
+import { z } from '@hono/zod-openapi'
 import type { Context } from 'hono'
 import { createMiddleware } from 'hono/factory'
 import { type DomainContext, SCOPES } from '../../domain/context'
@@ -10,6 +10,8 @@ import type { MetricsReporter } from '../../observability/metrics-report'
 import type { AppEnv } from '../env'
 import type { Authenticator } from '../middleware/auth'
 import type { TenantRateGate } from '../middleware/rate-limit'
+import { publishedAnswer } from '../presenters'
+import { routes } from '../route'
 import { createRouter } from '../router'
 import { commonErrors, errorResponse, json, jsonBody } from '../schemas/common'
 import { HealthSchema } from '../schemas/health'
@@ -20,7 +22,6 @@ import {
 } from '../schemas/internal'
 import { MessageQueueMetricsSchema } from '../schemas/metrics'
 import { PublishResultSchema } from '../schemas/publish'
-import { presentOutcome } from './publish'
 
 /** What the internal API needs, built once at start-up. */
 export interface InternalDeps {
@@ -37,7 +38,7 @@ export interface InternalDeps {
   admitTenant?: TenantRateGate['admit']
 }
 
-const tags = ['Internal']
+const route = routes('Internal')
 const security = [{ serviceToken: [] }]
 const errors = {
   400: commonErrors[400],
@@ -81,11 +82,8 @@ function actFor(c: Context<AppEnv>, named: string | undefined): DomainContext {
   return { tenantId, principal, requestId: c.get('requestId') }
 }
 
-const publishTo = (queue: string, summary: string) =>
-  createRoute({
-    method: 'post',
-    path: `/${queue}`,
-    tags,
+const publishTo = <Q extends string>(queue: Q, summary: string) =>
+  route('post', `/${queue}`, null, {
     summary: `${summary}: publish to the tenant’s '${queue}' queue, created on first use`,
     security,
     request: { body: jsonBody(InternalPublishBody) },
@@ -100,11 +98,8 @@ const publishTo = (queue: string, summary: string) =>
     },
   })
 
-const statusOf = (path: string, queue: string) =>
-  createRoute({
-    method: 'get',
-    path: `/${path}`,
-    tags,
+const statusOf = <P extends string>(path: P, queue: string) =>
+  route('get', `/${path}`, null, {
     summary: `Figures and rates of the tenant’s '${queue}' queue`,
     security,
     request: { query: InternalTenantQuery },
@@ -115,20 +110,14 @@ const statusOf = (path: string, queue: string) =>
     },
   })
 
-const metrics = createRoute({
-  method: 'get',
-  path: '/metrics',
-  tags,
+const metrics = route('get', '/metrics', null, {
   summary: 'MessageQueueMetrics of every tenant (or of the one X-Tenant-Id names)',
   security,
   request: { query: InternalTenantQuery },
   responses: { 200: json(MessageQueueMetricsSchema, 'the metrics'), ...errors },
 })
 
-const healthDetailed = createRoute({
-  method: 'get',
-  path: '/health-detailed',
-  tags,
+const healthDetailed = route('get', '/health-detailed', null, {
   summary: 'Health with each check’s status, timing and message',
   security,
   responses: {
@@ -153,8 +142,7 @@ export function createInternalRouter(deps: InternalDeps) {
     const ctx = actFor(c, tenantId)
     await deps.admitTenant?.(c, ctx.tenantId)
     await ensureQueueLike(deps.queueDeps, ctx, queue, defaults)
-    const outcome = await publishMessage(deps.publishDeps, ctx, queue, message)
-    return c.json(presentOutcome(outcome), outcome.duplicate ? 200 : 201)
+    return publishedAnswer(c, await publishMessage(deps.publishDeps, ctx, queue, message))
   }
   const status = async (c: Context<AppEnv>, queue: string, named: string | undefined) => {
     const ctx = actFor(c, named)

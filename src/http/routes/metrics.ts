@@ -1,11 +1,10 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
-import { createRoute } from '@hono/zod-openapi'
 import type { Context } from 'hono'
 import { MqError } from '../../domain/errors'
 import type { Metrics } from '../../observability/metrics'
 import type { MetricsReporter } from '../../observability/metrics-report'
 import type { AppEnv } from '../env'
-import { requireScopeOrService } from '../middleware/auth'
+import { type Guard, routes } from '../route'
 import { createRouter } from '../router'
 import { commonErrors, errorResponse, json } from '../schemas/common'
 import {
@@ -15,37 +14,25 @@ import {
   TopicMetricsListSchema,
 } from '../schemas/metrics'
 
-const tags = ['Monitoring']
-const middleware = requireScopeOrService('mq:read')
+const route = routes('Monitoring')
+const reader: Guard = { orService: 'mq:read' }
 const scope = 'mq:read for the tenant’s own queues; a service token without X-Tenant-Id for all'
 
-const summary = createRoute({
-  method: 'get',
-  path: '/',
-  tags,
+const summary = route('get', '/', reader, {
   summary: `Totals, consumer rates and latency percentiles (${scope})`,
-  middleware,
   responses: {
     200: json(MessageQueueMetricsSchema, 'the seed’s MessageQueueMetrics'),
     ...commonErrors,
   },
 })
 
-const topics = createRoute({
-  method: 'get',
-  path: '/topics',
-  tags,
+const topics = route('get', '/topics', reader, {
   summary: `Each queue’s length, pending, lag and rates (${scope})`,
-  middleware,
   responses: { 200: json(TopicMetricsListSchema, 'one item per queue'), ...commonErrors },
 })
 
-const consumers = createRoute({
-  method: 'get',
-  path: '/consumers',
-  tags,
+const consumers = route('get', '/consumers', reader, {
   summary: `Each subscription’s lag, counters and processing time (${scope})`,
-  middleware,
   responses: { 200: json(ConsumerMetricsListSchema, 'one item per subscription'), ...commonErrors },
 })
 
@@ -65,10 +52,7 @@ export function createMetricsRouter(reporter: MetricsReporter) {
     )
 }
 
-const prometheus = createRoute({
-  method: 'get',
-  path: '/metrics',
-  tags,
+const prometheus = route('get', '/metrics', null, {
   summary: 'Prometheus metrics (a bearer METRICS_TOKEN when one is set; 404 when disabled)',
   security: [{}, { metricsToken: [] }],
   responses: {

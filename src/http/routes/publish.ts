@@ -1,16 +1,16 @@
-import { createRoute, z } from '@hono/zod-openapi'
+import { z } from '@hono/zod-openapi'
 import type { Context } from 'hono'
 import { MqError } from '../../domain/errors'
 import {
   type PublishDeps,
   type PublishInput,
-  type PublishOutcome,
   publishBatch,
   publishMessage,
 } from '../../domain/publish'
 import { createSchedule, type ScheduleDeps } from '../../domain/schedules'
 import type { AppEnv } from '../env'
-import { requireScope } from '../middleware/auth'
+import { presentBatch, presentSchedule, publishedAnswer } from '../presenters'
+import { routes } from '../route'
 import { createRouter, domainContext } from '../router'
 import { commonErrors, errorResponse, json, jsonBody } from '../schemas/common'
 import {
@@ -25,9 +25,8 @@ import {
   TopicParam,
 } from '../schemas/publish'
 import { ScheduleSchema } from '../schemas/schedules'
-import { presentSchedule } from './schedules'
 
-const tags = ['Publishing']
+const route = routes('Publishing')
 
 const publishErrors = {
   ...commonErrors,
@@ -60,20 +59,6 @@ function toInput(body: z.infer<typeof MessageBody>, idempotencyKey?: string): Pu
   }
 }
 
-/** An outcome as the API shows it. */
-export function presentOutcome(o: PublishOutcome & { queue: string }) {
-  const shown: z.infer<typeof PublishResultSchema> = {
-    messageId: o.messageId,
-    queue: o.queue,
-    partition: o.partition,
-    status: o.status,
-    publishedAt: o.publishedAt.toISOString(),
-  }
-  if (o.deliverAt) shown.deliverAt = o.deliverAt.toISOString()
-  if (o.duplicate) shown.duplicate = true
-  return shown
-}
-
 /**
  * The `Idempotency-Key` header, held to a body `messageId`'s rules: a key that breaks them is
  * `400`, not ignored, or a client would believe its retries safe. Checked here rather than in
@@ -94,121 +79,86 @@ function idempotencyKey(c: Context<AppEnv>): string | undefined {
   })
 }
 
+const delayed = route('post', '/publish/delayed', 'mq:publish', {
+  summary: 'Publish one message delivered no earlier than delayMs from now',
+  request: { body: jsonBody(DelayedBody) },
+  responses: singleResponses,
+})
+const scheduled = route('post', '/publish/scheduled', 'mq:publish', {
+  summary: 'Publish one message at deliverAt, or create a recurring schedule with cron',
+  request: { body: jsonBody(ScheduledBody) },
+  responses: {
+    ...singleResponses,
+    201: json(
+      z.union([PublishResultSchema, ScheduleSchema]),
+      'the scheduled message, or the schedule'
+    ),
+  },
+})
+const single = route('post', '/publish', 'mq:publish', {
+  summary: 'Publish one message',
+  request: { body: jsonBody(PublishBody) },
+  responses: singleResponses,
+})
+const topic = route('post', '/topics/{name}/publish', 'mq:publish', {
+  summary: 'Publish one message to the named topic (queue)',
+  request: { params: TopicParam, body: jsonBody(MessageBody) },
+  responses: singleResponses,
+})
+const batchRoute = (maxBatchSize: number) =>
+  route('post', '/publish/batch', 'mq:publish', {
+    summary: 'Publish up to MAX_BATCH_SIZE messages to one queue; all or nothing on validation',
+    request: { body: jsonBody(batchBody(maxBatchSize)) },
+    responses: { 201: json(BatchResultSchema, 'stored, in input order'), ...publishErrors },
+  })
+
+/** Creates the recurring schedule a `cron` in `/publish/scheduled` asks for. */
+function scheduleFrom(
+  deps: ScheduleDeps,
+  c: Context<AppEnv>,
+  body: z.infer<typeof ScheduledBody> & { cron: string }
+) {
+  return createSchedule(deps, domainContext(c), body.queue, {
+    cron: body.cron,
+    timezone: body.timezone ?? 'UTC',
+    payload: body.payload,
+    headers: body.headers ?? {},
+    key: body.key ?? null,
+    maxRuns: body.maxRuns ?? null,
+    startAt: body.startAt ? new Date(body.startAt) : null,
+    endAt: body.endAt ? new Date(body.endAt) : null,
+  })
+}
+
 /** `/api/v1/mq/publish*` and `/api/v1/mq/topics/{name}/publish` */
 export function createPublishRouter(
   deps: PublishDeps,
   opts: { maxBatchSize: number; schedules: ScheduleDeps }
 ) {
-  const BatchBody = batchBody(opts.maxBatchSize)
-  const delayed = createRoute({
-    method: 'post',
-    path: '/publish/delayed',
-    tags,
-    summary: 'Publish one message delivered no earlier than delayMs from now',
-    middleware: [requireScope('mq:publish')] as const,
-    request: { body: jsonBody(DelayedBody) },
-    responses: singleResponses,
-  })
-  const scheduled = createRoute({
-    method: 'post',
-    path: '/publish/scheduled',
-    tags,
-    summary: 'Publish one message at deliverAt, or create a recurring schedule with cron',
-    middleware: [requireScope('mq:publish')] as const,
-    request: { body: jsonBody(ScheduledBody) },
-    responses: {
-      ...singleResponses,
-      201: json(
-        z.union([PublishResultSchema, ScheduleSchema]),
-        'the scheduled message, or the schedule'
-      ),
-    },
-  })
-  const single = createRoute({
-    method: 'post',
-    path: '/publish',
-    tags,
-    summary: 'Publish one message',
-    middleware: [requireScope('mq:publish')] as const,
-    request: { body: jsonBody(PublishBody) },
-    responses: singleResponses,
-  })
-  const batch = createRoute({
-    method: 'post',
-    path: '/publish/batch',
-    tags,
-    summary: 'Publish up to MAX_BATCH_SIZE messages to one queue; all or nothing on validation',
-    middleware: [requireScope('mq:publish')] as const,
-    request: { body: jsonBody(BatchBody) },
-    responses: { 201: json(BatchResultSchema, 'stored, in input order'), ...publishErrors },
-  })
-  const topic = createRoute({
-    method: 'post',
-    path: '/topics/{name}/publish',
-    tags,
-    summary: 'Publish one message to the named topic (queue)',
-    middleware: [requireScope('mq:publish')] as const,
-    request: { params: TopicParam, body: jsonBody(MessageBody) },
-    responses: singleResponses,
-  })
+  /** Every single-message route: publish, delayed, scheduled at a time, and to a topic. */
+  const publishOne = async (
+    c: Context<AppEnv>,
+    queue: string,
+    body: z.infer<typeof MessageBody>
+  ) => {
+    const input = toInput(body, idempotencyKey(c))
+    return publishedAnswer(c, await publishMessage(deps, domainContext(c), queue, input))
+  }
 
   return createRouter()
-    .openapi(single, async (c) => {
-      const body = c.req.valid('json')
-      const input = toInput(body, idempotencyKey(c))
-      const outcome = await publishMessage(deps, domainContext(c), body.queue, input)
-      return c.json(presentOutcome(outcome), outcome.duplicate ? 200 : 201)
-    })
-    .openapi(batch, async (c) => {
+    .openapi(single, (c) => publishOne(c, c.req.valid('json').queue, c.req.valid('json')))
+    .openapi(batchRoute(opts.maxBatchSize), async (c) => {
       const { queue, messages } = c.req.valid('json')
-      const result = await publishBatch(
-        deps,
-        domainContext(c),
-        queue,
-        messages.map((m) => toInput(m))
-      )
-      return c.json(
-        {
-          ...result,
-          results: result.results.map((r) => ({
-            messageId: r.messageId,
-            partition: r.partition,
-            status: r.status,
-            ...(r.duplicate ? { duplicate: true } : {}),
-          })),
-        },
-        201
-      )
+      const inputs = messages.map((m) => toInput(m))
+      return c.json(presentBatch(await publishBatch(deps, domainContext(c), queue, inputs)), 201)
     })
-    .openapi(delayed, async (c) => {
-      const body = c.req.valid('json')
-      const input = toInput(body, idempotencyKey(c))
-      const outcome = await publishMessage(deps, domainContext(c), body.queue, input)
-      return c.json(presentOutcome(outcome), outcome.duplicate ? 200 : 201)
-    })
+    .openapi(delayed, (c) => publishOne(c, c.req.valid('json').queue, c.req.valid('json')))
     .openapi(scheduled, async (c) => {
       const body = c.req.valid('json')
-      const { queue, cron, timezone, startAt, endAt, maxRuns } = body
-      if (cron !== undefined) {
-        const schedule = await createSchedule(opts.schedules, domainContext(c), queue, {
-          cron,
-          timezone: timezone ?? 'UTC',
-          payload: body.payload,
-          headers: body.headers ?? {},
-          key: body.key ?? null,
-          maxRuns: maxRuns ?? null,
-          startAt: startAt ? new Date(startAt) : null,
-          endAt: endAt ? new Date(endAt) : null,
-        })
-        return c.json(presentSchedule(opts.schedules, schedule), 201)
-      }
-      const input = toInput(body, idempotencyKey(c))
-      const outcome = await publishMessage(deps, domainContext(c), queue, input)
-      return c.json(presentOutcome(outcome), outcome.duplicate ? 200 : 201)
+      const { cron } = body
+      if (cron === undefined) return publishOne(c, body.queue, body)
+      const schedule = await scheduleFrom(opts.schedules, c, { ...body, cron })
+      return c.json(presentSchedule(opts.schedules, schedule), 201)
     })
-    .openapi(topic, async (c) => {
-      const input = toInput(c.req.valid('json'), idempotencyKey(c))
-      const outcome = await publishMessage(deps, domainContext(c), c.req.valid('param').name, input)
-      return c.json(presentOutcome(outcome), outcome.duplicate ? 200 : 201)
-    })
+    .openapi(topic, (c) => publishOne(c, c.req.valid('param').name, c.req.valid('json')))
 }

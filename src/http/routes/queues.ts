@@ -1,4 +1,3 @@
-import { createRoute } from '@hono/zod-openapi'
 import { type InspectDeps, peekMessages, redriveMessages } from '../../domain/inspect'
 import {
   createQueue,
@@ -6,13 +5,12 @@ import {
   getQueueWithStats,
   listQueues,
   purgeQueue,
-  type Queue,
   type QueueDeps,
-  type QueueStats,
   updateQueue,
 } from '../../domain/queues'
 import type { AuditSink } from '../../observability/audit'
-import { requireScope } from '../middleware/auth'
+import { presentMessage, presentQueue } from '../presenters'
+import { routes } from '../route'
 import { createRouter, domainContext } from '../router'
 import { commonErrors, errorResponse, json, jsonBody } from '../schemas/common'
 import { PeekQuery, PeekResultSchema, RedriveBody, RedriveResultSchema } from '../schemas/messages'
@@ -25,22 +23,11 @@ import {
   QueueSchema,
   UpdateQueueBody,
 } from '../schemas/queues'
-import { presentMessage } from './messages'
 
-/** A queue as the API shows it: no tenant id, times as ISO strings. */
-export function presentQueue(queue: Queue & { stats?: QueueStats }) {
-  const { tenantId: _tenantId, createdAt, updatedAt, ...rest } = queue
-  return { ...rest, createdAt: createdAt.toISOString(), updatedAt: updatedAt.toISOString() }
-}
+const route = routes('Queues')
 
-const tags = ['Queues']
-
-const create = createRoute({
-  method: 'post',
-  path: '/',
-  tags,
+const create = route('post', '/', 'mq:admin', {
   summary: 'Create a queue',
-  middleware: [requireScope('mq:admin')] as const,
   request: { body: jsonBody(CreateQueueBody) },
   responses: {
     201: json(QueueSchema, 'the created queue'),
@@ -49,72 +36,44 @@ const create = createRoute({
   },
 })
 
-const list = createRoute({
-  method: 'get',
-  path: '/',
-  tags,
+const list = route('get', '/', 'mq:read', {
   summary: 'List queues',
-  middleware: [requireScope('mq:read')] as const,
   request: { query: QueueListQuery },
   responses: { 200: json(QueueListSchema, 'a page of queues, by name'), ...commonErrors },
 })
 
-const get = createRoute({
-  method: 'get',
-  path: '/{name}',
-  tags,
+const get = route('get', '/{name}', 'mq:read', {
   summary: 'Get a queue with live stats',
-  middleware: [requireScope('mq:read')] as const,
   request: { params: QueueNameParam },
   responses: { 200: json(QueueSchema, 'the queue with stats'), ...commonErrors },
 })
 
-const update = createRoute({
-  method: 'put',
-  path: '/{name}',
-  tags,
+const update = route('put', '/{name}', 'mq:admin', {
   summary: 'Update a queue',
-  middleware: [requireScope('mq:admin')] as const,
   request: { params: QueueNameParam, body: jsonBody(UpdateQueueBody) },
   responses: { 200: json(QueueSchema, 'the updated queue'), ...commonErrors },
 })
 
-const remove = createRoute({
-  method: 'delete',
-  path: '/{name}',
-  tags,
+const remove = route('delete', '/{name}', 'mq:admin', {
   summary: 'Delete a queue with its messages, subscriptions and schedules',
-  middleware: [requireScope('mq:admin')] as const,
   request: { params: QueueNameParam },
   responses: { 204: { description: 'deleted' }, ...commonErrors },
 })
 
-const purge = createRoute({
-  method: 'post',
-  path: '/{name}/purge',
-  tags,
+const purge = route('post', '/{name}/purge', 'mq:admin', {
   summary: 'Remove every message of a queue; consumer groups stay',
-  middleware: [requireScope('mq:admin')] as const,
   request: { params: QueueNameParam },
   responses: { 200: json(PurgeResultSchema, 'how many messages were removed'), ...commonErrors },
 })
 
-const peek = createRoute({
-  method: 'get',
-  path: '/{name}/messages',
-  tags,
+const peek = route('get', '/{name}/messages', 'mq:read', {
   summary: 'Peek at messages without consuming them, oldest first',
-  middleware: [requireScope('mq:read')] as const,
   request: { params: QueueNameParam, query: PeekQuery },
   responses: { 200: json(PeekResultSchema, 'a page of messages'), ...commonErrors },
 })
 
-const redrive = createRoute({
-  method: 'post',
-  path: '/{name}/redrive',
-  tags,
+const redrive = route('post', '/{name}/redrive', 'mq:admin', {
   summary: 'Move dead letters back to the queue they came from, or to toQueue',
-  middleware: [requireScope('mq:admin')] as const,
   request: {
     params: QueueNameParam,
     body: { content: { 'application/json': { schema: RedriveBody } } },

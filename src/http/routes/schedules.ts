@@ -1,15 +1,14 @@
-import { createRoute } from '@hono/zod-openapi'
 import {
   deleteSchedule,
   getSchedule,
   listSchedules,
   type Schedule,
   type ScheduleDeps,
-  schedulePayload,
   setScheduleStatus,
   updateSchedule,
 } from '../../domain/schedules'
-import { requireScope } from '../middleware/auth'
+import { presentSchedule } from '../presenters'
+import { type Guard, routes } from '../route'
 import { createRouter, domainContext } from '../router'
 import { commonErrors, json, jsonBody } from '../schemas/common'
 import {
@@ -20,70 +19,37 @@ import {
   UpdateScheduleBody,
 } from '../schemas/schedules'
 
-const tags = ['Schedules']
-const iso = (d: Date | null) => d?.toISOString() ?? null
+const route = routes('Schedules')
+const reading: Guard = 'mq:read'
+const changing: Guard = 'mq:publish'
 
-/** A schedule as the API shows it: payload in clear, times as ISO strings. */
-export function presentSchedule(deps: Pick<ScheduleDeps, 'cipher'>, s: Schedule) {
-  return {
-    id: s.id,
-    queue: s.queue,
-    cron: s.cron,
-    timezone: s.timezone,
-    payload: schedulePayload(deps, s),
-    headers: s.headers,
-    key: s.key,
-    status: s.status,
-    nextRunAt: iso(s.nextRunAt),
-    lastRunAt: iso(s.lastRunAt),
-    runs: s.runs,
-    maxRuns: s.maxRuns,
-    startAt: iso(s.startAt),
-    endAt: iso(s.endAt),
-    createdAt: s.createdAt.toISOString(),
-  }
-}
-
-// Generic so each route keeps its literal method and path: `hono/client` types calls by them.
-const one = <M extends 'get' | 'put' | 'delete' | 'post', P extends string>(
-  method: M,
-  path: P,
-  summary: string
-) => ({
-  method,
-  path,
-  tags,
-  summary,
-  middleware: requireScope(method === 'get' ? 'mq:read' : 'mq:publish'),
-})
-
-const list = createRoute({
-  ...one('get', '/', 'List recurring schedules'),
+const list = route('get', '/', reading, {
+  summary: 'List recurring schedules',
   request: { query: ScheduleListQuery },
   responses: { 200: json(ScheduleListSchema, 'a page of schedules'), ...commonErrors },
 })
-const get = createRoute({
-  ...one('get', '/{id}', 'Get a schedule'),
+const get = route('get', '/{id}', reading, {
+  summary: 'Get a schedule',
   request: { params: ScheduleIdParam },
   responses: { 200: json(ScheduleSchema, 'the schedule'), ...commonErrors },
 })
-const update = createRoute({
-  ...one('put', '/{id}', 'Change a schedule; its next run is worked out again'),
+const update = route('put', '/{id}', changing, {
+  summary: 'Change a schedule; its next run is worked out again',
   request: { params: ScheduleIdParam, body: jsonBody(UpdateScheduleBody) },
   responses: { 200: json(ScheduleSchema, 'the schedule'), ...commonErrors },
 })
-const remove = createRoute({
-  ...one('delete', '/{id}', 'Delete a schedule'),
+const remove = route('delete', '/{id}', changing, {
+  summary: 'Delete a schedule',
   request: { params: ScheduleIdParam },
   responses: { 204: { description: 'deleted' }, ...commonErrors },
 })
-const pause = createRoute({
-  ...one('post', '/{id}/pause', 'Pause a schedule'),
+const pause = route('post', '/{id}/pause', changing, {
+  summary: 'Pause a schedule',
   request: { params: ScheduleIdParam },
   responses: { 200: json(ScheduleSchema, 'the schedule'), ...commonErrors },
 })
-const resume = createRoute({
-  ...one('post', '/{id}/resume', 'Resume a schedule; occurrences missed while paused are skipped'),
+const resume = route('post', '/{id}/resume', changing, {
+  summary: 'Resume a schedule; occurrences missed while paused are skipped',
   request: { params: ScheduleIdParam },
   responses: { 200: json(ScheduleSchema, 'the schedule'), ...commonErrors },
 })

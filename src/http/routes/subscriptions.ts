@@ -1,4 +1,3 @@
-import { createRoute, type z } from '@hono/zod-openapi'
 import type { Context } from 'hono'
 import { MqError } from '../../domain/errors'
 import {
@@ -9,18 +8,16 @@ import {
   pauseSubscription,
   resumeSubscription,
   type SubscriptionDeps,
-  type SubscriptionStats,
   updateSubscription,
 } from '../../domain/subscription-admin'
-import { deadLetterQueueOf, type Subscription } from '../../domain/subscriptions'
 import type { AuditSink } from '../../observability/audit'
 import type { AppEnv } from '../env'
-import { requireScope } from '../middleware/auth'
+import { presentSubscription } from '../presenters'
+import { routes } from '../route'
 import { createRouter, domainContext } from '../router'
 import { commonErrors, errorResponse, json, jsonBody } from '../schemas/common'
 import {
   CreateSubscriptionBody,
-  type MessageFilterSchema,
   SubscriptionIdParam,
   SubscriptionListQuery,
   SubscriptionListSchema,
@@ -28,40 +25,11 @@ import {
   UpdateSubscriptionBody,
 } from '../schemas/subscriptions'
 
-/**
- * A subscription as the API shows it: no tenant or queue id, no sealed secret, times as ISO
- * strings, and the dead-letter queue it will really use.
- */
-export function presentSubscription(sub: Subscription & { stats?: SubscriptionStats }) {
-  const {
-    tenantId: _tenantId,
-    queueId: _queueId,
-    signingSecret: _sealed,
-    createdAt,
-    updatedAt,
-    lastConsumedAt,
-    ...rest
-  } = sub
-  return {
-    ...rest,
-    deadLetterQueue: deadLetterQueueOf(sub),
-    // Stored filters came through this schema; the domain type is only wider (`eq: unknown`).
-    messageFilter: sub.messageFilter as z.infer<typeof MessageFilterSchema> | null,
-    createdAt: createdAt.toISOString(),
-    updatedAt: updatedAt.toISOString(),
-    lastConsumedAt: lastConsumedAt?.toISOString() ?? null,
-  }
-}
-
-const tags = ['Subscriptions']
+const route = routes('Subscriptions')
 const byId = { params: SubscriptionIdParam }
 
-const create = createRoute({
-  method: 'post',
-  path: '/',
-  tags,
+const create = route('post', '/', 'mq:consume', {
   summary: 'Subscribe: create a consumer in a consumer group of a queue',
-  middleware: [requireScope('mq:consume')] as const,
   request: { body: jsonBody(CreateSubscriptionBody) },
   responses: {
     201: json(SubscriptionSchema, 'the subscription; webhooks carry `signingSecret` this once'),
@@ -70,53 +38,33 @@ const create = createRoute({
   },
 })
 
-const list = createRoute({
-  method: 'get',
-  path: '/',
-  tags,
+const list = route('get', '/', 'mq:read', {
   summary: 'List subscriptions, oldest first',
-  middleware: [requireScope('mq:read')] as const,
   request: { query: SubscriptionListQuery },
   responses: { 200: json(SubscriptionListSchema, 'a page of subscriptions'), ...commonErrors },
 })
 
-const get = createRoute({
-  method: 'get',
-  path: '/{id}',
-  tags,
+const get = route('get', '/{id}', 'mq:read', {
   summary: 'Get a subscription with live stats',
-  middleware: [requireScope('mq:read')] as const,
   request: byId,
   responses: { 200: json(SubscriptionSchema, 'the subscription with stats'), ...commonErrors },
 })
 
-const update = createRoute({
-  method: 'put',
-  path: '/{id}',
-  tags,
+const update = route('put', '/{id}', 'mq:consume', {
   summary: 'Update a subscription (not its queue, group, consumer or type)',
-  middleware: [requireScope('mq:consume')] as const,
   request: { ...byId, body: jsonBody(UpdateSubscriptionBody) },
   responses: { 200: json(SubscriptionSchema, 'the updated subscription'), ...commonErrors },
 })
 
-const remove = createRoute({
-  method: 'delete',
-  path: '/{id}',
-  tags,
+const remove = route('delete', '/{id}', 'mq:consume', {
   summary: 'Delete a subscription; its group goes with the last one',
-  middleware: [requireScope('mq:consume')] as const,
   request: byId,
   responses: { 204: { description: 'deleted' }, ...commonErrors },
 })
 
-const statusRoute = (verb: 'pause' | 'resume', summary: string) =>
-  createRoute({
-    method: 'post',
-    path: `/{id}/${verb}`,
-    tags,
+const statusRoute = <V extends 'pause' | 'resume'>(verb: V, summary: string) =>
+  route('post', `/{id}/${verb}`, 'mq:consume', {
     summary,
-    middleware: [requireScope('mq:consume')] as const,
     request: byId,
     responses: { 200: json(SubscriptionSchema, 'the subscription'), ...commonErrors },
   })
@@ -164,6 +112,13 @@ async function guardChange(
  * are audited once they succeed.
  */
 export function createSubscriptionsRouter(deps: SubscriptionDeps, audit: AuditSink) {
+  const setStatus = async (c: Context<AppEnv>, id: string, to: 'paused' | 'resumed') => {
+    const ctx = domainContext(c)
+    await guardChange(c, deps, id)
+    const sub = await (to === 'paused' ? pauseSubscription : resumeSubscription)(deps, ctx, id)
+    audit.record(ctx, { operation: `subscription.${to}`, resource: resource(sub.id) })
+    return c.json(presentSubscription(sub), 200)
+  }
   return createRouter()
     .openapi(create, async (c) => {
       const ctx = domainContext(c)
@@ -214,20 +169,6 @@ export function createSubscriptionsRouter(deps: SubscriptionDeps, audit: AuditSi
       audit.record(ctx, { operation: 'subscription.deleted', resource: resource(id) })
       return c.body(null, 204)
     })
-    .openapi(pause, async (c) => {
-      const ctx = domainContext(c)
-      const { id } = c.req.valid('param')
-      await guardChange(c, deps, id)
-      const sub = await pauseSubscription(deps, ctx, id)
-      audit.record(ctx, { operation: 'subscription.paused', resource: resource(sub.id) })
-      return c.json(presentSubscription(sub), 200)
-    })
-    .openapi(resume, async (c) => {
-      const ctx = domainContext(c)
-      const { id } = c.req.valid('param')
-      await guardChange(c, deps, id)
-      const sub = await resumeSubscription(deps, ctx, id)
-      audit.record(ctx, { operation: 'subscription.resumed', resource: resource(sub.id) })
-      return c.json(presentSubscription(sub), 200)
-    })
+    .openapi(pause, (c) => setStatus(c, c.req.valid('param').id, 'paused'))
+    .openapi(resume, (c) => setStatus(c, c.req.valid('param').id, 'resumed'))
 }

@@ -1,5 +1,5 @@
 import { z } from '@hono/zod-openapi'
-import { MQ_ERROR_STATUS, type MqErrorCode } from '../../domain/errors'
+import { MQ_ERROR_CODES } from '../../domain/errors'
 import { QUEUE_NAME } from '../../domain/queues'
 
 /** API.md: queue names are unique per tenant and safe inside Redis keys. */
@@ -56,7 +56,7 @@ export const storedCount = z.number().int().min(1).max(2_147_483_647)
 /** The contract's error body. */
 export const ErrorSchema = z
   .object({
-    code: z.enum(Object.keys(MQ_ERROR_STATUS) as [MqErrorCode, ...MqErrorCode[]]),
+    code: z.enum(MQ_ERROR_CODES),
     message: z.string(),
     details: z.record(z.string(), z.unknown()).optional(),
     retryAfter: z.number().optional(),

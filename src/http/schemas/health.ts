@@ -1,18 +1,9 @@
 import { z } from '@hono/zod-openapi'
+import { CHECK_NAMES, type CheckName } from '../../observability/health'
 
 const checkStatus = z.enum(['healthy', 'degraded', 'unhealthy'])
-const checkNames = [
-  'redisStreams',
-  'database',
-  'queues',
-  'consumers',
-  'memory',
-  'dependencies',
-] as const
 const perCheck = <T extends z.ZodType>(schema: T) =>
-  z.object(
-    Object.fromEntries(checkNames.map((n) => [n, schema])) as Record<(typeof checkNames)[number], T>
-  )
+  z.object(Object.fromEntries(CHECK_NAMES.map((n) => [n, schema])) as Record<CheckName, T>)
 
 export const HealthSchema = z
   .object({

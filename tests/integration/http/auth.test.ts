@@ -4,8 +4,8 @@ import { createApp } from '../../../src/app'
 import { createAuthenticator } from '../../../src/http/middleware/auth'
 import { ErrorSchema } from '../../../src/http/schemas/common'
 import { StatusSchema } from '../../../src/http/schemas/health'
+import { type Answer, BASE, call, expectError } from '../../helpers/api'
 import {
-  call,
   JWT_SECRET,
   newTenant,
   SERVICE_TOKEN,
@@ -14,7 +14,6 @@ import {
   token,
 } from '../../helpers/harness'
 
-const BASE = '/api/v1/mq'
 const Q = `${BASE}/queues`
 
 const b64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
@@ -37,10 +36,8 @@ const bearer = (app: AppLike, jwt: string, path = Q) =>
  * A 401 in the contract's envelope that says no more than its message: no stack, no
  * details, no echo of the token.
  */
-function expectUnauthorized(res: Awaited<ReturnType<typeof call>>, jwt?: string) {
-  expect(res.status).toBe(401)
-  const body = ErrorSchema.parse(res.body)
-  expect(body.code).toBe('MQ_UNAUTHORIZED')
+function expectUnauthorized(res: Answer, jwt?: string) {
+  const body = expectError(res, 401, 'MQ_UNAUTHORIZED')
   expect(Object.keys(res.body).sort()).toEqual(['code', 'message', 'requestId'])
   expect(body.requestId).toBe(res.headers.get('x-request-id')!)
   const text = JSON.stringify(res.body)

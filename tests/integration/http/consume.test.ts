@@ -1,9 +1,9 @@
 import { describe, expect, test } from 'bun:test'
 import { ReceiptCodec } from '../../../src/streams/codec'
+import { BASE, call } from '../../helpers/api'
 import { ack, type Delivery, publish, pull } from '../../helpers/consuming'
-import { call, newTenant, testApp, token } from '../../helpers/harness'
+import { newTenant, testApp, token } from '../../helpers/harness'
 
-const B = '/api/v1/mq'
 type App = Awaited<ReturnType<typeof testApp>>
 
 async function setup(queue: Record<string, unknown> = {}) {
@@ -11,13 +11,13 @@ async function setup(queue: Record<string, unknown> = {}) {
   const tenant = newTenant()
   const name = 'orders'
   expect(
-    (await call(app, 'POST', `${B}/queues`, { tenant, body: { name, ...queue } })).status
+    (await call(app, 'POST', `${BASE}/queues`, { tenant, body: { name, ...queue } })).status
   ).toBe(201)
   return { app, tenant, name }
 }
 
 async function subscribe(app: App, tenant: string, body: Record<string, unknown>): Promise<string> {
-  const res = await call(app, 'POST', `${B}/subscriptions`, {
+  const res = await call(app, 'POST', `${BASE}/subscriptions`, {
     tenant,
     body: {
       queue: 'orders',
@@ -34,7 +34,7 @@ const receiptsOf = (ds: Delivery[]) => ds.map((d) => d.receipt)
 
 const nack = async (app: App, tenant: string, sub: string, receipts: string[], extra = {}) =>
   (
-    await call(app, 'POST', `${B}/subscriptions/${sub}/nack`, {
+    await call(app, 'POST', `${BASE}/subscriptions/${sub}/nack`, {
       tenant,
       body: { receipts, ...extra },
     })
@@ -44,7 +44,7 @@ const nack = async (app: App, tenant: string, sub: string, receipts: string[], e
   }
 
 async function stats(app: App, tenant: string, sub: string) {
-  return (await call(app, 'GET', `${B}/subscriptions/${sub}`, { tenant })).body.stats
+  return (await call(app, 'GET', `${BASE}/subscriptions/${sub}`, { tenant })).body.stats
 }
 
 describe('consume: happy', () => {
@@ -198,7 +198,7 @@ describe('consume: happy', () => {
     const { app, tenant } = await setup()
     const sub = await subscribe(app, tenant, { consumerGroup: 'g', consumerName: 'c' })
     const gone = new AbortController()
-    const abandoned = app.request(`${B}/subscriptions/${sub}/pull`, {
+    const abandoned = app.request(`${BASE}/subscriptions/${sub}/pull`, {
       method: 'POST',
       headers: {
         authorization: `Bearer ${await token(tenant)}`,
@@ -245,7 +245,7 @@ describe('consume: happy', () => {
     expect(seen).toEqual([1, 2, 3])
     expect(await pull(app, tenant, sub)).toEqual([])
 
-    const dlq = await call(app, 'GET', `${B}/queues/orders.dlq/messages`, { tenant })
+    const dlq = await call(app, 'GET', `${BASE}/queues/orders.dlq/messages`, { tenant })
     expect(dlq.status).toBe(200)
     expect(dlq.body.items).toHaveLength(1)
     expect(dlq.body.items[0]).toMatchObject({
@@ -264,29 +264,32 @@ describe('consume: happy', () => {
     // published = acked + pending + dead-lettered
     expect(2).toBe(s.acked + s.pending + s.deadLettered)
 
-    const redriven = await call(app, 'POST', `${B}/queues/orders.dlq/redrive`, { tenant, body: {} })
+    const redriven = await call(app, 'POST', `${BASE}/queues/orders.dlq/redrive`, {
+      tenant,
+      body: {},
+    })
     expect(redriven.body).toEqual({ redriven: 1 })
     expect(
-      (await call(app, 'GET', `${B}/queues/orders.dlq/messages`, { tenant })).body.items
+      (await call(app, 'GET', `${BASE}/queues/orders.dlq/messages`, { tenant })).body.items
     ).toEqual([])
     const [back] = await pull(app, tenant, sub)
     expect(back).toMatchObject({ messageId: poison, deliveryCount: 1, payload: { poison: true } })
     expect(back!.headers).toEqual({ kind: 'poison', 'x-mq-redrive-count': '1' })
     // The dead-letter queue is an ordinary queue, shaped like its source.
-    const made = await call(app, 'GET', `${B}/queues/orders.dlq`, { tenant })
+    const made = await call(app, 'GET', `${BASE}/queues/orders.dlq`, { tenant })
     expect(made.body).toMatchObject({ partitionCount: 2, encrypted: false, stats: { length: 0 } })
   })
 
   test('regression: a redrive into the queue it reads from is 400 and copies nothing (it re-read its own copies until max, past the deadline)', async () => {
     const { app, tenant } = await setup()
     await publish(app, tenant, [{ n: 1 }, { n: 2 }])
-    const self = await call(app, 'POST', `${B}/queues/orders/redrive`, {
+    const self = await call(app, 'POST', `${BASE}/queues/orders/redrive`, {
       tenant,
       body: { toQueue: 'orders', max: 1000 },
     })
     expect(self.status).toBe(400)
     expect(self.body.code).toBe('MQ_VALIDATION_FAILED')
-    const after = await call(app, 'GET', `${B}/queues/orders`, { tenant })
+    const after = await call(app, 'GET', `${BASE}/queues/orders`, { tenant })
     expect(after.body.stats.length).toBe(2)
   })
 
@@ -301,7 +304,7 @@ describe('consume: happy', () => {
     expect(await pull(app, tenant, sub, { visibilityTimeoutMs: 1000 })).toHaveLength(1)
     await Bun.sleep(1100)
     expect(await pull(app, tenant, sub)).toEqual([])
-    const dlq = await call(app, 'GET', `${B}/queues/orders.dlq/messages`, { tenant })
+    const dlq = await call(app, 'GET', `${BASE}/queues/orders.dlq/messages`, { tenant })
     expect(dlq.body.items.map((m: { messageId: string }) => m.messageId)).toEqual([id])
     expect(await stats(app, tenant, sub)).toMatchObject({ pending: 0, deadLettered: 1 })
   })
@@ -316,7 +319,7 @@ describe('consume: happy', () => {
         payload: { country: { in: ['CN', 'SG'] }, total: { gt: 10 } },
       },
     })
-    await call(app, 'POST', `${B}/publish/batch`, {
+    await call(app, 'POST', `${BASE}/publish/batch`, {
       tenant,
       body: {
         queue: 'orders',
@@ -344,7 +347,7 @@ describe('consume: happy', () => {
       consumerName: 'c',
       messageFilter: { headers: { type: 'wanted' } },
     })
-    await call(app, 'POST', `${B}/publish/batch`, {
+    await call(app, 'POST', `${BASE}/publish/batch`, {
       tenant,
       body: {
         queue: 'orders',
@@ -372,7 +375,7 @@ describe('consume: happy', () => {
       sub,
       got.map((d) => d.receipt)
     )
-    const seek = await call(app, 'POST', `${B}/subscriptions/${sub}/seek`, {
+    const seek = await call(app, 'POST', `${BASE}/subscriptions/${sub}/seek`, {
       tenant,
       body: { to: 'earliest' },
     })
@@ -385,7 +388,7 @@ describe('consume: happy', () => {
     const sub = await subscribe(app, tenant, { consumerGroup: 'g', consumerName: 'c' })
     const [id] = await publish(app, tenant, ['now'])
     const record = async () =>
-      (await call(app, 'GET', `${B}/messages/${id}?queue=orders`, { tenant })).body
+      (await call(app, 'GET', `${BASE}/messages/${id}?queue=orders`, { tenant })).body
     expect(await record()).toMatchObject({ messageId: id, status: 'published', payload: 'now' })
     const [d] = await pull(app, tenant, sub)
     expect(await record()).toMatchObject({
@@ -394,29 +397,37 @@ describe('consume: happy', () => {
     })
     await ack(app, tenant, sub, [d!.receipt])
     expect((await record()).status).toBe('acked')
-    expect((await call(app, 'DELETE', `${B}/messages/${id}?queue=orders`, { tenant })).status).toBe(
-      409
-    )
+    expect(
+      (await call(app, 'DELETE', `${BASE}/messages/${id}?queue=orders`, { tenant })).status
+    ).toBe(409)
 
-    const later = await call(app, 'POST', `${B}/publish`, {
+    const later = await call(app, 'POST', `${BASE}/publish`, {
       tenant,
       body: { queue: 'orders', payload: 'later', delayMs: 60_000 },
     })
     expect(later.body).toMatchObject({ status: 'scheduled', deliverAt: expect.any(String) })
-    const scheduled = await call(app, 'GET', `${B}/messages/${later.body.messageId}?queue=orders`, {
-      tenant,
-    })
+    const scheduled = await call(
+      app,
+      'GET',
+      `${BASE}/messages/${later.body.messageId}?queue=orders`,
+      {
+        tenant,
+      }
+    )
     expect(scheduled.body).toMatchObject({
       status: 'scheduled',
       payload: 'later',
       deliverAt: later.body.deliverAt,
     })
     expect(
-      (await call(app, 'DELETE', `${B}/messages/${later.body.messageId}?queue=orders`, { tenant }))
-        .status
+      (
+        await call(app, 'DELETE', `${BASE}/messages/${later.body.messageId}?queue=orders`, {
+          tenant,
+        })
+      ).status
     ).toBe(204)
     expect(
-      (await call(app, 'GET', `${B}/messages/${later.body.messageId}?queue=orders`, { tenant }))
+      (await call(app, 'GET', `${BASE}/messages/${later.body.messageId}?queue=orders`, { tenant }))
         .status
     ).toBe(404)
   })
@@ -428,7 +439,7 @@ describe('consume: happy', () => {
       tenant,
       Array.from({ length: 7 }, (_, i) => i)
     )
-    const page1 = await call(app, 'GET', `${B}/queues/orders/messages?limit=4`, {
+    const page1 = await call(app, 'GET', `${BASE}/queues/orders/messages?limit=4`, {
       tenant,
       scope: 'mq:read',
     })
@@ -436,7 +447,7 @@ describe('consume: happy', () => {
     const page2 = await call(
       app,
       'GET',
-      `${B}/queues/orders/messages?limit=4&from=${page1.body.nextCursor}`,
+      `${BASE}/queues/orders/messages?limit=4&from=${page1.body.nextCursor}`,
       { tenant }
     )
     expect(page2.body.items).toHaveLength(3)
@@ -456,13 +467,16 @@ describe('consume: errors and security', () => {
       consumerName: 'c',
       maxPollRecords: 5,
     })
-    const over = await call(app, 'POST', `${B}/subscriptions/${sub}/pull`, {
+    const over = await call(app, 'POST', `${BASE}/subscriptions/${sub}/pull`, {
       tenant,
       body: { max: 6 },
     })
     expect(over.status).toBe(400)
-    await call(app, 'POST', `${B}/subscriptions/${sub}/pause`, { tenant })
-    const paused = await call(app, 'POST', `${B}/subscriptions/${sub}/pull`, { tenant, body: {} })
+    await call(app, 'POST', `${BASE}/subscriptions/${sub}/pause`, { tenant })
+    const paused = await call(app, 'POST', `${BASE}/subscriptions/${sub}/pull`, {
+      tenant,
+      body: {},
+    })
     expect(paused.status).toBe(409)
     expect(paused.body.code).toBe('MQ_SUBSCRIPTION_PAUSED')
   })
@@ -490,7 +504,7 @@ describe('consume: errors and security', () => {
     }
     for (const path of ['ack', 'nack']) {
       for (const [what, bad] of Object.entries(cases)) {
-        const res = await call(app, 'POST', `${B}/subscriptions/${sub}/${path}`, {
+        const res = await call(app, 'POST', `${BASE}/subscriptions/${sub}/${path}`, {
           tenant,
           body: { receipts: [d!.receipt, bad] },
         })
@@ -505,7 +519,7 @@ describe('consume: errors and security', () => {
     for (const path of ['pull', 'ack', 'nack', 'seek']) {
       const body =
         path === 'seek' ? { to: 'latest' } : path === 'pull' ? {} : { receipts: [d!.receipt] }
-      const res = await call(app, 'POST', `${B}/subscriptions/${sub}/${path}`, {
+      const res = await call(app, 'POST', `${BASE}/subscriptions/${sub}/${path}`, {
         tenant: other,
         body,
       })
@@ -513,19 +527,19 @@ describe('consume: errors and security', () => {
       expect(res.body.code).toBe('MQ_SUBSCRIPTION_NOT_FOUND')
     }
     expect(
-      (await call(app, 'GET', `${B}/messages/${d!.messageId}?queue=orders`, { tenant: other }))
+      (await call(app, 'GET', `${BASE}/messages/${d!.messageId}?queue=orders`, { tenant: other }))
         .status
     ).toBe(404)
-    expect((await call(app, 'GET', `${B}/queues/orders/messages`, { tenant: other })).status).toBe(
-      404
-    )
+    expect(
+      (await call(app, 'GET', `${BASE}/queues/orders/messages`, { tenant: other })).status
+    ).toBe(404)
     expect(await ack(app, tenant, sub, [d!.receipt])).toBe(1)
   })
 
   test('consuming needs mq:consume', async () => {
     const { app, tenant } = await setup()
     const sub = await subscribe(app, tenant, { consumerGroup: 'g', consumerName: 'c' })
-    const res = await call(app, 'POST', `${B}/subscriptions/${sub}/pull`, {
+    const res = await call(app, 'POST', `${BASE}/subscriptions/${sub}/pull`, {
       tenant,
       scope: 'mq:publish mq:read',
       body: {},

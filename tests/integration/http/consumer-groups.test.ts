@@ -6,16 +6,16 @@ import { describe, expect, test } from 'bun:test'
 import { Cluster } from 'ioredis'
 import { moveToDeadLetter } from '../../../src/domain/consume'
 import type { StoredDelivery } from '../../../src/domain/messages'
+import { BASE, call } from '../../helpers/api'
 import { ack, publish, pull } from '../../helpers/consuming'
-import { call, newTenant, sharedDeps, testApp } from '../../helpers/harness'
+import { newTenant, sharedDeps, testApp } from '../../helpers/harness'
 
-const B = '/api/v1/mq'
 type App = Awaited<ReturnType<typeof testApp>>
 
 async function setup(partitions = 1) {
   const app = await testApp()
   const tenant = newTenant()
-  const res = await call(app, 'POST', `${B}/queues`, {
+  const res = await call(app, 'POST', `${BASE}/queues`, {
     tenant,
     body: { name: 'orders', partitionCount: partitions },
   })
@@ -28,7 +28,7 @@ async function subscribe(
   tenant: string,
   body: Record<string, unknown>
 ): ReturnType<typeof call> {
-  return call(app, 'POST', `${B}/subscriptions`, {
+  return call(app, 'POST', `${BASE}/subscriptions`, {
     tenant,
     body: {
       queue: 'orders',
@@ -84,7 +84,7 @@ describe('deleting a subscription of a group', () => {
     const ids = await publish(app, tenant, [1, 2, 3])
     expect(await pull(app, tenant, a, { visibilityTimeoutMs: 60_000 })).toHaveLength(3)
 
-    expect((await call(app, 'DELETE', `${B}/subscriptions/${a}`, { tenant })).status).toBe(204)
+    expect((await call(app, 'DELETE', `${BASE}/subscriptions/${a}`, { tenant })).status).toBe(204)
     expect(await consumersOf(tenant, 0)).not.toContain('a')
     // Not after the 60 s visibility: a's receipts can never acknowledge them.
     const got = await pull(app, tenant, b)
@@ -127,7 +127,7 @@ describe('deleting a subscription of a group', () => {
         return ids
       })()
       await Bun.sleep(10 + round * 10)
-      const deleted = await call(app, 'DELETE', `${B}/subscriptions/${a}`, { tenant })
+      const deleted = await call(app, 'DELETE', `${BASE}/subscriptions/${a}`, { tenant })
       expect(deleted.status).toBe(204)
       const ids = await publishing
       await polling
@@ -148,7 +148,7 @@ describe('deleting a subscription of a group', () => {
       expect([...seen].sort()).toEqual(ids.sort())
       expect(await consumersOf(tenant, 0, group)).not.toContain('a')
       expect(await consumersOf(tenant, 1, group)).not.toContain('a')
-      expect((await call(app, 'DELETE', `${B}/subscriptions/${b}`, { tenant })).status).toBe(204)
+      expect((await call(app, 'DELETE', `${BASE}/subscriptions/${b}`, { tenant })).status).toBe(204)
     }
   })
 
@@ -178,12 +178,12 @@ describe('deleting a subscription of a group', () => {
     }
     expect(await deps.redis.zscore(lastAck, a)).not.toBeNull()
 
-    expect((await call(app, 'DELETE', `${B}/subscriptions/${a}`, { tenant })).status).toBe(204)
+    expect((await call(app, 'DELETE', `${BASE}/subscriptions/${a}`, { tenant })).status).toBe(204)
     expect(await keysNaming(a)).toEqual([])
     expect(await deps.redis.zscore(lastAck, a)).toBeNull()
     for (const p of [0, 1]) expect(await consumersOf(tenant, p)).not.toContain('a')
 
-    expect((await call(app, 'DELETE', `${B}/subscriptions/${b}`, { tenant })).status).toBe(204)
+    expect((await call(app, 'DELETE', `${BASE}/subscriptions/${b}`, { tenant })).status).toBe(204)
     expect(await keysNaming(b)).toEqual([])
     expect(await deps.redis.zscore(lastAck, b)).toBeNull()
     expect(await keysNaming(tenant, ':inflight:g')).toEqual([])
@@ -200,7 +200,7 @@ describe('a request racing the delete of a group', () => {
     const { app, tenant } = await setup()
     const a = await subscribed(app, tenant, { consumerName: 'a' })
     const queue = (await deps.subscriptionDeps.queues.get(tenant, 'orders'))!
-    expect((await call(app, 'DELETE', `${B}/subscriptions/${a}`, { tenant })).status).toBe(204)
+    expect((await call(app, 'DELETE', `${BASE}/subscriptions/${a}`, { tenant })).status).toBe(204)
     const opts = { now: Date.now(), maxDeliveries: 3, deadHoldMs: 30_000 }
     const pulling = deps.messages.pull(queue, 0, {
       ...opts,
@@ -233,7 +233,7 @@ describe('a seek back over deliveries still out', () => {
     const second = await pull(app, tenant, sub, { visibilityTimeoutMs: 1000 })
     expect(second.map((d) => d.deliveryCount)).toEqual([2])
     await Bun.sleep(1100)
-    const seek = await call(app, 'POST', `${B}/subscriptions/${sub}/seek`, {
+    const seek = await call(app, 'POST', `${BASE}/subscriptions/${sub}/seek`, {
       tenant,
       body: { to: 'earliest' },
     })
@@ -252,7 +252,10 @@ describe('a seek back over deliveries still out', () => {
     const ids = await publish(app, tenant, [1, 2, 3])
     const out = await pull(app, tenant, sub, { max: 2, visibilityTimeoutMs: 60_000 })
     expect(await ack(app, tenant, sub, [out[0]!.receipt])).toBe(1)
-    await call(app, 'POST', `${B}/subscriptions/${sub}/seek`, { tenant, body: { to: 'earliest' } })
+    await call(app, 'POST', `${BASE}/subscriptions/${sub}/seek`, {
+      tenant,
+      body: { to: 'earliest' },
+    })
 
     const replay = await pull(app, tenant, sub, { visibilityTimeoutMs: 60_000 })
     // The acked one again (a new delivery), the one still out not, the unread one.
@@ -277,7 +280,10 @@ describe('a seek back over deliveries still out', () => {
     while (out < 1100) {
       out += (await pull(app, tenant, sub, { max: 1000, visibilityTimeoutMs: 60_000 })).length
     }
-    await call(app, 'POST', `${B}/subscriptions/${sub}/seek`, { tenant, body: { to: 'earliest' } })
+    await call(app, 'POST', `${BASE}/subscriptions/${sub}/seek`, {
+      tenant,
+      body: { to: 'earliest' },
+    })
     const [fresh] = await publish(app, tenant, ['new'])
     const got = await pull(app, tenant, sub, { max: 10 })
     expect(got.map((d) => d.messageId)).toEqual([fresh!])
@@ -325,13 +331,13 @@ describe('settings a group shares', () => {
       201
     )
 
-    const put = await call(app, 'PUT', `${B}/subscriptions/${b.body.id}`, {
+    const put = await call(app, 'PUT', `${BASE}/subscriptions/${b.body.id}`, {
       tenant,
       body: { messageFilter: null },
     })
     expect(put.status).toBe(400)
     expect(put.body.details.issues[0].path).toBe('messageFilter')
-    const same = await call(app, 'PUT', `${B}/subscriptions/${b.body.id}`, {
+    const same = await call(app, 'PUT', `${BASE}/subscriptions/${b.body.id}`, {
       tenant,
       body: { maxRetryAttempts: 5, retryDelayMs: 10 },
     })
@@ -341,7 +347,7 @@ describe('settings a group shares', () => {
   test('a group alone may change them', async () => {
     const { app, tenant } = await setup()
     const a = await subscribed(app, tenant, { consumerName: 'a' })
-    const put = await call(app, 'PUT', `${B}/subscriptions/${a}`, {
+    const put = await call(app, 'PUT', `${BASE}/subscriptions/${a}`, {
       tenant,
       body: { messageFilter: { key: 'k' }, maxRetryAttempts: 2 },
     })

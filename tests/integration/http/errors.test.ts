@@ -3,22 +3,17 @@ import { connect } from 'node:net'
 import { createApp } from '../../../src/app'
 import { openDatabase } from '../../../src/db/client'
 import { QueueRepository } from '../../../src/db/queue-repository'
-import { ErrorSchema } from '../../../src/http/schemas/common'
 import { freePort } from '../../../src/local/redis-server'
-import { call, newTenant, sharedDeps, testApp, token } from '../../helpers/harness'
+import { type Answer, BASE, call, expectError } from '../../helpers/api'
+import { newTenant, sharedDeps, testApp, token } from '../../helpers/harness'
 import { type OutageDeps, startOutageDeps, timed } from '../../helpers/outage'
 
-const BASE = '/api/v1/mq'
 const Q = `${BASE}/queues`
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
-type Answer = Awaited<ReturnType<typeof call>>
-
 /** The contract's envelope, with the body's requestId equal to the header's. */
 function expectEnvelope(res: Answer, status: number, code: string) {
-  expect(res.status).toBe(status)
-  const body = ErrorSchema.parse(res.body)
-  expect(body.code).toBe(code as typeof body.code)
+  const body = expectError(res, status, code)
   expect(body.requestId).toBeTruthy()
   expect(res.headers.get('x-request-id')).toBe(body.requestId)
   expect(res.headers.get('content-type')).toContain('application/json')

@@ -2,10 +2,10 @@ import { afterEach, describe, expect, test } from 'bun:test'
 import { createApp } from '../../../src/app'
 import { ErrorSchema } from '../../../src/http/schemas/common'
 import { HealthSchema, PingSchema, StatusSchema } from '../../../src/http/schemas/health'
-import { call, newTenant, SERVICE_TOKEN, sharedDeps, testApp } from '../../helpers/harness'
+import { BASE, call } from '../../helpers/api'
+import { newTenant, SERVICE_TOKEN, sharedDeps, testApp } from '../../helpers/harness'
 import { type OutageDeps, startOutageDeps, timed } from '../../helpers/outage'
 
-const BASE = '/api/v1/mq'
 const Q = `${BASE}/queues`
 
 describe('health: happy', () => {

@@ -9,10 +9,10 @@ import { MessageQueueMetricsSchema } from '../../../src/http/schemas/metrics'
 import { PublishResultSchema } from '../../../src/http/schemas/publish'
 import { AuditSink } from '../../../src/observability/audit'
 import { createLogger } from '../../../src/observability/logger'
-import { call, newTenant, SERVICE_TOKEN, sharedDeps, testApp } from '../../helpers/harness'
+import { BASE, call } from '../../helpers/api'
+import { newTenant, SERVICE_TOKEN, sharedDeps, testApp } from '../../helpers/harness'
 
 const I = '/internal/mq'
-const B = '/api/v1/mq'
 const service = { 'x-service-token': SERVICE_TOKEN }
 type App = Awaited<ReturnType<typeof testApp>>
 
@@ -25,7 +25,7 @@ const PUBLISHING = [
 
 /** The payloads in a tenant's queue, oldest first (a non-destructive peek). */
 async function payloads(app: App, tenant: string, queue: string): Promise<unknown[]> {
-  const res = await call(app, 'GET', `${B}/queues/${queue}/messages`, { tenant })
+  const res = await call(app, 'GET', `${BASE}/queues/${queue}/messages`, { tenant })
   expect(res.status).toBe(200)
   return PeekResultSchema.parse(res.body).items.map((m) => m.payload)
 }
@@ -53,7 +53,7 @@ describe('internal API: happy', () => {
       })
       expect(second.status).toBe(201)
       expect(await payloads(app, tenant, queue)).toEqual([{ n: 1 }, { n: 2 }])
-      const listed = await call(app, 'GET', `${B}/queues`, { tenant })
+      const listed = await call(app, 'GET', `${BASE}/queues`, { tenant })
       expect(listed.body.items.map((q: { name: string }) => q.name)).toEqual([queue])
     }
   )
@@ -173,7 +173,7 @@ describe('internal API: errors', () => {
   test('a paused well-known queue answers 409 like any other', async () => {
     const app = await testApp()
     const tenant = newTenant()
-    await call(app, 'POST', `${B}/queues`, {
+    await call(app, 'POST', `${BASE}/queues`, {
       tenant,
       body: { name: 'notifications', status: 'paused' },
     })
@@ -222,7 +222,7 @@ describe('internal API: security', () => {
     const app = await testApp()
     const tenant = newTenant()
     await call(app, 'POST', `${I}/user-events`, { tenant, body: { tenantId: tenant, payload: 1 } })
-    expect((await call(app, 'GET', `${B}/queues/user-events`, { tenant })).status).toBe(404)
+    expect((await call(app, 'GET', `${BASE}/queues/user-events`, { tenant })).status).toBe(404)
   })
 })
 
@@ -237,11 +237,11 @@ describe('audit events', () => {
     const deps = await sharedDeps()
     const app = await testApp()
     const tenant = newTenant()
-    await call(app, 'POST', `${B}/queues`, { tenant, body: { name: 'audit-logs' } })
-    await call(app, 'POST', `${B}/queues`, { tenant, body: { name: 'orders' } })
-    await call(app, 'PUT', `${B}/queues/orders`, { tenant, body: { description: 'x' } })
-    await call(app, 'POST', `${B}/queues/orders/purge`, { tenant })
-    const sub = await call(app, 'POST', `${B}/subscriptions`, {
+    await call(app, 'POST', `${BASE}/queues`, { tenant, body: { name: 'audit-logs' } })
+    await call(app, 'POST', `${BASE}/queues`, { tenant, body: { name: 'orders' } })
+    await call(app, 'PUT', `${BASE}/queues/orders`, { tenant, body: { description: 'x' } })
+    await call(app, 'POST', `${BASE}/queues/orders/purge`, { tenant })
+    const sub = await call(app, 'POST', `${BASE}/subscriptions`, {
       tenant,
       body: {
         queue: 'orders',
@@ -255,14 +255,14 @@ describe('audit events', () => {
       },
     })
     expect(sub.status).toBe(201)
-    const path = `${B}/subscriptions/${sub.body.id}`
+    const path = `${BASE}/subscriptions/${sub.body.id}`
     await call(app, 'PUT', path, { tenant, body: { maxRetryAttempts: 5 } })
     await call(app, 'POST', `${path}/pause`, { tenant })
     await call(app, 'POST', `${path}/resume`, { tenant })
     await call(app, 'DELETE', path, { tenant })
-    await call(app, 'DELETE', `${B}/queues/orders`, { tenant })
+    await call(app, 'DELETE', `${BASE}/queues/orders`, { tenant })
     // A refused change is not audited.
-    expect((await call(app, 'DELETE', `${B}/queues/orders`, { tenant })).status).toBe(404)
+    expect((await call(app, 'DELETE', `${BASE}/queues/orders`, { tenant })).status).toBe(404)
     await deps.audit.settled()
 
     const events = (await payloads(app, tenant, 'audit-logs')) as Array<Record<string, unknown>>
@@ -298,9 +298,9 @@ describe('audit events', () => {
     const deps = await sharedDeps()
     const app = await testApp()
     const tenant = newTenant()
-    await call(app, 'POST', `${B}/queues`, { tenant, body: { name: 'orders' } })
+    await call(app, 'POST', `${BASE}/queues`, { tenant, body: { name: 'orders' } })
     await deps.audit.settled()
-    expect((await call(app, 'GET', `${B}/queues/audit-logs`, { tenant })).status).toBe(404)
+    expect((await call(app, 'GET', `${BASE}/queues/audit-logs`, { tenant })).status).toBe(404)
   })
 
   test('events are POSTed to AUDIT_SERVICE_URL; a slow service neither slows nor fails the request', async () => {
@@ -329,7 +329,7 @@ describe('audit events', () => {
     const tenant = newTenant()
 
     expect(
-      (await call(app, 'POST', `${B}/queues`, { tenant, body: { name: 'orders' } })).status
+      (await call(app, 'POST', `${BASE}/queues`, { tenant, body: { name: 'orders' } })).status
     ).toBe(201)
     await audit.settled()
     expect(received).toHaveLength(1)
@@ -344,7 +344,7 @@ describe('audit events', () => {
 
     delayMs = 2000
     const start = performance.now()
-    const purged = await call(app, 'POST', `${B}/queues/orders/purge`, { tenant })
+    const purged = await call(app, 'POST', `${BASE}/queues/orders/purge`, { tenant })
     expect(purged.status).toBe(200)
     expect(performance.now() - start).toBeLessThan(150)
     await audit.settled()

@@ -1,9 +1,9 @@
 import { describe, expect, test } from 'bun:test'
 import { createApp } from '../../../src/app'
 import { createLogger } from '../../../src/observability/logger'
+import { BASE } from '../../helpers/api'
 import { newTenant, SERVICE_TOKEN, sharedDeps, token } from '../../helpers/harness'
 
-const B = '/api/v1/mq'
 const MARKER = 'payload-marker-7f3a'
 
 /** An app whose logger writes to memory at `level`; @returns it and the lines written. */
@@ -40,8 +40,8 @@ describe('request logs', () => {
     const auth = { authorization: `Bearer ${jwt}` }
     const queue = `q-${MARKER}`
 
-    const created = await send(app, 'POST', `${B}/queues`, auth, { name: queue })
-    const published = await send(app, 'POST', `${B}/publish`, auth, {
+    const created = await send(app, 'POST', `${BASE}/queues`, auth, { name: queue })
+    const published = await send(app, 'POST', `${BASE}/publish`, auth, {
       queue,
       payload: { note: MARKER },
       headers: { 'x-secret': MARKER },
@@ -53,10 +53,10 @@ describe('request logs', () => {
       { 'x-service-token': SERVICE_TOKEN },
       { tenantId: tenant, payload: MARKER }
     )
-    const refused = await send(app, 'GET', `${B}/queues/${queue}`, {
+    const refused = await send(app, 'GET', `${BASE}/queues/${queue}`, {
       authorization: 'Bearer not-a-token',
     })
-    const invalid = await send(app, 'POST', `${B}/publish`, auth, {
+    const invalid = await send(app, 'POST', `${BASE}/publish`, auth, {
       queue,
       payload: 1,
       [MARKER]: 1,
@@ -94,13 +94,13 @@ describe('request logs', () => {
     const tenant = newTenant()
     const jwt = await token(tenant)
     const auth = { authorization: `Bearer ${jwt}` }
-    await send(app, 'POST', `${B}/queues`, auth, { name: 'orders' })
-    await send(app, 'POST', `${B}/publish`, auth, {
+    await send(app, 'POST', `${BASE}/queues`, auth, { name: 'orders' })
+    await send(app, 'POST', `${BASE}/publish`, auth, {
       queue: 'orders',
       payload: { card: MARKER },
       headers: { authorization: MARKER },
     })
-    await send(app, 'GET', `${B}/queues/${MARKER}`, auth)
+    await send(app, 'GET', `${BASE}/queues/${MARKER}`, auth)
     await send(
       app,
       'POST',
@@ -121,7 +121,7 @@ describe('request logs', () => {
 
   test('LOG_LEVEL is respected: warn drops request lines; probes show only at debug', async () => {
     const quiet = await capturing('warn')
-    await send(quiet.app, 'GET', `${B}/queues`, {
+    await send(quiet.app, 'GET', `${BASE}/queues`, {
       authorization: `Bearer ${await token(newTenant())}`,
     })
     await send(quiet.app, 'GET', '/nowhere')

@@ -8,9 +8,9 @@ import {
 import { createLogger } from '../../../src/observability/logger'
 import { createMetrics } from '../../../src/wiring/metrics'
 import { workerLoops } from '../../../src/wiring/worker'
-import { call, newTenant, SERVICE_TOKEN, sharedDeps, testApp } from '../../helpers/harness'
+import { BASE, call } from '../../helpers/api'
+import { newTenant, SERVICE_TOKEN, sharedDeps, testApp } from '../../helpers/harness'
 
-const B = '/api/v1/mq'
 type App = Awaited<ReturnType<typeof testApp>>
 
 /** The value of one series in Prometheus text, or undefined when it is absent. */
@@ -42,9 +42,9 @@ async function scrape(app: App, headers: Record<string, string> = {}): Promise<s
 async function flowing(app: App, name: string, n: number, partitionCount = 2) {
   const tenant = newTenant()
   expect(
-    (await call(app, 'POST', `${B}/queues`, { tenant, body: { name, partitionCount } })).status
+    (await call(app, 'POST', `${BASE}/queues`, { tenant, body: { name, partitionCount } })).status
   ).toBe(201)
-  const sub = await call(app, 'POST', `${B}/subscriptions`, {
+  const sub = await call(app, 'POST', `${BASE}/subscriptions`, {
     tenant,
     body: {
       queue: name,
@@ -55,7 +55,7 @@ async function flowing(app: App, name: string, n: number, partitionCount = 2) {
     },
   })
   expect(sub.status).toBe(201)
-  const published = await call(app, 'POST', `${B}/publish/batch`, {
+  const published = await call(app, 'POST', `${BASE}/publish/batch`, {
     tenant,
     body: { queue: name, messages: Array.from({ length: n }, (_, i) => ({ payload: { i } })) },
   })
@@ -64,7 +64,7 @@ async function flowing(app: App, name: string, n: number, partitionCount = 2) {
 }
 
 async function pull(app: App, tenant: string, subscriptionId: string, max: number) {
-  const res = await call(app, 'POST', `${B}/subscriptions/${subscriptionId}/pull`, {
+  const res = await call(app, 'POST', `${BASE}/subscriptions/${subscriptionId}/pull`, {
     tenant,
     body: { max },
   })
@@ -79,7 +79,7 @@ async function scenario(app: App, name = 'orders') {
   const receipts = await pull(app, flow.tenant, flow.subscriptionId, 4)
   expect(receipts).toHaveLength(4)
   await Bun.sleep(40)
-  const base = `${B}/subscriptions/${flow.subscriptionId}`
+  const base = `${BASE}/subscriptions/${flow.subscriptionId}`
   const acked = await call(app, 'POST', `${base}/ack`, {
     tenant: flow.tenant,
     body: { receipts: receipts.slice(0, 3) },
@@ -98,7 +98,7 @@ describe('JSON metrics: happy', () => {
     const app = await testApp()
     const { tenant } = await scenario(app)
 
-    const res = await call(app, 'GET', `${B}/metrics`, { tenant, scope: 'mq:read' })
+    const res = await call(app, 'GET', `${BASE}/metrics`, { tenant, scope: 'mq:read' })
     expect(res.status).toBe(200)
     const m = MessageQueueMetricsSchema.parse(res.body)
     expect(m.redisStreams).toEqual({
@@ -125,7 +125,7 @@ describe('JSON metrics: happy', () => {
     const app = await testApp()
     const { tenant, subscriptionId } = await scenario(app)
 
-    const topics = await call(app, 'GET', `${B}/metrics/topics`, { tenant, scope: 'mq:read' })
+    const topics = await call(app, 'GET', `${BASE}/metrics/topics`, { tenant, scope: 'mq:read' })
     expect(topics.status).toBe(200)
     expect(TopicMetricsListSchema.parse(topics.body).items).toEqual([
       {
@@ -141,7 +141,10 @@ describe('JSON metrics: happy', () => {
       },
     ])
 
-    const consumers = await call(app, 'GET', `${B}/metrics/consumers`, { tenant, scope: 'mq:read' })
+    const consumers = await call(app, 'GET', `${BASE}/metrics/consumers`, {
+      tenant,
+      scope: 'mq:read',
+    })
     expect(consumers.status).toBe(200)
     const [item, ...rest] = ConsumerMetricsListSchema.parse(consumers.body).items
     expect(rest).toEqual([])
@@ -167,8 +170,8 @@ describe('JSON metrics: happy', () => {
   test('dead letters and redeliveries count as failures in errorRate', async () => {
     const app = await testApp()
     const tenant = newTenant()
-    await call(app, 'POST', `${B}/queues`, { tenant, body: { name: 'jobs' } })
-    const sub = await call(app, 'POST', `${B}/subscriptions`, {
+    await call(app, 'POST', `${BASE}/queues`, { tenant, body: { name: 'jobs' } })
+    const sub = await call(app, 'POST', `${BASE}/subscriptions`, {
       tenant,
       body: {
         queue: 'jobs',
@@ -179,8 +182,8 @@ describe('JSON metrics: happy', () => {
         maxRetryAttempts: 2,
       },
     })
-    await call(app, 'POST', `${B}/publish`, { tenant, body: { queue: 'jobs', payload: 1 } })
-    const path = `${B}/subscriptions/${sub.body.id}`
+    await call(app, 'POST', `${BASE}/publish`, { tenant, body: { queue: 'jobs', payload: 1 } })
+    const path = `${BASE}/subscriptions/${sub.body.id}`
     for (const expected of [
       { requeued: 1, deadLettered: 0 },
       { requeued: 0, deadLettered: 1 },
@@ -193,7 +196,7 @@ describe('JSON metrics: happy', () => {
       expect(nacked.body).toEqual(expected)
     }
     const m = MessageQueueMetricsSchema.parse(
-      (await call(app, 'GET', `${B}/metrics`, { tenant, scope: 'mq:read' })).body
+      (await call(app, 'GET', `${BASE}/metrics`, { tenant, scope: 'mq:read' })).body
     )
     // One redelivery and one dead letter in the minute.
     expect(m.consumers.errorRate).toBe(Math.round((2 / 60) * 1000) / 1000)
@@ -219,7 +222,7 @@ describe('JSON metrics: happy', () => {
     await other.close()
 
     const m = MessageQueueMetricsSchema.parse(
-      (await call(app, 'GET', `${B}/metrics`, { tenant, scope: 'mq:read' })).body
+      (await call(app, 'GET', `${BASE}/metrics`, { tenant, scope: 'mq:read' })).body
     )
     expect(m.performance.throughput).toBe(0.5)
   })
@@ -231,22 +234,22 @@ describe('JSON metrics: happy', () => {
     const headers = { 'x-service-token': SERVICE_TOKEN }
 
     const topics = TopicMetricsListSchema.parse(
-      (await call(app, 'GET', `${B}/metrics/topics`, { headers })).body
+      (await call(app, 'GET', `${BASE}/metrics/topics`, { headers })).body
     ).items
     expect(topics).toContainEqual(expect.objectContaining({ tenantId: a.tenant, length: 2 }))
     expect(topics).toContainEqual(expect.objectContaining({ tenantId: b.tenant, length: 3 }))
     const consumers = ConsumerMetricsListSchema.parse(
-      (await call(app, 'GET', `${B}/metrics/consumers`, { headers })).body
+      (await call(app, 'GET', `${BASE}/metrics/consumers`, { headers })).body
     ).items
     expect(consumers.map((c) => c.subscriptionId)).toEqual(
       expect.arrayContaining([a.subscriptionId, b.subscriptionId])
     )
     const all = MessageQueueMetricsSchema.parse(
-      (await call(app, 'GET', `${B}/metrics`, { headers })).body
+      (await call(app, 'GET', `${BASE}/metrics`, { headers })).body
     )
     expect(all.redisStreams.totalMessages).toBeGreaterThanOrEqual(5)
 
-    const narrowed = await call(app, 'GET', `${B}/metrics/topics`, {
+    const narrowed = await call(app, 'GET', `${BASE}/metrics/topics`, {
       headers: { ...headers, 'x-tenant-id': b.tenant },
     })
     expect(TopicMetricsListSchema.parse(narrowed.body).items).toEqual([
@@ -261,12 +264,12 @@ describe('JSON metrics: security', () => {
     const app = await testApp()
     await scenario(app)
     const stranger = newTenant()
-    const topics = await call(app, 'GET', `${B}/metrics/topics`, { tenant: stranger })
+    const topics = await call(app, 'GET', `${BASE}/metrics/topics`, { tenant: stranger })
     expect(topics.body).toEqual({ items: [] })
-    const consumers = await call(app, 'GET', `${B}/metrics/consumers`, { tenant: stranger })
+    const consumers = await call(app, 'GET', `${BASE}/metrics/consumers`, { tenant: stranger })
     expect(consumers.body).toEqual({ items: [] })
     const m = MessageQueueMetricsSchema.parse(
-      (await call(app, 'GET', `${B}/metrics`, { tenant: stranger })).body
+      (await call(app, 'GET', `${BASE}/metrics`, { tenant: stranger })).body
     )
     expect(m.redisStreams.totalMessages).toBe(0)
     expect(m.performance.throughput).toBe(0)
@@ -276,10 +279,10 @@ describe('JSON metrics: security', () => {
     'GET /metrics%s: no credentials 401, no mq:read 403',
     async (suffix) => {
       const app = await testApp()
-      const anonymous = await call(app, 'GET', `${B}/metrics${suffix}`)
+      const anonymous = await call(app, 'GET', `${BASE}/metrics${suffix}`)
       expect(anonymous.status).toBe(401)
       expect(ErrorSchema.parse(anonymous.body).code).toBe('MQ_UNAUTHORIZED')
-      const publisher = await call(app, 'GET', `${B}/metrics${suffix}`, {
+      const publisher = await call(app, 'GET', `${BASE}/metrics${suffix}`, {
         tenant: newTenant(),
         scope: 'mq:publish',
       })
@@ -323,8 +326,8 @@ describe('Prometheus /metrics', () => {
     const app = await testApp()
     const tenant = newTenant()
     const name = `secret-name-${crypto.randomUUID().slice(0, 8)}`
-    await call(app, 'POST', `${B}/queues`, { tenant, body: { name } })
-    expect((await call(app, 'GET', `${B}/queues/${name}`, { tenant })).status).toBe(200)
+    await call(app, 'POST', `${BASE}/queues`, { tenant, body: { name } })
+    expect((await call(app, 'GET', `${BASE}/queues/${name}`, { tenant })).status).toBe(200)
     await call(app, 'GET', `/no/such/${name}`)
 
     const text = await scrape(app)
@@ -368,8 +371,8 @@ describe('Prometheus /metrics', () => {
     ticker.start()
     try {
       const tenant = newTenant()
-      await call(app, 'POST', `${B}/queues`, { tenant, body: { name: 'later' } })
-      const res = await call(app, 'POST', `${B}/publish`, {
+      await call(app, 'POST', `${BASE}/queues`, { tenant, body: { name: 'later' } })
+      const res = await call(app, 'POST', `${BASE}/publish`, {
         tenant,
         body: { queue: 'later', payload: 1, delayMs: 100 },
       })

@@ -1,15 +1,14 @@
 import { describe, expect, test } from 'bun:test'
 import { BatchResultSchema, PublishResultSchema } from '../../../src/http/schemas/publish'
-import { call, newTenant, sharedDeps, testApp } from '../../helpers/harness'
-
-const B = '/api/v1/mq'
+import { BASE, call } from '../../helpers/api'
+import { newTenant, sharedDeps, testApp } from '../../helpers/harness'
 
 async function setup(queue: Record<string, unknown> = {}) {
   const app = await testApp()
   const deps = await sharedDeps()
   const tenant = newTenant()
   const name = (queue.name as string) ?? 'orders'
-  const created = await call(app, 'POST', `${B}/queues`, { tenant, body: { name, ...queue } })
+  const created = await call(app, 'POST', `${BASE}/queues`, { tenant, body: { name, ...queue } })
   expect(created.status).toBe(201)
   const entries = async (partition = 0) =>
     deps.redis.xrange(deps.keys.partition(tenant, name, partition, 'stream'), '-', '+')
@@ -19,7 +18,7 @@ async function setup(queue: Record<string, unknown> = {}) {
 describe('publish: happy', () => {
   test('one message is stored with its fields and answered 201', async () => {
     const { app, tenant, entries } = await setup()
-    const res = await call(app, 'POST', `${B}/publish`, {
+    const res = await call(app, 'POST', `${BASE}/publish`, {
       tenant,
       scope: 'mq:publish',
       body: {
@@ -51,7 +50,7 @@ describe('publish: happy', () => {
 
   test('POST /topics/{name}/publish publishes to the named queue', async () => {
     const { app, tenant, entries } = await setup()
-    const res = await call(app, 'POST', `${B}/topics/orders/publish`, {
+    const res = await call(app, 'POST', `${BASE}/topics/orders/publish`, {
       tenant,
       body: { payload: 'hi' },
     })
@@ -63,7 +62,7 @@ describe('publish: happy', () => {
   test('batch results come in input order; one invalid message stores nothing', async () => {
     const { app, tenant, entries } = await setup({ partitionCount: 3 })
     const messages = Array.from({ length: 30 }, (_, i) => ({ payload: { i }, key: `k${i % 7}` }))
-    const res = await call(app, 'POST', `${B}/publish/batch`, {
+    const res = await call(app, 'POST', `${BASE}/publish/batch`, {
       tenant,
       body: { queue: 'orders', messages },
     })
@@ -73,7 +72,7 @@ describe('publish: happy', () => {
     const counts = await Promise.all([0, 1, 2].map(async (p) => (await entries(p)).length))
     expect(counts.reduce((a, b) => a + b)).toBe(30)
 
-    const bad = await call(app, 'POST', `${B}/publish/batch`, {
+    const bad = await call(app, 'POST', `${BASE}/publish/batch`, {
       tenant,
       body: {
         queue: 'orders',
@@ -91,7 +90,7 @@ describe('publish: happy', () => {
     const { app, tenant, entries } = await setup({ partitionCount: 4 })
     for (let i = 0; i < 20; i++) {
       for (const key of ['alice', 'bob', 'carol']) {
-        await call(app, 'POST', `${B}/publish`, {
+        await call(app, 'POST', `${BASE}/publish`, {
           tenant,
           body: { queue: 'orders', payload: { key, i }, key },
         })
@@ -114,7 +113,7 @@ describe('publish: happy', () => {
     const { app, tenant, entries } = await setup({ partitionCount: 4 })
     const results = await Promise.all(
       Array.from({ length: 50 }, () =>
-        call(app, 'POST', `${B}/publish`, {
+        call(app, 'POST', `${BASE}/publish`, {
           tenant,
           body: { queue: 'orders', payload: 1, messageId: 'order-1' },
         })
@@ -137,7 +136,7 @@ describe('publish: happy', () => {
   test('Idempotency-Key stands in for a missing messageId', async () => {
     const { app, tenant, entries } = await setup()
     const send = () =>
-      call(app, 'POST', `${B}/publish`, {
+      call(app, 'POST', `${BASE}/publish`, {
         tenant,
         body: { queue: 'orders', payload: 1 },
         headers: { 'idempotency-key': 'req-77' },
@@ -153,7 +152,7 @@ describe('publish: happy', () => {
     const secret = 'card-4111-1111-1111-1111'
     expect(
       (
-        await call(app, 'POST', `${B}/publish`, {
+        await call(app, 'POST', `${BASE}/publish`, {
           tenant,
           body: { queue: 'orders', payload: { secret } },
         })
@@ -179,7 +178,7 @@ describe('publish: errors', () => {
     const second = await setup({ schema })
     for (const { app, tenant } of [first, second]) {
       const publish = (payload: unknown) =>
-        call(app, 'POST', `${B}/publish`, { tenant, body: { queue: 'orders', payload } })
+        call(app, 'POST', `${BASE}/publish`, { tenant, body: { queue: 'orders', payload } })
       expect((await publish({ total: 1, parts: [{ total: 2 }] })).status).toBe(201)
       const bad = await publish({ total: 1, parts: [{ total: 'x' }] })
       expect(bad.status).toBe(400)
@@ -191,13 +190,13 @@ describe('publish: errors', () => {
     const { app, tenant } = await setup({
       schema: { type: 'object', required: ['total'], properties: { total: { type: 'number' } } },
     })
-    const missing = await call(app, 'POST', `${B}/publish`, {
+    const missing = await call(app, 'POST', `${BASE}/publish`, {
       tenant,
       body: { queue: 'nope', payload: 1 },
     })
     expect(missing.body.code).toBe('MQ_QUEUE_NOT_FOUND')
 
-    const schema = await call(app, 'POST', `${B}/publish`, {
+    const schema = await call(app, 'POST', `${BASE}/publish`, {
       tenant,
       body: { queue: 'orders', payload: { total: 'x' } },
     })
@@ -206,22 +205,22 @@ describe('publish: errors', () => {
     expect(schema.body.details.issues[0].path).toBe('/total')
     expect(
       (
-        await call(app, 'POST', `${B}/publish`, {
+        await call(app, 'POST', `${BASE}/publish`, {
           tenant,
           body: { queue: 'orders', payload: { total: 1 } },
         })
       ).status
     ).toBe(201)
 
-    const big = await call(app, 'POST', `${B}/publish`, {
+    const big = await call(app, 'POST', `${BASE}/publish`, {
       tenant,
       body: { queue: 'orders', payload: { total: 1, pad: 'x'.repeat(1_048_577) } },
     })
     expect(big.status).toBe(413)
     expect(big.body.code).toBe('MQ_MESSAGE_TOO_LARGE')
 
-    await call(app, 'PUT', `${B}/queues/orders`, { tenant, body: { status: 'paused' } })
-    const paused = await call(app, 'POST', `${B}/publish`, {
+    await call(app, 'PUT', `${BASE}/queues/orders`, { tenant, body: { status: 'paused' } })
+    const paused = await call(app, 'POST', `${BASE}/publish`, {
       tenant,
       body: { queue: 'orders', payload: { total: 1 } },
     })
@@ -231,7 +230,7 @@ describe('publish: errors', () => {
 
   test('an invalid JSON Schema is refused when the queue is created', async () => {
     const app = await testApp()
-    const res = await call(app, 'POST', `${B}/queues`, {
+    const res = await call(app, 'POST', `${BASE}/queues`, {
       tenant: newTenant(),
       body: { name: 'q', schema: { type: 'no-such-type' } },
     })
@@ -245,11 +244,11 @@ describe('publish: errors', () => {
     await deps.redis.xgroup('CREATE', stream, 'g', '0', 'MKSTREAM')
     for (let i = 0; i < 3; i++) {
       expect(
-        (await call(app, 'POST', `${B}/publish`, { tenant, body: { queue: name, payload: i } }))
+        (await call(app, 'POST', `${BASE}/publish`, { tenant, body: { queue: name, payload: i } }))
           .status
       ).toBe(201)
     }
-    const full = await call(app, 'POST', `${B}/publish`, {
+    const full = await call(app, 'POST', `${BASE}/publish`, {
       tenant,
       body: { queue: name, payload: 3 },
     })
@@ -268,12 +267,12 @@ describe('publish: errors', () => {
       '>'
     )) as [string, Array<[string, string[]]>][]
     expect(
-      (await call(app, 'POST', `${B}/publish`, { tenant, body: { queue: name, payload: 3 } }))
+      (await call(app, 'POST', `${BASE}/publish`, { tenant, body: { queue: name, payload: 3 } }))
         .status
     ).toBe(429)
     await deps.redis.xack(stream, 'g', read[0]![1][0]![0])
     expect(
-      (await call(app, 'POST', `${B}/publish`, { tenant, body: { queue: name, payload: 3 } }))
+      (await call(app, 'POST', `${BASE}/publish`, { tenant, body: { queue: name, payload: 3 } }))
         .status
     ).toBe(201)
     expect(await deps.redis.xlen(stream)).toBe(3)
@@ -283,8 +282,12 @@ describe('publish: errors', () => {
     const { app, tenant, entries } = await setup({ maxLength: 2, overflow: 'drop_oldest' })
     for (let i = 0; i < 5; i++) {
       expect(
-        (await call(app, 'POST', `${B}/publish`, { tenant, body: { queue: 'orders', payload: i } }))
-          .status
+        (
+          await call(app, 'POST', `${BASE}/publish`, {
+            tenant,
+            body: { queue: 'orders', payload: i },
+          })
+        ).status
       ).toBe(201)
     }
     const left = (await entries()).map(([, f]) => f[f.indexOf('p') + 1])
@@ -298,7 +301,7 @@ describe('publish: errors', () => {
     [{ queue: 'orders', payload: 1, extra: true }, ''],
   ])('invalid message %j is 400 at %s', async (body, path) => {
     const { app, tenant } = await setup()
-    const res = await call(app, 'POST', `${B}/publish`, { tenant, body })
+    const res = await call(app, 'POST', `${BASE}/publish`, { tenant, body })
     expect(res.status).toBe(400)
     expect(res.body.details.issues.map((i: { path: string }) => i.path)).toContain(path)
   })
@@ -307,19 +310,19 @@ describe('publish: errors', () => {
 describe('publish: security', () => {
   test("another tenant's queue is 404; mq:read cannot publish; allowedProducers holds", async () => {
     const { app, tenant } = await setup({ allowedProducers: ['billing'] })
-    const other = await call(app, 'POST', `${B}/publish`, {
+    const other = await call(app, 'POST', `${BASE}/publish`, {
       tenant: newTenant(),
       body: { queue: 'orders', payload: 1 },
     })
     expect(other.status).toBe(404)
     expect(other.body.code).toBe('MQ_QUEUE_NOT_FOUND')
-    const reader = await call(app, 'POST', `${B}/publish`, {
+    const reader = await call(app, 'POST', `${BASE}/publish`, {
       tenant,
       scope: 'mq:read',
       body: { queue: 'orders', payload: 1 },
     })
     expect(reader.status).toBe(403)
-    const stranger = await call(app, 'POST', `${B}/publish`, {
+    const stranger = await call(app, 'POST', `${BASE}/publish`, {
       tenant,
       body: { queue: 'orders', payload: 1 },
     })

@@ -1,9 +1,10 @@
 import { describe, expect, test } from 'bun:test'
 import { createApp } from '../../../src/app'
 import { QueueListSchema, QueueSchema } from '../../../src/http/schemas/queues'
-import { call, newTenant, sharedDeps, testApp, token } from '../../helpers/harness'
+import { BASE, call } from '../../helpers/api'
+import { newTenant, sharedDeps, testApp, token } from '../../helpers/harness'
 
-const Q = '/api/v1/mq/queues'
+const Q = `${BASE}/queues`
 
 describe('queues: happy', () => {
   test('create, get with stats, list, update, purge, delete', async () => {

@@ -9,10 +9,11 @@ import { openSigningSecret } from '../../../src/domain/subscription-admin'
 import { SubscriptionListSchema, SubscriptionSchema } from '../../../src/http/schemas/subscriptions'
 import { createLogger } from '../../../src/observability/logger'
 import { createRedis } from '../../../src/streams/redis'
-import { call, newTenant, SERVICE_TOKEN, sharedDeps, testApp, token } from '../../helpers/harness'
+import { BASE, call } from '../../helpers/api'
+import { newTenant, SERVICE_TOKEN, sharedDeps, testApp, token } from '../../helpers/harness'
 
-const Q = '/api/v1/mq/queues'
-const S = '/api/v1/mq/subscriptions'
+const Q = `${BASE}/queues`
+const S = `${BASE}/subscriptions`
 
 type App = Awaited<ReturnType<typeof testApp>>
 

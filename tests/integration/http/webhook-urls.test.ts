@@ -1,9 +1,8 @@
 import { describe, expect, test } from 'bun:test'
 import { WebhookUrlGuard } from '../../../src/egress/ssrf'
-import { call, newTenant, testAppWithGuard } from '../../helpers/harness'
+import { BASE, call } from '../../helpers/api'
+import { newTenant, testAppWithGuard } from '../../helpers/harness'
 import { ALL_BLOCKED_URLS, ssrfResolver } from '../../helpers/ssrf-vectors'
-
-const B = '/api/v1/mq'
 
 /** The app with a guard over the SSRF stub resolver and no allowed hosts. */
 async function setup() {
@@ -11,7 +10,7 @@ async function setup() {
   const app = await testAppWithGuard(new WebhookUrlGuard([], resolver))
   const tenant = newTenant()
   expect(
-    (await call(app, 'POST', `${B}/queues`, { tenant, body: { name: 'orders' } })).status
+    (await call(app, 'POST', `${BASE}/queues`, { tenant, body: { name: 'orders' } })).status
   ).toBe(201)
   return { app, tenant, resolver }
 }
@@ -28,7 +27,7 @@ describe('webhook URLs: SSRF at create and update', () => {
   test('every blocked vector is refused at create with 400 MQ_VALIDATION_FAILED', async () => {
     const { app, tenant } = await setup()
     for (const [i, url] of ALL_BLOCKED_URLS.entries()) {
-      const res = await call(app, 'POST', `${B}/subscriptions`, {
+      const res = await call(app, 'POST', `${BASE}/subscriptions`, {
         tenant,
         body: webhook(url, i),
       })
@@ -36,32 +35,32 @@ describe('webhook URLs: SSRF at create and update', () => {
       expect(res.body.code).toBe('MQ_VALIDATION_FAILED')
       expect(JSON.stringify(res.body.details ?? res.body.message)).toContain('handlerConfig')
     }
-    const listed = await call(app, 'GET', `${B}/subscriptions`, { tenant })
+    const listed = await call(app, 'GET', `${BASE}/subscriptions`, { tenant })
     expect(listed.body.items).toEqual([])
   })
 
   test('every blocked vector is refused at update, and the stored URL stays', async () => {
     const { app, tenant } = await setup()
-    const created = await call(app, 'POST', `${B}/subscriptions`, {
+    const created = await call(app, 'POST', `${BASE}/subscriptions`, {
       tenant,
       body: webhook('https://public.example.test/hook'),
     })
     expect(created.status).toBe(201)
     for (const url of ALL_BLOCKED_URLS) {
-      const res = await call(app, 'PUT', `${B}/subscriptions/${created.body.id}`, {
+      const res = await call(app, 'PUT', `${BASE}/subscriptions/${created.body.id}`, {
         tenant,
         body: { handlerConfig: { url } },
       })
       if (res.status !== 400) throw new Error(`${url}: ${res.status} ${JSON.stringify(res.body)}`)
       expect(res.body.code).toBe('MQ_VALIDATION_FAILED')
     }
-    const got = await call(app, 'GET', `${B}/subscriptions/${created.body.id}`, { tenant })
+    const got = await call(app, 'GET', `${BASE}/subscriptions/${created.body.id}`, { tenant })
     expect(got.body.handlerConfig.url).toBe('https://public.example.test/hook')
   })
 
   test('the answer names the field and the host, never how the host resolved', async () => {
     const { app, tenant } = await setup()
-    const res = await call(app, 'POST', `${B}/subscriptions`, {
+    const res = await call(app, 'POST', `${BASE}/subscriptions`, {
       tenant,
       body: webhook('http://metadata.example.test/latest/meta-data/'),
     })
@@ -81,7 +80,7 @@ describe('webhook URLs: SSRF at create and update', () => {
 
   test('a public URL is accepted; pull subscriptions resolve nothing', async () => {
     const { app, tenant, resolver } = await setup()
-    const pull = await call(app, 'POST', `${B}/subscriptions`, {
+    const pull = await call(app, 'POST', `${BASE}/subscriptions`, {
       tenant,
       body: {
         queue: 'orders',
@@ -92,7 +91,7 @@ describe('webhook URLs: SSRF at create and update', () => {
     })
     expect(pull.status).toBe(201)
     expect(resolver.lookups).toEqual([])
-    const res = await call(app, 'POST', `${B}/subscriptions`, {
+    const res = await call(app, 'POST', `${BASE}/subscriptions`, {
       tenant,
       body: webhook('https://public.example.test/hook'),
     })

@@ -1,0 +1,29 @@
+import type { ContentfulStatusCode } from 'hono/utils/http-status'
+import type { MqErrorCode } from '../domain/errors'
+
+/** The HTTP status of each error code, fixed by the API contract (API.md "Errors"). */
+export const ERROR_STATUS = {
+  MQ_VALIDATION_FAILED: 400,
+  MQ_INVALID_JSON: 400,
+  MQ_UNAUTHORIZED: 401,
+  MQ_FORBIDDEN: 403,
+  MQ_QUEUE_NOT_FOUND: 404,
+  MQ_SUBSCRIPTION_NOT_FOUND: 404,
+  MQ_MESSAGE_NOT_FOUND: 404,
+  MQ_SCHEDULE_NOT_FOUND: 404,
+  MQ_NOT_FOUND: 404,
+  MQ_QUEUE_EXISTS: 409,
+  MQ_SUBSCRIPTION_EXISTS: 409,
+  MQ_SUBSCRIPTION_PAUSED: 409,
+  MQ_QUEUE_PAUSED: 409,
+  MQ_MESSAGE_ALREADY_PUBLISHED: 409,
+  MQ_MESSAGE_TOO_LARGE: 413,
+  MQ_HEADERS_TOO_LARGE: 431,
+  MQ_UNSUPPORTED_MEDIA_TYPE: 415,
+  MQ_RATE_LIMITED: 429,
+  MQ_QUEUE_FULL: 429,
+  MQ_CONSUMER_ERROR: 500,
+  MQ_INTERNAL: 500,
+  MQ_PUBLISH_FAILED: 503,
+  MQ_UNAVAILABLE: 503,
+} as const satisfies Record<MqErrorCode, ContentfulStatusCode>
