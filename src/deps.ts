@@ -33,8 +33,8 @@ import { Keys } from './streams/keys'
 import { LedgerEventLog } from './streams/ledger'
 import { RedisRateLimiter } from './streams/rate-limiter'
 import { createRedis, type RedisClient, type RedisTarget } from './streams/redis'
-import { StreamsRepository } from './streams/repository'
 import { defineScripts } from './streams/scripts'
+import { createStreamStores, type StreamStores } from './streams/stores'
 import { BlockingWaiter } from './streams/waiter'
 
 /** Everything the roles share, built once at start-up and closed once at shutdown. */
@@ -56,7 +56,7 @@ export interface Deps {
   queuePages(afterId: string | null, limit: number): Promise<Queue[]>
   inspectDeps: InspectDeps
   /** Messages in Redis Streams (also `queueDeps.messages`). */
-  messages: StreamsRepository
+  messages: StreamStores
   /** Encrypts payloads of encrypted queues and webhook signing secrets at rest. */
   cipher: PayloadCipher
   /** Per-tenant request token buckets (`TENANT_RATE_LIMIT`). */
@@ -152,7 +152,7 @@ export async function buildDeps(
       logger
     )
     await subscriptions.listen(subscriber)
-    const messages = new StreamsRepository(redis, keys)
+    const messages = createStreamStores(redis, keys)
     const schemas = new JsonSchemas()
     const masterKey = resolveMasterKey(config)
     // The current key encrypts; previous ones still decrypt what they sealed (key rotation).

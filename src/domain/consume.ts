@@ -11,7 +11,7 @@ import {
 } from './ledger'
 import type { GroupPosition, StoredDelivery, StoredMessage } from './messages'
 import type { MessageMetrics } from './metrics'
-import type { MessageStore, QueueStore } from './ports'
+import type { DelayedStore, GroupStore, MessageStore, QueueStore } from './ports'
 import { choosePartition, type PayloadSealer, writeMessages } from './publish'
 import type { Queue } from './queues'
 import { retryDelay } from './retry'
@@ -53,7 +53,7 @@ export interface EntryWaiter {
 
 export interface ConsumeDeps {
   queues: QueueStore
-  messages: MessageStore
+  messages: MessageStore & GroupStore & Pick<DelayedStore, 'registerDelayed'>
   cipher: PayloadSealer & PayloadOpener
   receipts: ReceiptCodec
   waiter: EntryWaiter

@@ -8,7 +8,7 @@ import {
   Registry,
 } from 'prom-client'
 import type { DeliveredEntry, MessageMetrics, PublishCounts } from '../domain/metrics'
-import type { MessageStore, QueueStore, SubscriptionStore } from '../domain/ports'
+import type { GroupStore, MaintenanceStore, QueueStore, SubscriptionStore } from '../domain/ports'
 import type { Queue } from '../domain/queues'
 import type { Subscription } from '../domain/subscriptions'
 import type { Keys } from '../streams/keys'
@@ -369,7 +369,7 @@ export interface MetricsSources {
   listQueues(tenantId: string | undefined, limit: number): Promise<Queue[]>
   queues: Pick<QueueStore, 'get'>
   subscriptions: Pick<SubscriptionStore, 'list'>
-  messages: Pick<MessageStore, 'queueStats' | 'groupStats' | 'counters'>
+  messages: Pick<MaintenanceStore, 'queueStats'> & Pick<GroupStore, 'groupStats' | 'counters'>
 }
 
 /**
