@@ -1,4 +1,4 @@
-import type { PayloadOpener } from './consume'
+import type { PayloadOpener } from './consume-deps'
 import type { DomainContext } from './context'
 import { MqError, notFound } from './errors'
 import type { AttemptRecord, LedgerReader } from './ledger'
@@ -13,7 +13,7 @@ export interface InspectDeps {
   cipher: PayloadSealer & PayloadOpener
   limits: { dedupWindowMs: number }
   /** Where a message is found once it has left Redis, with its recorded attempts. */
-  ledger?: LedgerReader
+  ledger: LedgerReader
 }
 
 export type MessageStatus =
@@ -171,7 +171,7 @@ export async function getMessage(
   const queue = await queueOf(deps, ctx, queueName)
   const [found, recorded] = await Promise.all([
     deps.messages.findMessage(queue, messageId),
-    deps.ledger ? deps.ledger.find(ctx.tenantId, queue.id, messageId) : null,
+    deps.ledger.find(ctx.tenantId, queue.id, messageId),
   ])
   if (!found) {
     if (!recorded) throw notFound('MQ_MESSAGE_NOT_FOUND', 'message', messageId)
