@@ -57,9 +57,9 @@ export interface ConsumeDeps {
   limits: { dedupWindowMs: number }
   /** How long a dead message stays hidden while it is moved to its dead-letter queue. */
   deadHoldMs: number
-  /** Told of deliveries, acks, nacks and dead letters ({@link NO_MESSAGE_METRICS} to ignore). */
+  /** Told of deliveries, acks, nacks and dead letters . */
   metrics: MessageMetrics
-  /** Where attempts go on their way to the ledger ({@link NO_CONSUMPTION_LOG} for none). */
+  /** Where attempts go on their way to the ledger. */
   ledger: ConsumptionLog
   /**
    * Aborted when the process begins to shut down: a long poll then answers with what it has
@@ -67,18 +67,6 @@ export interface ConsumeDeps {
    */
   stopping?: AbortSignal
 }
-
-/** Metrics that count nothing, for a caller that keeps none. */
-export const NO_MESSAGE_METRICS: MessageMetrics = {
-  published: () => {},
-  delivered: () => {},
-  acked: () => {},
-  nacked: () => {},
-  deadLettered: () => {},
-}
-
-/** A ledger that keeps nothing: settle() then reads no details for it. */
-export const NO_CONSUMPTION_LOG: ConsumptionLog = { mode: 'off', append: async () => {} }
 
 /**
  * A stored message's payload, or null when it cannot be opened: an envelope tampered with in

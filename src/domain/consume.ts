@@ -3,14 +3,12 @@ import type { DomainContext } from './context'
 import type { GroupPosition } from './messages'
 
 export { moveToDeadLetter } from './consume-dead-letter'
-export {
-  type ConsumeDeps,
-  type EntryWaiter,
-  NO_CONSUMPTION_LOG,
-  NO_MESSAGE_METRICS,
-  type PayloadOpener,
-  type ReceiptCodec,
-  type ReceiptData,
+export type {
+  ConsumeDeps,
+  EntryWaiter,
+  PayloadOpener,
+  ReceiptCodec,
+  ReceiptData,
 } from './consume-deps'
 export { type Delivery, pullMessages, pullOnce } from './consume-pull'
 export { ackDeliveries, ackMessages, nackDeliveries, nackMessages } from './consume-settle'
