@@ -1,5 +1,5 @@
 import type { PartitionWrite, WriteResult } from '../../domain/messages'
-import type { MessageStore, PullOptions, SettleItem, SettleOptions } from '../../domain/ports'
+import type { MessageStore, PullOptions } from '../../domain/ports'
 import type { Queue } from '../../domain/queues'
 import { encodeFields } from '../codec'
 import { decodePublish, decodePull, decodeSettle, type SettleReply } from '../scripts/replies'
@@ -88,14 +88,8 @@ export class RedisMessageStore extends PartitionKeys implements MessageStore {
     return decodePull(reply, partition)
   }
 
-  async settle(
-    queue: Queue,
-    partition: number,
-    group: string,
-    mode: 'ack' | 'nack',
-    items: SettleItem[],
-    opts: SettleOptions
-  ): Promise<SettleReply> {
+  async settle(...call: Parameters<MessageStore['settle']>): Promise<SettleReply> {
+    const [queue, partition, group, mode, items, opts] = call
     // Message ids the receipts carry need not be read from the stream: 'idle' tells only
     // which entries settled, and how long each was out.
     const known =
