@@ -23,7 +23,7 @@ import type { PayloadCipher } from './streams/crypto'
 import { Keys } from './streams/keys'
 import { RedisRateLimiter } from './streams/rate-limiter'
 import type { RedisClient, RedisTarget } from './streams/redis'
-import { StreamsRepository } from './streams/repository'
+import { createStreamStores, type StreamStores } from './streams/stores'
 import { BlockingWaiter } from './streams/waiter'
 import { type Backends, openBackends } from './wiring/backends'
 import { Closers } from './wiring/closers'
@@ -50,7 +50,7 @@ export interface Deps {
   queuePages(afterId: string | null, limit: number): Promise<Queue[]>
   inspectDeps: InspectDeps
   /** Messages in Redis Streams (also `queueDeps.messages`). */
-  messages: StreamsRepository
+  messages: StreamStores
   /** Encrypts payloads of encrypted queues and webhook signing secrets at rest. */
   cipher: PayloadCipher
   /** Per-tenant request token buckets (`TENANT_RATE_LIMIT`). */
@@ -132,7 +132,7 @@ export async function buildDeps(
     const keys = new Keys(config.REDIS_KEY_PREFIX)
     const metadata = await openMetadata(config, backends, keys, logger)
     const { queueRepository } = metadata
-    const messages = new StreamsRepository(redis, keys)
+    const messages = createStreamStores(redis, keys)
     const { cipher, receipts } = createCiphers(
       resolveMasterKey(config),
       config.MQ_MASTER_KEYS_PREVIOUS

@@ -1,3 +1,5 @@
+import { type SQL, sql } from 'drizzle-orm'
+import type { PgColumn } from 'drizzle-orm/pg-core'
 import { MqError } from '../domain/errors'
 
 /**
@@ -48,4 +50,25 @@ export function decodeTimeIdCursor(cursor: string): { at: Date; id: string } {
   const exact = !Number.isNaN(time.getTime()) && time.toISOString() === at
   if (rest.length > 0 || !UUID.test(id) || !exact) throw invalid()
   return { at: time, id }
+}
+
+/**
+ * The rows after a (created_at, id) cursor, in the order a time-id list reads them; undefined
+ * without a cursor. Decoded here, before any query: a bad cursor is the client's 400.
+ */
+export function afterTimeId(createdAt: PgColumn, id: PgColumn, cursor?: string): SQL | undefined {
+  if (!cursor) return undefined
+  const after = decodeTimeIdCursor(cursor)
+  return sql`(${createdAt}, ${id}) > (${after.at.toISOString()}::timestamptz, ${after.id}::uuid)`
+}
+
+/** A page of a time-id list read one row past `limit`, with the cursor after it when more follow. */
+export function timeIdPage<R, T extends { createdAt: Date; id: string }>(
+  rows: R[],
+  limit: number,
+  toItem: (row: R) => T
+): { items: T[]; nextCursor: string | null } {
+  const items = rows.slice(0, limit).map(toItem)
+  const last = items.at(-1)
+  return { items, nextCursor: rows.length > limit && last ? encodeTimeIdCursor(last) : null }
 }

@@ -1,4 +1,5 @@
-import { and, asc, count, eq, gt, inArray, sql } from 'drizzle-orm'
+import { and, asc, count, eq, gt, inArray, type SQL, sql } from 'drizzle-orm'
+import type { AnyPgColumn } from 'drizzle-orm/pg-core'
 import { MqError } from '../domain/errors'
 import type { QueueStore } from '../domain/ports'
 import {
@@ -201,26 +202,25 @@ export class QueueRepository implements QueueStore {
 
   /** The first `limit` queues by name, of one tenant or (no tenant) of all. */
   async listAny(tenantId: string | undefined, limit: number): Promise<Queue[]> {
-    const rows = await withTenantOrSystem(this.db, tenantId, (tx) =>
-      tx
-        .select()
-        .from(messageTopics)
-        .where(tenantId ? eq(messageTopics.tenantId, tenantId) : undefined)
-        .orderBy(asc(messageTopics.name))
-        .limit(limit)
-    )
-    return rows.map(toQueue)
+    const where = tenantId ? eq(messageTopics.tenantId, tenantId) : undefined
+    return this.scan(tenantId, where, messageTopics.name, limit)
   }
 
   /** Queues of every tenant in pages ordered by id, for the worker's sweeps. */
   async page(afterId: string | null, limit: number): Promise<Queue[]> {
-    const rows = await asSystem(this.db, (tx) =>
-      tx
-        .select()
-        .from(messageTopics)
-        .where(afterId ? gt(messageTopics.id, afterId) : undefined)
-        .orderBy(asc(messageTopics.id))
-        .limit(limit)
+    const where = afterId ? gt(messageTopics.id, afterId) : undefined
+    return this.scan(undefined, where, messageTopics.id, limit)
+  }
+
+  /** Queues in `tenantId`'s scope (without one, every tenant's), ordered by one column. */
+  private async scan(
+    tenantId: string | undefined,
+    where: SQL | undefined,
+    order: AnyPgColumn,
+    limit: number
+  ): Promise<Queue[]> {
+    const rows = await withTenantOrSystem(this.db, tenantId, (tx) =>
+      tx.select().from(messageTopics).where(where).orderBy(asc(order)).limit(limit)
     )
     return rows.map(toQueue)
   }

@@ -1,7 +1,7 @@
-import { and, asc, eq, gt, lte, or, sql } from 'drizzle-orm'
+import { and, asc, eq, lte, sql } from 'drizzle-orm'
 import type { Schedule, ScheduleDraft, ScheduleStatus, ScheduleStore } from '../domain/schedules'
 import type { Db } from './client'
-import { decodeTimeIdCursor, encodeTimeIdCursor } from './cursor'
+import { afterTimeId, timeIdPage } from './cursor'
 import { messageSchedules, messageTopics } from './schema'
 import { asSystem, withTenant } from './tenant-scope'
 
@@ -97,7 +97,7 @@ export class ScheduleRepository implements ScheduleStore {
     tenantId: string,
     query: { queue?: string; status?: ScheduleStatus; limit: number; cursor?: string }
   ) {
-    const after = query.cursor ? decodeTimeIdCursor(query.cursor) : null
+    const after = afterTimeId(messageSchedules.createdAt, messageSchedules.id, query.cursor)
     const rows = await withTenant(this.db, tenantId, (tx) =>
       this.select(tx)
         .where(
@@ -106,22 +106,12 @@ export class ScheduleRepository implements ScheduleStore {
             query.queue ? eq(messageTopics.name, query.queue) : undefined,
             query.status ? eq(messageSchedules.status, query.status) : undefined,
             after
-              ? or(
-                  gt(messageSchedules.createdAt, after.at),
-                  and(eq(messageSchedules.createdAt, after.at), gt(messageSchedules.id, after.id))
-                )
-              : undefined
           )
         )
         .orderBy(asc(messageSchedules.createdAt), asc(messageSchedules.id))
         .limit(query.limit + 1)
     )
-    const items = rows.slice(0, query.limit).map(toSchedule)
-    const last = items.at(-1)
-    return {
-      items,
-      nextCursor: rows.length > query.limit && last ? encodeTimeIdCursor(last) : null,
-    }
+    return timeIdPage(rows, query.limit, toSchedule)
   }
 
   async update(

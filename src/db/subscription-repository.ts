@@ -11,7 +11,7 @@ import {
   type SubscriptionPatch,
 } from '../domain/subscriptions'
 import type { Db } from './client'
-import { decodeTimeIdCursor, encodeTimeIdCursor } from './cursor'
+import { afterTimeId, timeIdPage } from './cursor'
 import { isUniqueViolation } from './queue-repository'
 import { consumptionRecords, messageSubscriptions, messageTopics } from './schema'
 import { asSystem, withTenant } from './tenant-scope'
@@ -124,7 +124,7 @@ export class SubscriptionRepository implements SubscriptionStore {
   }
 
   async list(tenantId: string, query: SubscriptionListQuery) {
-    const after = query.cursor ? decodeTimeIdCursor(query.cursor) : undefined
+    const after = afterTimeId(messageSubscriptions.createdAt, messageSubscriptions.id, query.cursor)
     const rows = await withTenant(this.db, tenantId, (tx) =>
       this.select(tx)
         .where(
@@ -136,19 +136,12 @@ export class SubscriptionRepository implements SubscriptionStore {
               : undefined,
             query.status ? eq(messageSubscriptions.status, query.status) : undefined,
             after
-              ? sql`(${messageSubscriptions.createdAt}, ${messageSubscriptions.id}) > (${after.at.toISOString()}::timestamptz, ${after.id}::uuid)`
-              : undefined
           )
         )
         .orderBy(asc(messageSubscriptions.createdAt), asc(messageSubscriptions.id))
         .limit(query.limit + 1)
     )
-    const items = rows.slice(0, query.limit).map((row) => toSubscription(row, row.queueName))
-    const last = items.at(-1)
-    return {
-      items,
-      nextCursor: rows.length > query.limit && last ? encodeTimeIdCursor(last) : null,
-    }
+    return timeIdPage(rows, query.limit, (row) => toSubscription(row, row.queueName))
   }
 
   async update(

@@ -1,41 +1,19 @@
-import type { PayloadOpener } from './consume'
+import type { PayloadOpener } from './consume-deps'
 import type { DomainContext } from './context'
 import { MqError, notFound } from './errors'
 import type { AttemptRecord, LedgerReader } from './ledger'
 import type { GroupProgress, QueueEntry, StoredMessage } from './messages'
-import type { MessageStore, QueueStore } from './ports'
+import type { DelayedStore, InspectionStore, MessageStore, QueueStore } from './ports'
 import { choosePartition, type PayloadSealer, writeMessages } from './publish'
 import type { Queue } from './queues'
 
-/** The message store's reads for operators: peeking, finding, cancelling, redriving. */
-export interface InspectStore {
-  readEntries(
-    queue: Queue,
-    partition: number,
-    afterId: string,
-    count: number
-  ): Promise<QueueEntry[]>
-  removeEntries(queue: Queue, partition: number, streamIds: string[]): Promise<number>
-  cancelScheduled(queue: Queue, messageId: string): Promise<boolean>
-  findMessage(
-    queue: Queue,
-    messageId: string
-  ): Promise<{
-    partition: number
-    streamId: string | null
-    message: StoredMessage & { publishedAt: number }
-    deliverAt: number | null
-    groups: GroupProgress[]
-  } | null>
-}
-
 export interface InspectDeps {
   queues: QueueStore
-  messages: MessageStore & InspectStore
+  messages: MessageStore & InspectionStore & Pick<DelayedStore, 'registerDelayed'>
   cipher: PayloadSealer & PayloadOpener
   limits: { dedupWindowMs: number }
   /** Where a message is found once it has left Redis, with its recorded attempts. */
-  ledger?: LedgerReader
+  ledger: LedgerReader
 }
 
 export type MessageStatus =
@@ -193,7 +171,7 @@ export async function getMessage(
   const queue = await queueOf(deps, ctx, queueName)
   const [found, recorded] = await Promise.all([
     deps.messages.findMessage(queue, messageId),
-    deps.ledger ? deps.ledger.find(ctx.tenantId, queue.id, messageId) : null,
+    deps.ledger.find(ctx.tenantId, queue.id, messageId),
   ])
   if (!found) {
     if (!recorded) throw notFound('MQ_MESSAGE_NOT_FOUND', 'message', messageId)

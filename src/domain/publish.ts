@@ -2,7 +2,7 @@ import type { DomainContext } from './context'
 import { MqError, notFound } from './errors'
 import type { PartitionWrite, StoredMessage, WriteResult } from './messages'
 import { countPublished, type MessageMetrics } from './metrics'
-import type { MessageStore, QueueStore } from './ports'
+import type { DelayedStore, MessageStore, QueueStore } from './ports'
 import type { Queue } from './queues'
 
 /** A message as a producer sends it (API.md "Publishing"), minus the queue. */
@@ -41,7 +41,7 @@ export type SchemaCheck = (
 
 export interface PublishDeps {
   queues: QueueStore
-  messages: MessageStore
+  messages: MessageStore & Pick<DelayedStore, 'registerDelayed'>
   cipher: PayloadSealer
   checkSchema: SchemaCheck
   limits: { maxMessageSize: number; dedupWindowMs: number }
@@ -219,7 +219,10 @@ async function routeDuplicates(
  * @returns outcomes in input order, or `full` where the partition had no room.
  */
 export async function writeMessages(
-  deps: { messages: MessageStore; limits: { dedupWindowMs: number } },
+  deps: {
+    messages: MessageStore & Pick<DelayedStore, 'registerDelayed'>
+    limits: { dedupWindowMs: number }
+  },
   queue: Queue,
   prepared: Prepared[],
   now: number

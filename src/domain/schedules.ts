@@ -1,5 +1,5 @@
 import { Cron } from 'croner'
-import type { PayloadOpener } from './consume'
+import type { PayloadOpener } from './consume-deps'
 import type { DomainContext } from './context'
 import { MqError, notFound } from './errors'
 import type { QueueStore } from './ports'

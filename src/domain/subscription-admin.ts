@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import type { DomainContext, Principal } from './context'
 import { MqError, notFound } from './errors'
-import type { MessageStore, QueueStore, SubscriptionStore } from './ports'
+import type { GroupStore, QueueStore, SubscriptionStore } from './ports'
 import { QUEUE_NAME, type Queue } from './queues'
 import {
   deadLetterQueueOf,
@@ -29,7 +29,7 @@ export interface SecretSealer {
 export interface SubscriptionDeps {
   queues: QueueStore
   subscriptions: SubscriptionStore
-  messages: MessageStore
+  messages: GroupStore
   sealer: SecretSealer
   /** `sessionTimeoutMs` defaults to the configured `CONSUMER_TIMEOUT`. */
   defaults: { sessionTimeoutMs: number }

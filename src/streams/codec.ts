@@ -1,23 +1,20 @@
 import { timingSafeEqual } from 'node:crypto'
-import type { ReceiptData } from '../domain/consume'
+import type { ReceiptData } from '../domain/consume-deps'
 import type { StoredMessage } from '../domain/messages'
+import { STREAM_FIELDS } from './fields'
 
-/*
- * Stream field names are one or two letters because every entry repeats them: `i` id, `p`
- * payload, `e` encrypted, `h` headers (JSON), `k` key, `c` correlation id, `t` trace id, `x`
- * expiry (ms), `ts` publish time (ms; only when it differs from the entry id's).
- */
+const F = STREAM_FIELDS
 
 /** Stream fields of a message, as a flat field/value list for XADD. */
 export function encodeFields(m: StoredMessage): string[] {
-  const out = ['i', m.messageId, 'p', m.payloadText]
-  if (m.encrypted) out.push('e', '1')
-  if (Object.keys(m.headers).length > 0) out.push('h', JSON.stringify(m.headers))
-  if (m.key !== null) out.push('k', m.key)
-  if (m.correlationId !== null) out.push('c', m.correlationId)
-  if (m.traceId !== null) out.push('t', m.traceId)
-  if (m.expiresAt !== null) out.push('x', String(m.expiresAt))
-  if (m.publishedAt !== null) out.push('ts', String(m.publishedAt))
+  const out: string[] = [F.messageId, m.messageId, F.payloadText, m.payloadText]
+  if (m.encrypted) out.push(F.encrypted, '1')
+  if (Object.keys(m.headers).length > 0) out.push(F.headers, JSON.stringify(m.headers))
+  if (m.key !== null) out.push(F.key, m.key)
+  if (m.correlationId !== null) out.push(F.correlationId, m.correlationId)
+  if (m.traceId !== null) out.push(F.traceId, m.traceId)
+  if (m.expiresAt !== null) out.push(F.expiresAt, String(m.expiresAt))
+  if (m.publishedAt !== null) out.push(F.publishedAt, String(m.publishedAt))
   return out
 }
 
@@ -26,7 +23,7 @@ export const streamIdTime = (streamId: string): number =>
   Number(streamId.slice(0, streamId.indexOf('-')))
 
 /**
- * Reads a stream entry back. `publishedAt` is always set: the `ts` field, else the entry id's
+ * Reads a stream entry back. `publishedAt` is always set: its field, else the entry id's
  * time.
  */
 export function decodeFields(
@@ -35,16 +32,17 @@ export function decodeFields(
 ): StoredMessage & { publishedAt: number } {
   const f: Record<string, string> = {}
   for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!
+  const headers = f[F.headers]
   return {
-    messageId: f.i ?? streamId,
-    payloadText: f.p ?? 'null',
-    encrypted: f.e === '1',
-    headers: f.h ? (JSON.parse(f.h) as Record<string, string>) : {},
-    key: f.k ?? null,
-    correlationId: f.c ?? null,
-    traceId: f.t ?? null,
-    expiresAt: f.x ? Number(f.x) : null,
-    publishedAt: f.ts ? Number(f.ts) : streamIdTime(streamId),
+    messageId: f[F.messageId] ?? streamId,
+    payloadText: f[F.payloadText] ?? 'null',
+    encrypted: f[F.encrypted] === '1',
+    headers: headers ? (JSON.parse(headers) as Record<string, string>) : {},
+    key: f[F.key] ?? null,
+    correlationId: f[F.correlationId] ?? null,
+    traceId: f[F.traceId] ?? null,
+    expiresAt: f[F.expiresAt] ? Number(f[F.expiresAt]) : null,
+    publishedAt: f[F.publishedAt] ? Number(f[F.publishedAt]) : streamIdTime(streamId),
   }
 }
 

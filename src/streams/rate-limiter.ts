@@ -1,6 +1,7 @@
 import type { RateDecision, RateLimiter } from '../domain/ports'
 import type { Keys } from './keys'
 import type { RedisClient } from './redis'
+import { decodeTakeToken } from './scripts/replies'
 
 /**
  * The tenant token buckets in Redis: one script call (one round trip) per request, on a key of
@@ -13,11 +14,8 @@ export class RedisRateLimiter implements RateLimiter {
   ) {}
 
   async take(tenantId: string, ratePerSecond: number): Promise<RateDecision> {
-    const [allowed = 0, remaining = 0, retryAfterMs = 0, resetMs = 0] = await this.redis.takeToken(
-      this.keys.tenantRateBucket(tenantId),
-      ratePerSecond,
-      ratePerSecond
+    return decodeTakeToken(
+      await this.redis.takeToken(this.keys.tenantRateBucket(tenantId), ratePerSecond, ratePerSecond)
     )
-    return { allowed: allowed === 1, remaining, retryAfterMs, resetMs }
   }
 }

@@ -1,8 +1,8 @@
 import type { EntryWaiter } from '../domain/consume'
+import type { WaitStore } from '../domain/ports'
 import type { Queue } from '../domain/queues'
 import type { Logger } from '../observability/logger'
 import { createRedis, type RedisClient, type RedisTarget } from './redis'
-import type { StreamsRepository } from './repository'
 
 /** How long past its BLOCK timeout a read may take before its connection is dropped. */
 const WATCHDOG_MARGIN_MS = 1000
@@ -28,7 +28,7 @@ export class BlockingWaiter implements EntryWaiter {
   private sweeper: Timer | undefined
 
   constructor(
-    private readonly repository: StreamsRepository,
+    private readonly repository: WaitStore,
     private readonly target: RedisTarget,
     private readonly logger: Logger,
     private readonly maxConnections = 256,

@@ -19,7 +19,7 @@ import { PayloadCipher } from '../streams/crypto'
 import type { Keys } from '../streams/keys'
 import { LedgerEventLog } from '../streams/ledger'
 import type { RedisClient } from '../streams/redis'
-import type { StreamsRepository } from '../streams/repository'
+import type { StreamStores } from '../streams/stores'
 import type { BlockingWaiter } from '../streams/waiter'
 import type { Metadata } from './metadata'
 
@@ -46,7 +46,7 @@ export interface DomainSources {
   redis: RedisClient
   keys: Keys
   metadata: Metadata
-  messages: StreamsRepository
+  messages: StreamStores
   cipher: PayloadCipher
   receipts: ReceiptCodec
   waiter: BlockingWaiter

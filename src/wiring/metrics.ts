@@ -1,4 +1,4 @@
-import type { MessageStore, QueueStore, SubscriptionStore } from '../domain/ports'
+import type { GroupStore, MaintenanceStore, QueueStore, SubscriptionStore } from '../domain/ports'
 import type { Queue } from '../domain/queues'
 import { FlowWindow } from '../observability/flow-window'
 import type { Logger } from '../observability/logger'
@@ -18,7 +18,7 @@ export interface MetricsSources {
   listQueues(tenantId: string | undefined, limit: number): Promise<Queue[]>
   queues: Pick<QueueStore, 'get'>
   subscriptions: Pick<SubscriptionStore, 'list'>
-  messages: Pick<MessageStore, 'queueStats' | 'groupStats' | 'counters'>
+  messages: Pick<MaintenanceStore, 'queueStats'> & Pick<GroupStore, 'groupStats' | 'counters'>
 }
 
 /**

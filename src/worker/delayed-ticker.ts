@@ -1,7 +1,7 @@
 import { Cron } from 'croner'
+import type { DelayedStore } from '../domain/ports'
 import type { Logger } from '../observability/logger'
 import { createRedis, type RedisClient, type RedisTarget } from '../streams/redis'
-import type { StreamsRepository } from '../streams/repository'
 import type { Loop } from './loop'
 
 /** Partitions settled per registry read, and messages promoted per script call. */
@@ -9,7 +9,7 @@ const PARTITIONS_PER_READ = 100
 const MESSAGES_PER_CALL = 1000
 
 export interface DelayedTickerDeps {
-  store: Pick<StreamsRepository, 'duePartitions' | 'earliestDue' | 'promotePartition'>
+  store: DelayedStore
   redisTarget: RedisTarget
   wakeupChannel: string
   logger: Logger

@@ -1,4 +1,5 @@
 import { Cron } from 'croner'
+import type { MaintenanceStore } from '../domain/ports'
 import type { Queue } from '../domain/queues'
 import type { Logger } from '../observability/logger'
 import type { MaintenanceTask } from '../observability/metrics'
@@ -17,14 +18,7 @@ const REPAIR_EVERY = 12
 export interface TrimmerDeps {
   /** Queues of every tenant, a page at a time, ordered by id. */
   queues(afterId: string | null, limit: number): Promise<Queue[]>
-  trimPartition(
-    queue: Queue,
-    partition: number,
-    retentionBoundMs: number,
-    batch: number,
-    maxBatches: number,
-    ledgerFloorMs: number
-  ): Promise<number>
+  trimPartition: MaintenanceStore['trimPartition']
   /**
    * Registers the partition's earliest delayed message in the tickers' registry when its entry
    * is missing or later: what a publish leaves when it dies between storing a delayed message

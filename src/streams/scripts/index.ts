@@ -32,28 +32,45 @@ function withIncludes(lua: string): string {
 }
 
 /**
+ * How many keys a script takes, as its header declares them (`KEYS[n] what`, one line each):
+ * undefined when one line declares a run (`KEYS[5..]`, `KEYS[1..n]`), and the caller then
+ * passes the count as the first argument.
+ */
+export function declaredKeys(lua: string): number | undefined {
+  const header = lua.slice(0, lua.indexOf(']]'))
+  if (/^\s*KEYS\[\d+\.\./m.test(header)) return undefined
+  return header.match(/^\s*KEYS\[\d+\]\s/gm)?.length ?? 0
+}
+
+function script(text: string) {
+  const lua = withIncludes(text)
+  const numberOfKeys = declaredKeys(text)
+  return numberOfKeys === undefined ? { lua } : { numberOfKeys, lua }
+}
+
+/**
  * Every Lua script, by command name (the file name). Imported as text so the compiled binary
  * embeds them; registered with `defineCommand`, which sends EVALSHA and falls back to EVAL
- * after a Redis restart flushed the script cache. A script without `numberOfKeys` takes the
- * key count as its first argument.
+ * after a Redis restart flushed the script cache. Each script's header names its keys, and
+ * the reply is decoded in replies.ts.
  */
 export const SCRIPTS = {
-  cancelScheduled: { numberOfKeys: 2, lua: cancelScheduled },
-  claimDedupRoutes: { lua: claimDedupRoutes },
-  forgetConsumers: { numberOfKeys: 1, lua: forgetConsumers },
-  publishMessages: { lua: withIncludes(publishMessages) },
-  promoteDue: { numberOfKeys: 4, lua: promoteDue },
-  pull: { numberOfKeys: 2, lua: withIncludes(pull) },
-  purge: { numberOfKeys: 4, lua: purge },
-  readLedgerRows: { numberOfKeys: 1, lua: readLedgerRows },
-  registerDelayed: { numberOfKeys: 3, lua: registerDelayed },
-  removeConsumer: { numberOfKeys: 2, lua: removeConsumer },
-  removeEntries: { numberOfKeys: 2, lua: removeEntries },
-  settle: { numberOfKeys: 2, lua: withIncludes(settle) },
-  settleDelayed: { numberOfKeys: 2, lua: settleDelayed },
-  takeLedgerGap: { numberOfKeys: 1, lua: takeLedgerGap },
-  takeToken: { numberOfKeys: 1, lua: takeToken },
-  trim: { numberOfKeys: 3, lua: withIncludes(trim) },
+  cancelScheduled: script(cancelScheduled),
+  claimDedupRoutes: script(claimDedupRoutes),
+  forgetConsumers: script(forgetConsumers),
+  publishMessages: script(publishMessages),
+  promoteDue: script(promoteDue),
+  pull: script(pull),
+  purge: script(purge),
+  readLedgerRows: script(readLedgerRows),
+  registerDelayed: script(registerDelayed),
+  removeConsumer: script(removeConsumer),
+  removeEntries: script(removeEntries),
+  settle: script(settle),
+  settleDelayed: script(settleDelayed),
+  takeLedgerGap: script(takeLedgerGap),
+  takeToken: script(takeToken),
+  trim: script(trim),
 } as const
 
 type Arg = string | number

@@ -192,7 +192,7 @@ async function setup(opts: { allowed?: string[]; resolver?: HostResolver } = {})
 
 /** Gaps between consecutive hits, in ms. */
 /** The real store, with `before` run (and awaited) ahead of every `settle` call. */
-const beforeSettle = (messages: MessageStore, before: () => unknown) =>
+const beforeSettle = <T extends MessageStore>(messages: T, before: () => unknown): T =>
   new Proxy(messages, {
     get: (target, key) =>
       key === 'settle'
