@@ -9,7 +9,7 @@ import pgliteWasm from '@electric-sql/pglite/pglite.wasm' with { type: 'file' }
 import { sql } from 'drizzle-orm'
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
 import { INIT_PGLITE_ROLE } from '../cli/usage'
-import { applyMigrations, type Database, type Db } from './client'
+import { applyMigrations, type Database, type Db } from './database'
 // An empty database as initdb leaves it (made by ./pglite-seed.ts), embedded like the WASM.
 import pgliteSeed from './pglite-seed.tar.gz' with { type: 'file' }
 import * as schema from './schema'

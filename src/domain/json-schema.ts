@@ -4,7 +4,7 @@ import { LRUCache } from 'lru-cache'
 import { RE2JS } from 're2js'
 import stableStringify from 'safe-stable-stringify'
 import { MqError } from './errors'
-import type { Queue } from './queues'
+import type { Queue } from './queue-model'
 
 /** Bounds of a queue's schema as stored (bytes of its JSON text; nesting of objects and arrays). */
 export const SCHEMA_LIMITS = { maxBytes: 65_536, maxDepth: 64 }

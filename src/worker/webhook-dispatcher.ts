@@ -7,7 +7,7 @@ import {
   type ReceiptData,
 } from '../domain/consume'
 import type { DomainContext } from '../domain/context'
-import type { SubscriptionStore } from '../domain/ports'
+import type { SubscriptionStore, WaitStore } from '../domain/ports'
 import type { Queue } from '../domain/queues'
 import { retryDelay } from '../domain/retry'
 import type { Subscription } from '../domain/subscriptions'
@@ -17,25 +17,12 @@ import { AckBatch, type Slots } from './webhook-flow'
 import { attemptDelivery, endpointOf, type Outcome, type RequestDeps } from './webhook-request'
 
 /** What one subscription's dispatcher needs besides its HTTP attempts. */
-export interface DispatcherDeps extends RequestDeps {
+export interface DispatcherDeps extends RequestDeps, WaitStore {
   consume: ConsumeDeps
   /** Pauses a subscription whose endpoint answered 410 (the cached store tells other processes). */
   subscriptions: Pick<SubscriptionStore, 'update'>
   /** The subscription's `whsec_…` secret in clear. */
   signingSecret(sub: Subscription): string | null
-  /** The newest entry id of each partition, taken before a pull so nothing slips between. */
-  lastIds(queue: Queue): Promise<string[]>
-  /**
-   * Waits on `client` (blocking) until an entry newer than `after` arrives, the timeout, or
-   * (on a cluster, where the wait polls) `signal`.
-   */
-  waitForEntries(
-    client: RedisClient,
-    queue: Queue,
-    after: string[],
-    timeoutMs: number,
-    signal?: AbortSignal
-  ): Promise<void>
   /** A dedicated connection for one dispatcher's blocking reads. */
   openBlockingConnection(): RedisClient
   /** Ends another connection's blocking read early (`CLIENT UNBLOCK`). @returns 1 if it did. */
