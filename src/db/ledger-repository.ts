@@ -43,8 +43,7 @@ const ROWS_PER_INSERT = 1000
  * A `message_records` row as the ledger sends it: the message's stream entry as it is, its
  * fields under their stream names (codec.ts: `i` id, `p` payload, `e` sealed, `h` headers,
  * `k`, `c`, `t`, `x` expiry, `ts` publish time) plus `s`, the stream id; the statement derives
- * the columns. readLedgerRows.lua writes such rows straight from Redis. `np` leaves out a
- * payload PostgreSQL refused.
+ * the columns. readLedgerRows.lua writes such rows straight from Redis.
  */
 export interface LedgerRow {
   tenant_id: string
@@ -52,7 +51,6 @@ export interface LedgerRow {
   partition_id: number
   s: string
   [field: string]: string | number | boolean | null | undefined
-  np?: boolean
 }
 
 /** Rows of one read, as a JSON array text, and how many it holds. */
@@ -101,15 +99,15 @@ function insertMessages(rows: string): SQL {
     with r as materialized (
       select * from json_to_recordset(${rows}::json) as r(
         tenant_id uuid, topic_id uuid, partition_id integer, s text, i text, p text, e text,
-        h text, k text, c text, t text, x text, ts text, np boolean)
+        h text, k text, c text, t text, x text, ts text)
     ), ${liveParents('message_topics', 'topic_id')}
     insert into message_records as m (tenant_id, topic_id, message_id, message_key,
       correlation_id, headers, payload, payload_size, content_type, partition_id, published_at,
       scheduled_at, expires_at, trace_id)
     select r.tenant_id, r.topic_id, coalesce(r.i, r.s), r.k, r.c, coalesce(r.h::jsonb, '{}'),
-      -- An encrypted queue's payload stays sealed at rest, opened when read like the stream's.
-      case when r.np then null when r.e = '1' then to_jsonb(r.p) else r.p::jsonb end,
-      octet_length(r.p),
+      -- The payload as its stream holds it (JSON text, or sealed for an encrypted queue, opened
+      -- when read): never parsed here, which was about a fifth of PostgreSQL's work a row.
+      r.p, octet_length(r.p),
       case when r.e = '1' then ${SEALED_CONTENT_TYPE} else 'application/json' end,
       r.partition_id, ${ms(PUBLISHED)},
       -- A delayed message entered its stream when it came due, after it was published.
@@ -147,9 +145,6 @@ export function chunks<T>(items: T[], size: number): T[][] {
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size))
   return out
 }
-
-/** A row with its payload left out, for a payload jsonb cannot hold. */
-const withoutPayload = (row: LedgerRow): LedgerRow => ({ ...row, np: true })
 
 /** Who a row is about, for the record of its refusal: ids only, never its content. */
 const messageIds = (row: LedgerRow) => ({
@@ -206,7 +201,7 @@ export class LedgerRepository implements LedgerReader {
   async recordMessageRows(parts: RowsJson[]): Promise<number> {
     let refused = 0
     for (const group of groupRows(parts)) {
-      refused += await this.store(group, insertMessages, withoutPayload, messageIds)
+      refused += await this.store(group, insertMessages, messageIds)
     }
     return refused
   }
@@ -256,7 +251,7 @@ export class LedgerRepository implements LedgerReader {
       where c.status = 'failed' and excluded.status <> 'failed'`
     let refused = 0
     for (const part of chunks([...attempts.values()], ROWS_PER_INSERT)) {
-      refused += await this.store(JSON.stringify(part), storeConsumption, null, attemptIds)
+      refused += await this.store(JSON.stringify(part), storeConsumption, attemptIds)
     }
     // A message an attempt carries is stored as its stream's copy would be.
     return refused + (await this.storeMessageRows([...messages.values()]))
@@ -302,7 +297,7 @@ export class LedgerRepository implements LedgerReader {
       message: row
         ? {
             messageId: row.messageId,
-            payloadText: sealed ? String(row.payload) : JSON.stringify(row.payload ?? null),
+            payloadText: row.payload ?? 'null',
             encrypted: sealed,
             headers: row.headers,
             key: row.messageKey,
@@ -340,27 +335,24 @@ export class LedgerRepository implements LedgerReader {
    * Runs `statement` over `rows` (a JSON array). A refusal (any error but a transient one:
    * PostgreSQL out of reach, shutting down, out of resources, a lock or serialization
    * conflict) is narrowed down by halving the rows until the refused ones stand alone; each is
-   * stored as `degrade` makes it where there is one (a payload jsonb cannot hold left out),
-   * else recorded as refused and left out, so one bad row never holds the others back. A
+   * recorded as refused and left out, so one bad row never holds the others back. A
    * transient error is thrown: the writer keeps the batch and retries it.
    * @returns how many rows were refused
    */
   private async store<T extends object>(
     rows: string,
     statement: (rows: string) => SQL,
-    degrade: ((row: T) => T) | null,
     ids: (row: T) => Record<string, unknown>
   ): Promise<number> {
     const refused = await this.attempt(statement(rows))
     if (!refused) return 0
-    return this.isolate(JSON.parse(rows) as T[], refused, statement, degrade, ids)
+    return this.isolate(JSON.parse(rows) as T[], refused, statement, ids)
   }
 
   private async isolate<T extends object>(
     rows: T[],
     refused: unknown,
     statement: (rows: string) => SQL,
-    degrade: ((row: T) => T) | null,
     ids: (row: T) => Record<string, unknown>
   ): Promise<number> {
     if (rows.length > 1) {
@@ -368,22 +360,11 @@ export class LedgerRepository implements LedgerReader {
       let count = 0
       for (const part of [rows.slice(0, half), rows.slice(half)]) {
         const err = await this.attempt(statement(JSON.stringify(part)))
-        if (err) count += await this.isolate(part, err, statement, degrade, ids)
+        if (err) count += await this.isolate(part, err, statement, ids)
       }
       return count
     }
     const row = rows[0]!
-    if (degrade) {
-      const err = await this.attempt(statement(JSON.stringify([degrade(row)])))
-      if (!err) {
-        this.logger.warn(
-          { ...dbErrorFields(refused), ...ids(row) },
-          'ledger row stored without its payload'
-        )
-        return 0
-      }
-      refused = err
-    }
     // Only a database that answers refuses a row: an error that is the connection's or the
     // transaction's (whatever its code) fails this too, and the batch is kept for a retry.
     await this.inSavepoint(sql`select 1`)

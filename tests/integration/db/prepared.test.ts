@@ -48,5 +48,7 @@ test('the ledger insert and the tenant scope run as prepared statements, and do 
       .from(messageRecords)
       .where(eq(messageRecords.topicId, queue.id))
   )
-  expect(stored).toEqual([{ id: 'p-1', payload: { n: 1 } }])
+  expect(stored.map((r) => ({ ...r, payload: JSON.parse(r.payload!) }))).toEqual([
+    { id: 'p-1', payload: { n: 1 } },
+  ])
 })
