@@ -24,4 +24,4 @@ export const STREAM_FIELDS = {
 } as const satisfies Record<keyof StoredMessage, string>
 
 /** Fields the ledger's rows add to an entry's own (readLedgerRows.lua, ledger-repository.ts). */
-export const LEDGER_ROW_EXTRAS = ['s', 'tenant_id', 'topic_id', 'partition_id', 'np'] as const
+export const LEDGER_ROW_EXTRAS = ['s', 'tenant_id', 'topic_id', 'partition_id'] as const
