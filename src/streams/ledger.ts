@@ -1,4 +1,4 @@
-import type { RowsJson } from '../db/ledger-repository'
+import type { RowsJson } from '../db/ledger-rows'
 import {
   type Attempt,
   type AttemptBatch,

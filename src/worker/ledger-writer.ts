@@ -1,8 +1,10 @@
-import { chunks, type LedgerRepository, ledgerRow, type RowsJson } from '../db/ledger-repository'
+import type { LedgerRepository } from '../db/ledger-repository'
+import { chunks, ledgerRow, type RowsJson } from '../db/ledger-rows'
 import type { AttemptBatch, LedgerMode } from '../domain/ledger'
 import type { Queue } from '../domain/queues'
 import type { Logger } from '../observability/logger'
 import { decodeBatch, type LedgerStreams, type RawEntry } from '../streams/ledger'
+import { LEDGER_WRITER_DEFAULTS, type LedgerWriterOptions } from './ledger-writer-options'
 import { type Loop, missedDeadline, Pause } from './loop'
 
 /** What the writer needs; the composition root (`src/wiring/worker.ts`) builds it. */
@@ -18,37 +20,6 @@ export interface LedgerWriterDeps {
   logger: Logger
 }
 
-export interface LedgerWriterOptions {
-  /** How often the queue list is read again: a new queue's messages are recorded this soon. */
-  refreshMs?: number
-  /** The pause after a pass that found nothing. */
-  idleMs?: number
-  /** How long another writer's unacknowledged entries wait before this one takes them over. */
-  claimIdleMs?: number
-  /** How often one of the writers looks for such entries and for consumers that are gone. */
-  sweepMs?: number
-  /** How often the queues' ledger gaps are looked at, to warn of a new one (a call a partition). */
-  gapCheckMs?: number
-  /** How long a consumer holding nothing stays idle before it counts as a writer that is gone. */
-  forgetAfterMs?: number
-  /** How long stop() waits for the batch in hand to be stored. */
-  stopDeadlineMs?: number
-  /** The first pause after a failure (doubled after each failure in a row, up to the cap). */
-  retryMs?: number
-  /** The longest pause between retries while PostgreSQL or Redis stays out of reach. */
-  retryCapMs?: number
-}
-
-const REFRESH_MS = 2000
-const IDLE_MS = 200
-const CLAIM_IDLE_MS = 60_000
-const SWEEP_MS = 30_000
-const GAP_CHECK_MS = 10_000
-/** Below the process's 10 s shutdown deadline, leaving time to close connections. */
-const STOP_DEADLINE_MS = 8000
-const RETRY_MS = 250
-const RETRY_CAP_MS = 5000
-const FORGET_AFTER_MS = 10 * 60_000
 const QUEUES_PER_PAGE = 500
 /** Entries per stored batch. */
 const BATCH = 1000
@@ -111,18 +82,7 @@ export class LedgerWriter implements Loop {
     private readonly deps: LedgerWriterDeps,
     options: LedgerWriterOptions = {}
   ) {
-    this.options = {
-      refreshMs: REFRESH_MS,
-      idleMs: IDLE_MS,
-      claimIdleMs: CLAIM_IDLE_MS,
-      sweepMs: SWEEP_MS,
-      gapCheckMs: GAP_CHECK_MS,
-      forgetAfterMs: FORGET_AFTER_MS,
-      stopDeadlineMs: STOP_DEADLINE_MS,
-      retryMs: RETRY_MS,
-      retryCapMs: RETRY_CAP_MS,
-      ...options,
-    }
+    this.options = { ...LEDGER_WRITER_DEFAULTS, ...options }
   }
 
   start(): void {

@@ -1,4 +1,4 @@
-import type { StreamMessage } from '../../src/db/ledger-repository'
+import type { StreamMessage } from '../../src/db/ledger-rows'
 import type { StoredMessage } from '../../src/domain/messages'
 import type { Queue } from '../../src/domain/queues'
 

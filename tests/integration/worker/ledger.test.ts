@@ -20,7 +20,8 @@ import { createLogger } from '../../../src/observability/logger'
 import { LEDGER_GROUP, LEDGER_SHARDS } from '../../../src/streams/ledger'
 import { createMetrics } from '../../../src/wiring/metrics'
 import { openLedgerStreams } from '../../../src/wiring/worker'
-import { LedgerWriter, type LedgerWriterOptions } from '../../../src/worker/ledger-writer'
+import { LedgerWriter } from '../../../src/worker/ledger-writer'
+import type { LedgerWriterOptions } from '../../../src/worker/ledger-writer-options'
 import {
   call,
   currentInfra,
