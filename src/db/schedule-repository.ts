@@ -3,7 +3,7 @@ import type { Schedule, ScheduleDraft, ScheduleStatus, ScheduleStore } from '../
 import type { Db } from './client'
 import { afterTimeId, timeIdPage } from './cursor'
 import { messageSchedules, messageTopics } from './schema'
-import { isUuid, tenantRow } from './tenant-row'
+import { isUuid, tenantRow, withQueue } from './tenant-row'
 import { asSystem, withTenant } from './tenant-scope'
 
 const columns = {
@@ -59,10 +59,7 @@ export class ScheduleRepository implements ScheduleStore {
   constructor(private readonly db: Db) {}
 
   private select(db: Db) {
-    return db
-      .select(columns)
-      .from(messageSchedules)
-      .innerJoin(messageTopics, eq(messageTopics.id, messageSchedules.topicId))
+    return withQueue(db, columns, messageSchedules)
   }
 
   async create(draft: ScheduleDraft): Promise<Schedule> {

@@ -14,7 +14,7 @@ import type { Db } from './client'
 import { afterTimeId, timeIdPage } from './cursor'
 import { isUniqueViolation } from './queue-repository'
 import { consumptionRecords, messageSubscriptions, messageTopics } from './schema'
-import { isUuid, tenantRow } from './tenant-row'
+import { isUuid, tenantRow, withQueue } from './tenant-row'
 import { asSystem, withTenant } from './tenant-scope'
 
 type SubscriptionRow = typeof messageSubscriptions.$inferSelect
@@ -45,10 +45,7 @@ export class SubscriptionRepository implements SubscriptionStore {
   constructor(private readonly db: Db) {}
 
   private select(db: Db) {
-    return db
-      .select(columns)
-      .from(messageSubscriptions)
-      .innerJoin(messageTopics, eq(messageTopics.id, messageSubscriptions.topicId))
+    return withQueue(db, columns, messageSubscriptions)
   }
 
   async create(tenantId: string, draft: SubscriptionDraft): Promise<Subscription> {

@@ -1,5 +1,7 @@
 import { and, eq } from 'drizzle-orm'
-import type { PgColumn } from 'drizzle-orm/pg-core'
+import type { PgColumn, PgTable, SelectedFields } from 'drizzle-orm/pg-core'
+import type { Db } from './client'
+import { messageTopics } from './schema'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
@@ -15,3 +17,14 @@ export const tenantRow = (
   tenantId: string,
   id: string
 ) => and(eq(table.tenantId, tenantId), eq(table.id, id))
+
+/** `columns` of `table`'s rows, each joined to the queue (topic) it belongs to. */
+export const withQueue = <C extends SelectedFields, T extends PgTable & { topicId: PgColumn }>(
+  db: Db,
+  columns: C,
+  table: T
+) =>
+  db
+    .select(columns)
+    .from(table as PgTable)
+    .innerJoin(messageTopics, eq(messageTopics.id, table.topicId))
