@@ -1,6 +1,7 @@
 import { type SQL, sql } from 'drizzle-orm'
 import type { PgColumn } from 'drizzle-orm/pg-core'
 import { MqError } from '../domain/errors'
+import { isUuid } from './tenant-row'
 
 /**
  * List cursors: opaque base64url strings the service hands out as `nextCursor`. Anything else
@@ -22,7 +23,6 @@ function decode(cursor: string): string {
   return text
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 const QUEUE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/
 
 /** A cursor after one queue name. */
@@ -48,7 +48,7 @@ export function decodeTimeIdCursor(cursor: string): { at: Date; id: string } {
   const [at = '', id = '', ...rest] = decode(cursor).split('|')
   const time = new Date(at)
   const exact = !Number.isNaN(time.getTime()) && time.toISOString() === at
-  if (rest.length > 0 || !UUID.test(id) || !exact) throw invalid()
+  if (rest.length > 0 || !isUuid(id) || !exact) throw invalid()
   return { at: time, id }
 }
 

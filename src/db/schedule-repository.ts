@@ -3,9 +3,8 @@ import type { Schedule, ScheduleDraft, ScheduleStatus, ScheduleStore } from '../
 import type { Db } from './client'
 import { afterTimeId, timeIdPage } from './cursor'
 import { messageSchedules, messageTopics } from './schema'
+import { isUuid, tenantRow, withQueue } from './tenant-row'
 import { asSystem, withTenant } from './tenant-scope'
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 const columns = {
   schedule: messageSchedules,
@@ -60,10 +59,7 @@ export class ScheduleRepository implements ScheduleStore {
   constructor(private readonly db: Db) {}
 
   private select(db: Db) {
-    return db
-      .select(columns)
-      .from(messageSchedules)
-      .innerJoin(messageTopics, eq(messageTopics.id, messageSchedules.topicId))
+    return withQueue(db, columns, messageSchedules)
   }
 
   async create(draft: ScheduleDraft): Promise<Schedule> {
@@ -82,14 +78,12 @@ export class ScheduleRepository implements ScheduleStore {
   }
 
   async get(tenantId: string, id: string): Promise<Schedule | null> {
-    if (!UUID.test(id)) return null
+    if (!isUuid(id)) return null
     return withTenant(this.db, tenantId, (tx) => this.find(tx, tenantId, id))
   }
 
   private async find(tx: Db, tenantId: string, id: string): Promise<Schedule | null> {
-    const [row] = await this.select(tx).where(
-      and(eq(messageSchedules.tenantId, tenantId), eq(messageSchedules.id, id))
-    )
+    const [row] = await this.select(tx).where(tenantRow(messageSchedules, tenantId, id))
     return row ? toSchedule(row) : null
   }
 
@@ -119,23 +113,23 @@ export class ScheduleRepository implements ScheduleStore {
     id: string,
     patch: Partial<ScheduleDraft>
   ): Promise<Schedule | null> {
-    if (!UUID.test(id)) return null
+    if (!isUuid(id)) return null
     return withTenant(this.db, tenantId, async (tx) => {
       const updated = await tx
         .update(messageSchedules)
         .set({ ...toRow(patch), updatedAt: new Date() })
-        .where(and(eq(messageSchedules.tenantId, tenantId), eq(messageSchedules.id, id)))
+        .where(tenantRow(messageSchedules, tenantId, id))
         .returning({ id: messageSchedules.id })
       return updated.length > 0 ? this.find(tx, tenantId, id) : null
     })
   }
 
   async remove(tenantId: string, id: string): Promise<boolean> {
-    if (!UUID.test(id)) return false
+    if (!isUuid(id)) return false
     const deleted = await withTenant(this.db, tenantId, (tx) =>
       tx
         .delete(messageSchedules)
-        .where(and(eq(messageSchedules.tenantId, tenantId), eq(messageSchedules.id, id)))
+        .where(tenantRow(messageSchedules, tenantId, id))
         .returning({ id: messageSchedules.id })
     )
     return deleted.length > 0

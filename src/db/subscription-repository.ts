@@ -14,11 +14,10 @@ import type { Db } from './client'
 import { afterTimeId, timeIdPage } from './cursor'
 import { isUniqueViolation } from './queue-repository'
 import { consumptionRecords, messageSubscriptions, messageTopics } from './schema'
+import { isUuid, tenantRow, withQueue } from './tenant-row'
 import { asSystem, withTenant } from './tenant-scope'
 
 type SubscriptionRow = typeof messageSubscriptions.$inferSelect
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 function toSubscription(row: SubscriptionRow, queue: string): Subscription {
   const { topicId, messageFilter, ...rest } = row
@@ -46,10 +45,7 @@ export class SubscriptionRepository implements SubscriptionStore {
   constructor(private readonly db: Db) {}
 
   private select(db: Db) {
-    return db
-      .select(columns)
-      .from(messageSubscriptions)
-      .innerJoin(messageTopics, eq(messageTopics.id, messageSubscriptions.topicId))
+    return withQueue(db, columns, messageSubscriptions)
   }
 
   async create(tenantId: string, draft: SubscriptionDraft): Promise<Subscription> {
@@ -79,25 +75,23 @@ export class SubscriptionRepository implements SubscriptionStore {
   }
 
   async get(tenantId: string, id: string): Promise<Subscription | null> {
-    if (!UUID.test(id)) return null
+    if (!isUuid(id)) return null
     return withTenant(this.db, tenantId, (tx) => this.find(tx, tenantId, id))
   }
 
   private async find(tx: Db, tenantId: string, id: string): Promise<Subscription | null> {
-    const [row] = await this.select(tx).where(
-      and(eq(messageSubscriptions.tenantId, tenantId), eq(messageSubscriptions.id, id))
-    )
+    const [row] = await this.select(tx).where(tenantRow(messageSubscriptions, tenantId, id))
     return row ? toSubscription(row, row.queueName) : null
   }
 
   /** When the subscription last had a message delivered or acked, as last written. */
   async lastConsumedAt(tenantId: string, id: string): Promise<Date | null> {
-    if (!UUID.test(id)) return null
+    if (!isUuid(id)) return null
     const [row] = await withTenant(this.db, tenantId, (tx) =>
       tx
         .select({ at: messageSubscriptions.lastConsumedAt })
         .from(messageSubscriptions)
-        .where(and(eq(messageSubscriptions.tenantId, tenantId), eq(messageSubscriptions.id, id)))
+        .where(tenantRow(messageSubscriptions, tenantId, id))
     )
     return row?.at ?? null
   }
@@ -149,7 +143,7 @@ export class SubscriptionRepository implements SubscriptionStore {
     id: string,
     patch: SubscriptionPatch
   ): Promise<Subscription | null> {
-    if (!UUID.test(id)) return null
+    if (!isUuid(id)) return null
     return withTenant(this.db, tenantId, async (tx) => {
       if (GROUP_SETTINGS.some((field) => patch[field] !== undefined)) {
         const current = await this.find(tx, tenantId, id)
@@ -166,7 +160,7 @@ export class SubscriptionRepository implements SubscriptionStore {
       const [row] = await tx
         .update(messageSubscriptions)
         .set({ ...patch, updatedAt: new Date() })
-        .where(and(eq(messageSubscriptions.tenantId, tenantId), eq(messageSubscriptions.id, id)))
+        .where(tenantRow(messageSubscriptions, tenantId, id))
         .returning({ id: messageSubscriptions.id })
       return row ? this.find(tx, tenantId, id) : null
     })
@@ -178,11 +172,11 @@ export class SubscriptionRepository implements SubscriptionStore {
    * delete sees what that batch committed.
    */
   async remove(tenantId: string, id: string): Promise<boolean> {
-    if (!UUID.test(id)) return false
+    if (!isUuid(id)) return false
     return withTenant(this.db, tenantId, async (tx) => {
       const rows = await tx
         .delete(messageSubscriptions)
-        .where(and(eq(messageSubscriptions.tenantId, tenantId), eq(messageSubscriptions.id, id)))
+        .where(tenantRow(messageSubscriptions, tenantId, id))
         .returning({ id: messageSubscriptions.id })
       if (rows.length === 0) return false
       await tx

@@ -47,18 +47,28 @@ export class MqError extends Error {
   }
 }
 
+type NotFoundCode = Extract<
+  MqErrorCode,
+  | 'MQ_QUEUE_NOT_FOUND'
+  | 'MQ_SUBSCRIPTION_NOT_FOUND'
+  | 'MQ_MESSAGE_NOT_FOUND'
+  | 'MQ_SCHEDULE_NOT_FOUND'
+>
+
 /** The object the caller named does not exist for its tenant (or belongs to another one). */
-export const notFound = (
-  code: Extract<
-    MqErrorCode,
-    | 'MQ_QUEUE_NOT_FOUND'
-    | 'MQ_SUBSCRIPTION_NOT_FOUND'
-    | 'MQ_MESSAGE_NOT_FOUND'
-    | 'MQ_SCHEDULE_NOT_FOUND'
-  >,
+export const notFound = (code: NotFoundCode, what: string, id: string) =>
+  new MqError(code, `${what} '${id}' not found`)
+
+/** What a store returned for `id`, or {@link notFound} when it returned nothing. */
+export function found<T>(
+  value: T | null | undefined,
+  code: NotFoundCode,
   what: string,
   id: string
-) => new MqError(code, `${what} '${id}' not found`)
+): T {
+  if (value === null || value === undefined) throw notFound(code, what, id)
+  return value
+}
 
 /** A backing store did not answer; the caller should retry after `retryAfter` seconds. */
 export const unavailable = (what: string, retryAfter = 1) =>

@@ -1,5 +1,5 @@
 import type { DomainContext } from './context'
-import { MqError, notFound } from './errors'
+import { found, MqError, notFound } from './errors'
 import type { QueueSchemas } from './json-schema'
 import type { MaintenanceStore, QueueStore } from './ports'
 import type { Queue, QueueListQuery, QueuePatch, QueueSettings, QueueStats } from './queue-model'
@@ -79,9 +79,7 @@ export function queueSettings(
 
 /** @throws MqError MQ_QUEUE_NOT_FOUND, also for another tenant's queue. */
 export async function getQueue(deps: QueueDeps, ctx: DomainContext, name: string): Promise<Queue> {
-  const queue = await deps.queues.get(ctx.tenantId, name)
-  if (!queue) throw notFound('MQ_QUEUE_NOT_FOUND', 'queue', name)
-  return queue
+  return found(await deps.queues.get(ctx.tenantId, name), 'MQ_QUEUE_NOT_FOUND', 'queue', name)
 }
 
 /** A queue with its live figures from Redis. */
@@ -106,8 +104,12 @@ export async function updateQueue(
   patch: QueuePatch
 ): Promise<Queue> {
   const validate = patch.schema ? deps.schemas.compile(patch.schema) : undefined
-  const queue = await deps.queues.update(ctx.tenantId, name, patch)
-  if (!queue) throw notFound('MQ_QUEUE_NOT_FOUND', 'queue', name)
+  const queue = found(
+    await deps.queues.update(ctx.tenantId, name, patch),
+    'MQ_QUEUE_NOT_FOUND',
+    'queue',
+    name
+  )
   // Any change is a new version: the validator of the last one is of no further use.
   if (validate) deps.schemas.remember(queue, validate)
   else deps.schemas.forget(queue.id)

@@ -1,7 +1,7 @@
 import { Cron } from 'croner'
 import type { PayloadOpener } from './consume-deps'
 import type { DomainContext } from './context'
-import { MqError, notFound } from './errors'
+import { found, MqError, notFound } from './errors'
 import type { QueueStore } from './ports'
 import {
   checkedPayloadText,
@@ -186,9 +186,7 @@ export async function getSchedule(
   ctx: DomainContext,
   id: string
 ): Promise<Schedule> {
-  const schedule = await deps.schedules.get(ctx.tenantId, id)
-  if (!schedule) throw notFound('MQ_SCHEDULE_NOT_FOUND', 'schedule', id)
-  return schedule
+  return found(await deps.schedules.get(ctx.tenantId, id), 'MQ_SCHEDULE_NOT_FOUND', 'schedule', id)
 }
 
 export function listSchedules(
@@ -222,14 +220,12 @@ export async function updateSchedule(
       : nextOccurrence(merged, new Date())
   const status: ScheduleStatus =
     current.status === 'paused' ? 'paused' : nextRunAt ? 'active' : 'completed'
-  const updated = await deps.schedules.update(ctx.tenantId, id, {
-    ...rest,
-    ...sealed,
-    nextRunAt,
-    status,
-  })
-  if (!updated) throw notFound('MQ_SCHEDULE_NOT_FOUND', 'schedule', id)
-  return updated
+  return found(
+    await deps.schedules.update(ctx.tenantId, id, { ...rest, ...sealed, nextRunAt, status }),
+    'MQ_SCHEDULE_NOT_FOUND',
+    'schedule',
+    id
+  )
 }
 
 export async function deleteSchedule(
@@ -255,8 +251,7 @@ export async function setScheduleStatus(
     status: status === 'active' && !nextRunAt ? 'completed' : status,
     nextRunAt,
   })
-  if (!updated) throw notFound('MQ_SCHEDULE_NOT_FOUND', 'schedule', id)
-  return updated
+  return found(updated, 'MQ_SCHEDULE_NOT_FOUND', 'schedule', id)
 }
 
 /**

@@ -1,4 +1,4 @@
-import { z } from '@hono/zod-openapi'
+import { type RouteConfig, z } from '@hono/zod-openapi'
 import type { Context } from 'hono'
 import { MqError } from '../../domain/errors'
 import {
@@ -79,11 +79,18 @@ function idempotencyKey(c: Context<AppEnv>): string | undefined {
   })
 }
 
-const delayed = route('post', '/publish/delayed', 'mq:publish', {
-  summary: 'Publish one message delivered no earlier than delayMs from now',
-  request: { body: jsonBody(DelayedBody) },
-  responses: singleResponses,
-})
+/** A route that publishes one message: what it answers is the same whatever the path. */
+const publishOne = <P extends string, R extends RouteConfig['request']>(
+  path: P,
+  summary: string,
+  request: R
+) => route('post', path, 'mq:publish', { summary, request, responses: singleResponses })
+
+const delayed = publishOne(
+  '/publish/delayed',
+  'Publish one message delivered no earlier than delayMs from now',
+  { body: jsonBody(DelayedBody) }
+)
 const scheduled = route('post', '/publish/scheduled', 'mq:publish', {
   summary: 'Publish one message at deliverAt, or create a recurring schedule with cron',
   request: { body: jsonBody(ScheduledBody) },
@@ -95,16 +102,12 @@ const scheduled = route('post', '/publish/scheduled', 'mq:publish', {
     ),
   },
 })
-const single = route('post', '/publish', 'mq:publish', {
-  summary: 'Publish one message',
-  request: { body: jsonBody(PublishBody) },
-  responses: singleResponses,
-})
-const topic = route('post', '/topics/{name}/publish', 'mq:publish', {
-  summary: 'Publish one message to the named topic (queue)',
-  request: { params: TopicParam, body: jsonBody(MessageBody) },
-  responses: singleResponses,
-})
+const single = publishOne('/publish', 'Publish one message', { body: jsonBody(PublishBody) })
+const topic = publishOne(
+  '/topics/{name}/publish',
+  'Publish one message to the named topic (queue)',
+  { params: TopicParam, body: jsonBody(MessageBody) }
+)
 const batchRoute = (maxBatchSize: number) =>
   route('post', '/publish/batch', 'mq:publish', {
     summary: 'Publish up to MAX_BATCH_SIZE messages to one queue; all or nothing on validation',

@@ -22,16 +22,13 @@ if rcall('EXISTS', streamKey) == 0 then return 0 end
 local ok, consumers = pcall(rcall, 'XINFO', 'CONSUMERS', streamKey, group)
 if not ok then return 0 end
 
+-- @include xinfo
+
 local deleted = 0
-for _, consumer in ipairs(consumers) do
-  local name, pending, idle
-  for i = 1, #consumer, 2 do
-    if consumer[i] == 'name' then name = consumer[i + 1] end
-    if consumer[i] == 'pending' then pending = consumer[i + 1] end
-    if consumer[i] == 'idle' then idle = consumer[i + 1] end
-  end
-  if pending == 0 and idle >= minIdle then
-    rcall('XGROUP', 'DELCONSUMER', streamKey, group, name)
+for _, entry in ipairs(consumers) do
+  local consumer = xinfoRecord(entry)
+  if consumer.pending == 0 and consumer.idle >= minIdle then
+    rcall('XGROUP', 'DELCONSUMER', streamKey, group, consumer.name)
     deleted = deleted + 1
   end
 end

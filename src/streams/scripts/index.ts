@@ -6,6 +6,7 @@ import forgetConsumers from './forgetConsumers.lua' with { type: 'text' }
 import byId from './includes/byId.lua' with { type: 'text' }
 import inflightWrites from './includes/inflightWrites.lua' with { type: 'text' }
 import trimming from './includes/trimming.lua' with { type: 'text' }
+import xinfo from './includes/xinfo.lua' with { type: 'text' }
 import promoteDue from './promoteDue.lua' with { type: 'text' }
 import publishMessages from './publishMessages.lua' with { type: 'text' }
 import pull from './pull.lua' with { type: 'text' }
@@ -21,7 +22,7 @@ import takeToken from './takeToken.lua' with { type: 'text' }
 import trim from './trim.lua' with { type: 'text' }
 
 /** Shared Lua, pasted where a script says `-- @include <name>` (BullMQ's convention). */
-const INCLUDES: Record<string, string> = { byId, inflightWrites, trimming }
+const INCLUDES: Record<string, string> = { byId, inflightWrites, trimming, xinfo }
 
 function withIncludes(lua: string): string {
   return lua.replace(/^-- @include (\w+)$/gm, (_, name: string) => {

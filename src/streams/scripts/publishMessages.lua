@@ -40,6 +40,7 @@ local overflow = ARGV[3]
 local dedupTtl = ARGV[4]
 local count = tonumber(ARGV[5])
 
+-- @include xinfo
 -- @include trimming
 
 local function backlog()

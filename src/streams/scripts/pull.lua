@@ -41,6 +41,7 @@ local deadHold = tonumber(ARGV[7])
 
 -- @include byId
 -- @include inflightWrites
+-- @include xinfo
 
 local delivered, dead = {}, {}
 local gone, expired = 0, 0
@@ -120,12 +121,8 @@ local function lastDelivered()
   local ok, groups = pcall(rcall, 'XINFO', 'GROUPS', streamKey)
   if not ok then return '0-0' end
   for _, g in ipairs(groups) do
-    local name, last
-    for i = 1, #g, 2 do
-      if g[i] == 'name' then name = g[i + 1] end
-      if g[i] == 'last-delivered-id' then last = g[i + 1] end
-    end
-    if name == group then return last end
+    local info = xinfoRecord(g)
+    if info.name == group then return info['last-delivered-id'] end
   end
   return '0-0'
 end

@@ -18,22 +18,17 @@ local delayedKey = KEYS[2]
 local delayedBodiesKey = KEYS[3]
 local indexKey = KEYS[4]
 
+-- @include xinfo
+
 local removed = rcall('ZCARD', delayedKey)
 if rcall('EXISTS', streamKey) == 1 then
   removed = removed + rcall('XLEN', streamKey)
   local groups = rcall('XINFO', 'GROUPS', streamKey)
-  local info = rcall('XINFO', 'STREAM', streamKey)
-  local lastGenerated = '0-0'
-  for i = 1, #info, 2 do
-    if info[i] == 'last-generated-id' then lastGenerated = info[i + 1] end
-  end
+  local info = xinfoRecord(rcall('XINFO', 'STREAM', streamKey))
+  local lastGenerated = info['last-generated-id'] or '0-0'
   rcall('UNLINK', streamKey)
   for _, group in ipairs(groups) do
-    for i = 1, #group, 2 do
-      if group[i] == 'name' then
-        rcall('XGROUP', 'CREATE', streamKey, group[i + 1], '$', 'MKSTREAM')
-      end
-    end
+    rcall('XGROUP', 'CREATE', streamKey, xinfoRecord(group).name, '$', 'MKSTREAM')
   end
   -- Keep ids monotonic for anyone still holding a receipt of a purged message.
   if #groups > 0 and lastGenerated ~= '0-0' then

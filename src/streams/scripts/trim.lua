@@ -22,6 +22,7 @@ local retentionBound = ARGV[1] .. '-0'
 local limit = tonumber(ARGV[2])
 local ledgerFloor = ARGV[3] ~= '0' and (ARGV[3] .. '-0') or nil
 
+-- @include xinfo
 -- @include trimming
 
 if rcall('EXISTS', streamKey) == 0 then return 0 end

@@ -40,12 +40,9 @@ end
 -- has not read yet: trimming never waits for the ledger, which records the gap instead.
 local function countLedgerGap(entries)
   for _, group in ipairs(rcall('XINFO', 'GROUPS', streamKey)) do
-    local name, lastDelivered
-    for i = 1, #group, 2 do
-      if group[i] == 'name' then name = group[i + 1] end
-      if group[i] == 'last-delivered-id' then lastDelivered = group[i + 1] end
-    end
-    if name == '__ledger' then
+    local info = xinfoRecord(group)
+    local lastDelivered = info['last-delivered-id']
+    if info.name == '__ledger' then
       local unread = 0
       for n = #entries, 1, -1 do
         if not idLess(lastDelivered, entries[n][1]) then break end
@@ -84,12 +81,8 @@ local function safeTrimBound(ledgerFloor)
   if rcall('EXISTS', streamKey) == 0 then return nil end
   local safe, consumed, sawLedger = nil, false, false
   for _, group in ipairs(rcall('XINFO', 'GROUPS', streamKey)) do
-    local name, lastDelivered, pending
-    for i = 1, #group, 2 do
-      if group[i] == 'name' then name = group[i + 1] end
-      if group[i] == 'last-delivered-id' then lastDelivered = group[i + 1] end
-      if group[i] == 'pending' then pending = group[i + 1] end
-    end
+    local info = xinfoRecord(group)
+    local name, lastDelivered, pending = info.name, info['last-delivered-id'], info.pending
     local internal = string.sub(name, 1, 2) == '__'
     if not internal then consumed = true end
     local bound = nextId(lastDelivered)
