@@ -1,4 +1,4 @@
-import type { Queue } from '../../src/domain/queues'
+import { type Queue, queueSettings } from '../../src/domain/queues'
 import { RedisDelayedStore } from '../../src/streams/stores/delayed-store'
 import { RedisGroupStore } from '../../src/streams/stores/group-store'
 import { RedisInspectionStore } from '../../src/streams/stores/inspection-store'
@@ -11,24 +11,9 @@ import { storedMessage } from './ledger'
 /** A queue as the stores see it: only the Redis stores are under test, so it is never stored. */
 export function queueOf(partitionCount = 1, extra: Partial<Queue> = {}): Queue {
   return {
+    ...queueSettings({ name: 'q', partitionCount }, { retentionMs: 3_600_000, maxLength: 1000 }),
     id: crypto.randomUUID(),
     tenantId: newTenant(),
-    name: 'q',
-    displayName: 'q',
-    description: '',
-    partitionCount,
-    replicationFactor: 1,
-    retentionMs: 3_600_000,
-    maxLength: 1000,
-    overflow: 'reject',
-    messageFormat: 'json',
-    schema: null,
-    compression: 'none',
-    encrypted: false,
-    isPublic: false,
-    allowedProducers: [],
-    allowedConsumers: [],
-    status: 'active',
     type: 'redis_stream',
     createdAt: new Date(),
     updatedAt: new Date(),
