@@ -21,13 +21,40 @@ const BASE = '/api/v1/mq'
 const Q = `${BASE}/queues`
 const role = `mq_outage_${randomBytes(4).toString('hex')}`
 
-/** A TCP relay to PostgreSQL on loopback; `cut()` drops its connections and stops listening. */
+/**
+ * A TCP relay to PostgreSQL on loopback; `cut()` drops its connections and stops listening.
+ * What a socket cannot take at once waits in its outbox for `drain`: a busy machine writes
+ * partially, and a lost tail of PostgreSQL's refusal left the driver waiting for the rest.
+ */
 function relay(target: { host: string; port: number }) {
-  type Pair = { peer?: Socket<Pair>; pending: Uint8Array[] }
+  type Pair = { peer?: Socket<Pair>; pending: Uint8Array[]; outbox: Uint8Array[]; ending: boolean }
   const sockets = new Set<Socket<Pair>>()
   let listener: TCPSocketListener<Pair> | undefined
+  const newPair = (peer?: Socket<Pair>): Pair => ({ peer, pending: [], outbox: [], ending: false })
+  const flush = (to: Socket<Pair>) => {
+    while (to.data.outbox.length > 0) {
+      const chunk = to.data.outbox[0]!
+      const written = to.write(chunk)
+      if (written < chunk.length) {
+        to.data.outbox[0] = chunk.subarray(Math.max(0, written))
+        return
+      }
+      to.data.outbox.shift()
+    }
+    if (to.data.ending) to.end()
+  }
+  const send = (to: Socket<Pair>, data: Uint8Array) => {
+    to.data.outbox.push(new Uint8Array(data))
+    flush(to)
+  }
+  /** Ends `to` once what waits for it is written. */
+  const endAfter = (to: Socket<Pair> | undefined) => {
+    if (!to) return
+    to.data.ending = true
+    flush(to)
+  }
   const forward = (from: Socket<Pair>, data: Uint8Array) => {
-    if (from.data.peer) from.data.peer.write(data)
+    if (from.data.peer) send(from.data.peer, data)
     else from.data.pending.push(new Uint8Array(data))
   }
   const open = (port = 0) => {
@@ -36,23 +63,24 @@ function relay(target: { host: string; port: number }) {
       port,
       socket: {
         open(client) {
-          client.data = { pending: [] }
+          client.data = newPair()
           sockets.add(client)
           void Bun.connect<Pair>({
             hostname: target.host,
             port: target.port,
             socket: {
               open(server) {
-                server.data = { peer: client, pending: [] }
+                server.data = newPair(client)
                 sockets.add(server)
                 client.data.peer = server
-                for (const chunk of client.data.pending) server.write(chunk)
+                for (const chunk of client.data.pending) send(server, chunk)
                 client.data.pending = []
               },
               data: (server, data) => forward(server, data),
+              drain: (server) => flush(server),
               close(server) {
                 sockets.delete(server)
-                client.end()
+                endAfter(client)
               },
               error: () => {
                 client.end()
@@ -61,9 +89,10 @@ function relay(target: { host: string; port: number }) {
           }).catch(() => client.end())
         },
         data: (client, data) => forward(client, data),
+        drain: (client) => flush(client),
         close(client) {
           sockets.delete(client)
-          client.data.peer?.end()
+          endAfter(client.data.peer)
         },
       },
     })
