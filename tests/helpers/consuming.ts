@@ -1,9 +1,9 @@
 import { expect } from 'bun:test'
 import { PullResultSchema } from '../../src/http/schemas/consume'
-import { call, type testApp } from './harness'
+import { BASE as B, call } from './api'
+import type { testApp } from './harness'
 
 /** Calls to the consuming routes of the queue `orders`, as the HTTP tests make them. */
-const B = '/api/v1/mq'
 type App = Awaited<ReturnType<typeof testApp>>
 
 export interface Delivery {
@@ -13,6 +13,28 @@ export interface Delivery {
   headers: Record<string, string>
   deliveryCount: number
   partition: number
+}
+
+/**
+ * Subscribes to `orders` (a pull subscription from the earliest message, as `body` overrides)
+ * and expects 201. @returns its id.
+ */
+export async function subscribe(
+  app: App,
+  tenant: string,
+  body: Record<string, unknown>
+): Promise<string> {
+  const res = await call(app, 'POST', `${B}/subscriptions`, {
+    tenant,
+    body: {
+      queue: 'orders',
+      subscriptionType: 'redis_consumer',
+      offsetResetPolicy: 'earliest',
+      ...body,
+    },
+  })
+  expect(res.status).toBe(201)
+  return res.body.id as string
 }
 
 /** Publishes one message per payload to `orders`, each with `extra`. @returns their ids. */

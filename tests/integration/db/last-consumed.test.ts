@@ -3,6 +3,7 @@ import fc from 'fast-check'
 import { LastConsumed, type LastConsumedStore } from '../../../src/db/last-consumed'
 import { SubscriptionRepository } from '../../../src/db/subscription-repository'
 import { createLogger } from '../../../src/observability/logger'
+import { subscribe } from '../../helpers/consuming'
 import { call, newTenant, sharedDeps, testApp } from '../../helpers/harness'
 
 /**
@@ -20,19 +21,9 @@ async function setup() {
   expect(
     (await call(app, 'POST', `${B}/queues`, { tenant, body: { name: 'orders' } })).status
   ).toBe(201)
-  const made = await call(app, 'POST', `${B}/subscriptions`, {
-    tenant,
-    body: {
-      queue: 'orders',
-      consumerGroup: 'g',
-      consumerName: 'c',
-      subscriptionType: 'redis_consumer',
-      offsetResetPolicy: 'earliest',
-    },
-  })
-  expect(made.status).toBe(201)
+  const id = await subscribe(app, tenant, { consumerGroup: 'g', consumerName: 'c' })
   const repository = new SubscriptionRepository(deps.database.db)
-  return { app, tenant, id: made.body.id as string, repository }
+  return { app, tenant, id, repository }
 }
 
 describe('lastConsumedAt', () => {

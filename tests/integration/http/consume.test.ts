@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test'
 import { ReceiptCodec } from '../../../src/streams/codec'
 import { BASE, call } from '../../helpers/api'
-import { ack, type Delivery, publish, pull } from '../../helpers/consuming'
+import { ack, type Delivery, publish, pull, subscribe } from '../../helpers/consuming'
 import { newTenant, testApp, token } from '../../helpers/harness'
 
 type App = Awaited<ReturnType<typeof testApp>>
@@ -14,20 +14,6 @@ async function setup(queue: Record<string, unknown> = {}) {
     (await call(app, 'POST', `${BASE}/queues`, { tenant, body: { name, ...queue } })).status
   ).toBe(201)
   return { app, tenant, name }
-}
-
-async function subscribe(app: App, tenant: string, body: Record<string, unknown>): Promise<string> {
-  const res = await call(app, 'POST', `${BASE}/subscriptions`, {
-    tenant,
-    body: {
-      queue: 'orders',
-      subscriptionType: 'redis_consumer',
-      offsetResetPolicy: 'earliest',
-      ...body,
-    },
-  })
-  expect(res.status).toBe(201)
-  return res.body.id
 }
 
 const receiptsOf = (ds: Delivery[]) => ds.map((d) => d.receipt)

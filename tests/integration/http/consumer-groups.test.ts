@@ -7,7 +7,7 @@ import { Cluster } from 'ioredis'
 import { moveToDeadLetter } from '../../../src/domain/consume'
 import type { StoredDelivery } from '../../../src/domain/messages'
 import { BASE, call } from '../../helpers/api'
-import { ack, publish, pull } from '../../helpers/consuming'
+import { ack, publish, pull, subscribe as subscribeOrders } from '../../helpers/consuming'
 import { newTenant, sharedDeps, testApp } from '../../helpers/harness'
 
 type App = Awaited<ReturnType<typeof testApp>>
@@ -40,11 +40,8 @@ async function subscribe(
   })
 }
 
-async function subscribed(app: App, tenant: string, body: Record<string, unknown>) {
-  const res = await subscribe(app, tenant, body)
-  expect(res.status).toBe(201)
-  return res.body.id as string
-}
+const subscribed = (app: App, tenant: string, body: Record<string, unknown>) =>
+  subscribeOrders(app, tenant, { consumerGroup: 'g', ...body })
 
 /** Every key of the deployment's prefix that names each of `needles` (every master's). */
 async function keysNaming(...needles: string[]): Promise<string[]> {

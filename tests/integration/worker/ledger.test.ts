@@ -22,6 +22,7 @@ import { createMetrics } from '../../../src/wiring/metrics'
 import { openLedgerStreams } from '../../../src/wiring/worker'
 import { LedgerWriter } from '../../../src/worker/ledger-writer'
 import type { LedgerWriterOptions } from '../../../src/worker/ledger-writer-options'
+import { subscribe as subscribeOrders } from '../../helpers/consuming'
 import {
   call,
   currentInfra,
@@ -112,21 +113,8 @@ async function setup(deps: Deps, settings: Record<string, unknown> = {}) {
     expect(r.status).toBe(201)
     return r.body.results.map((x: { messageId: string }) => x.messageId) as string[]
   }
-  const subscribe = async (body: Record<string, unknown> = {}) => {
-    const r = await call(app, 'POST', `${B}/subscriptions`, {
-      tenant,
-      body: {
-        queue: 'orders',
-        consumerGroup: 'g',
-        consumerName: 'c',
-        subscriptionType: 'redis_consumer',
-        offsetResetPolicy: 'earliest',
-        ...body,
-      },
-    })
-    expect(r.status).toBe(201)
-    return r.body.id as string
-  }
+  const subscribe = (body: Record<string, unknown> = {}) =>
+    subscribeOrders(app, tenant, { consumerGroup: 'g', consumerName: 'c', ...body })
   const pull = async (sub: string, body: Record<string, unknown> = {}) => {
     const r = await call(app, 'POST', `${B}/subscriptions/${sub}/pull`, {
       tenant,
