@@ -67,9 +67,9 @@ export class MetadataCache<T> {
    */
   async get(key: string, load: () => Promise<T | null>): Promise<T | null> {
     const hit = this.entries.get(key)
-    if (!hit) return this.load(key, load)
+    if (!hit) return this.refresh(key, load)
     if (hit.until <= Date.now()) {
-      this.load(key, load).catch((err: Error) => {
+      this.refresh(key, load).catch((err: Error) => {
         this.logger.warn(
           { code: err.name, key },
           'metadata refresh failed; serving the cached copy'
@@ -79,7 +79,7 @@ export class MetadataCache<T> {
     return hit.value
   }
 
-  private load(key: string, load: () => Promise<T | null>): Promise<T | null> {
+  private refresh(key: string, load: () => Promise<T | null>): Promise<T | null> {
     let pending = this.loading.get(key)
     if (pending) return pending
     const drops = this.drops
