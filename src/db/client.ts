@@ -13,6 +13,16 @@ export { applyMigrations, type Database, type Db } from './database'
 const MIGRATION_LOCK_KEY = 0x6d716d69
 
 /**
+ * Seconds before a pooled connection tries again after `retries` failed connects in a row.
+ * postgres.js's own backoff grows to 10–20 s after seven failures, and every request that
+ * needs PostgreSQL during an outage is a failure: the service went on answering 503 for up to
+ * 20 s after the database was back. Capped at 1 s, jittered so a pool does not reconnect in step.
+ */
+export function reconnectDelay(retries: number): number {
+  return Math.min(0.05 * 2 ** retries, 1) * (0.5 + Math.random() / 2)
+}
+
+/**
  * Opens PostgreSQL when `url` is set, otherwise PGlite with its files in `pgliteDir`
  * (`memory://` keeps it in memory, for tests).
  */
@@ -27,6 +37,7 @@ export async function openDatabase(opts: {
       max: opts.poolSize,
       onnotice: () => {},
       connect_timeout: 5,
+      backoff: reconnectDelay,
       // Metadata queries are small and short; a hung connection should fail the request.
       idle_timeout: 30,
     })
