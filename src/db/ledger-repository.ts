@@ -46,6 +46,7 @@ interface ConsumptionRow {
   status: AttemptStatus
   processing_time_ms: number | null
   error_message: string | null
+  status_code: number | null
   retry_count: number
   consumed_at: number
   processed_at: number
@@ -181,18 +182,19 @@ export class LedgerRepository implements LedgerReader {
         select * from json_to_recordset(${rows}::json) as r(
           id uuid, tenant_id uuid, subscription_id uuid, message_id text,
           consumer_instance text, partition_id integer, status text,
-          processing_time_ms integer, error_message text, retry_count integer,
+          processing_time_ms integer, error_message text, status_code smallint, retry_count integer,
           consumed_at float8, processed_at float8, next_retry_at float8)
       ), ${liveParents('message_subscriptions', 'subscription_id')}
       insert into consumption_records as c (id, tenant_id, subscription_id, message_id,
         consumer_instance, partition_id, status, processing_time_ms, error_message,
-        retry_count, consumed_at, processed_at, next_retry_at)
+        status_code, retry_count, consumed_at, processed_at, next_retry_at)
       select r.id, r.tenant_id, r.subscription_id, r.message_id, r.consumer_instance,
-        r.partition_id, r.status, r.processing_time_ms, r.error_message, r.retry_count,
+        r.partition_id, r.status, r.processing_time_ms, r.error_message, r.status_code,
+        r.retry_count,
         ${ms('r.consumed_at')}, ${ms('r.processed_at')}, ${ms('r.next_retry_at')}
       from r join live on live.id = r.subscription_id
       on conflict (id) do update set status = excluded.status,
-        error_message = excluded.error_message,
+        error_message = excluded.error_message, status_code = excluded.status_code,
         processing_time_ms = excluded.processing_time_ms,
         consumed_at = excluded.consumed_at, processed_at = excluded.processed_at,
         next_retry_at = excluded.next_retry_at
@@ -273,6 +275,7 @@ export class LedgerRepository implements LedgerReader {
         deliveryCount: a.retryCount + 1,
         processingTimeMs: a.processingTimeMs,
         error: a.errorMessage,
+        statusCode: a.statusCode,
         at: a.processedAt ?? a.consumedAt,
         nextRetryAt: a.nextRetryAt,
       })),
@@ -373,6 +376,7 @@ function toConsumptionRow(id: string, b: AttemptBatch, a: Attempt): ConsumptionR
     status: a.status,
     processing_time_ms: a.processingMs === null ? null : Math.round(a.processingMs),
     error_message: a.error,
+    status_code: a.statusCode ?? null,
     retry_count: a.deliveryCount - 1,
     // When the delivery was handed out, where known; when it ended otherwise.
     consumed_at: a.at - (a.processingMs ?? 0),

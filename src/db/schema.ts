@@ -8,6 +8,7 @@ import {
   pgPolicy,
   pgTable,
   primaryKey,
+  smallint,
   text,
   timestamp,
   uniqueIndex,
@@ -182,6 +183,8 @@ export const consumptionRecords = pgTable(
     status: varchar('status', { length: 20 }).notNull(),
     processingTimeMs: integer('processing_time_ms'),
     errorMessage: text('error_message'),
+    /** The webhook receiver's HTTP status of a failed push (other attempts: null). */
+    statusCode: smallint('status_code'),
     retryCount: integer('retry_count').notNull().default(0),
     consumedAt: at('consumed_at').notNull().defaultNow(),
     processedAt: at('processed_at'),

@@ -49,7 +49,7 @@ const DEAD_LETTER_HEADERS = [
   'x-mq-failed-at',
 ]
 
-async function queueOf(deps: InspectDeps, ctx: DomainContext, name: string): Promise<Queue> {
+export async function queueOf(deps: InspectDeps, ctx: DomainContext, name: string): Promise<Queue> {
   const queue = await deps.queues.get(ctx.tenantId, name)
   if (!queue) throw notFound('MQ_QUEUE_NOT_FOUND', 'queue', name)
   return queue
@@ -268,19 +268,30 @@ export async function redriveMessages(
       )
       if (entries.length === 0) break
       after = entries.at(-1)!.streamId
-      moved += await redriveBatch(deps, dlq, entries, opts.toQueue, target)
+      moved += (await redriveBatch(deps, dlq, entries, opts.toQueue, target)).moved
     }
   }
   return moved
 }
 
-async function redriveBatch(
+/** Where a redriven dead letter went. */
+export interface Redriven {
+  messageId: string
+  queue: string
+  partition: number
+}
+
+/**
+ * Redrives entries of one read of `dlq` ({@link redriveMessages}), each to `toQueue` or its
+ * origin. @returns how many left `dlq`, and where the copies were written.
+ */
+export async function redriveBatch(
   deps: InspectDeps,
   dlq: Queue,
   entries: QueueEntry[],
   toQueue: string | undefined,
   target: (name: string) => Promise<Queue | null>
-): Promise<number> {
+): Promise<{ moved: number; placed: Redriven[] }> {
   const byTarget = new Map<Queue, QueueEntry[]>()
   for (const e of entries) {
     const queue = await target(toQueue ?? e.message.headers['x-mq-original-queue'] ?? '')
@@ -289,6 +300,7 @@ async function redriveBatch(
   }
   const now = Date.now()
   let moved = 0
+  const placed: Redriven[] = []
   for (const [queue, list] of byTarget) {
     if (queue.status !== 'active') {
       throw new MqError(
@@ -328,6 +340,14 @@ async function redriveBatch(
     })
     const outcomes = await writeMessages(deps, queue, prepared, now)
     const done = list.filter((_, i) => outcomes[i] !== 'full')
+    prepared.forEach((p, i) => {
+      if (outcomes[i] === 'full') return
+      placed.push({
+        messageId: list[i]!.message.messageId,
+        queue: queue.name,
+        partition: p.partition,
+      })
+    })
     for (let p = 0; p < dlq.partitionCount; p++) {
       moved += await deps.messages.removeEntries(
         dlq,
@@ -336,5 +356,5 @@ async function redriveBatch(
       )
     }
   }
-  return moved
+  return { moved, placed }
 }

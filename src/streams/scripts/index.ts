@@ -2,6 +2,7 @@ import type { Result } from 'ioredis'
 import type { RedisClient } from '../redis'
 import cancelScheduled from './cancelScheduled.lua' with { type: 'text' }
 import claimDedupRoutes from './claimDedupRoutes.lua' with { type: 'text' }
+import deleteMessage from './deleteMessage.lua' with { type: 'text' }
 import forgetConsumers from './forgetConsumers.lua' with { type: 'text' }
 import byId from './includes/byId.lua' with { type: 'text' }
 import inflightWrites from './includes/inflightWrites.lua' with { type: 'text' }
@@ -58,6 +59,7 @@ function script(text: string) {
 export const SCRIPTS = {
   cancelScheduled: script(cancelScheduled),
   claimDedupRoutes: script(claimDedupRoutes),
+  deleteMessage: script(deleteMessage),
   forgetConsumers: script(forgetConsumers),
   publishMessages: script(publishMessages),
   promoteDue: script(promoteDue),
@@ -80,6 +82,14 @@ declare module 'ioredis' {
   interface RedisCommander<Context> {
     /** cancelScheduled.lua: 1 when the delayed message was removed, else 0. */
     cancelScheduled(
+      delayed: string,
+      delayedBodies: string,
+      messageId: string
+    ): Result<number, Context>
+    /** deleteMessage.lua: 1 deleted, 2 cancelled while scheduled, 0 not here, -1 in flight. */
+    deleteMessage(
+      stream: string,
+      index: string,
       delayed: string,
       delayedBodies: string,
       messageId: string

@@ -5,6 +5,7 @@ import type {
   WriteResult,
   WriteStatus,
 } from '../../domain/messages'
+import type { Removal } from '../../domain/ports'
 import { decodeFields } from '../codec'
 
 /**
@@ -130,3 +131,13 @@ export function decodeTakeToken(reply: number[]): {
 
 /** cancelScheduled.lua: 1 when the delayed message was removed. */
 export const decodeCancelled = (reply: number): boolean => reply === 1
+
+const DELETE_OUTCOMES: Record<number, Removal> = {
+  1: 'deleted',
+  2: 'cancelled',
+  0: 'absent',
+  [-1]: 'in_flight',
+}
+
+/** deleteMessage.lua: 1 deleted, 2 cancelled, 0 not in the partition, -1 in flight. */
+export const decodeDeleted = (reply: number): Removal => DELETE_OUTCOMES[reply] ?? 'absent'
