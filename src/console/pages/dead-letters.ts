@@ -10,6 +10,7 @@ import {
 import { act, confirmAction, count, fill, h, KeyedTable, payloadView, when } from '../dom'
 import { heading, type Page, tablePage } from '../page'
 import { latestSample } from '../samples'
+import { messageLink } from './message'
 import { messageList } from './messages'
 import { queueLink } from './queues'
 
@@ -92,7 +93,7 @@ function deadLetterList(queueName: string) {
           h(
             'span',
             null,
-            h('code', null, m.messageId),
+            messageLink(queueName, m.messageId),
             m === nextToRedrive(messages.items()) && h('span', { class: 'tag' }, 'next to redrive')
           ),
       },
