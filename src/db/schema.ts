@@ -158,6 +158,8 @@ export const messageRecords = pgTable(
     expiresAt: at('expires_at'),
     producerId: varchar('producer_id', { length: 200 }),
     traceId: varchar('trace_id', { length: 100 }),
+    /** When an operator deleted it, or redrove it out of this (dead-letter) queue. */
+    removedAt: at('removed_at'),
   },
   (t) => [
     primaryKey({

@@ -1,7 +1,7 @@
 import type { PayloadOpener } from './consume-deps'
 import type { DomainContext } from './context'
 import { MqError, notFound } from './errors'
-import type { AttemptRecord, LedgerReader } from './ledger'
+import type { AttemptRecord, LedgerReader, RemovalLog } from './ledger'
 import type { GroupProgress, QueueEntry, StoredMessage } from './messages'
 import type { DelayedStore, InspectionStore, MessageStore, QueueStore } from './ports'
 import { choosePartition, type PayloadSealer, writeMessages } from './publish'
@@ -14,6 +14,8 @@ export interface InspectDeps {
   limits: { dedupWindowMs: number }
   /** Where a message is found once it has left Redis, with its recorded attempts. */
   ledger: LedgerReader
+  /** Where removals by an operator are noted (a no-op with LEDGER_MODE=off). */
+  removals: RemovalLog
 }
 
 export type MessageStatus =
@@ -24,6 +26,7 @@ export type MessageStatus =
   | 'failed'
   | 'dead_letter'
   | 'expired'
+  | 'removed'
 
 /** A message as peeked or looked up. */
 export interface MessageView {
@@ -177,8 +180,11 @@ export async function getMessage(
     if (!recorded) throw notFound('MQ_MESSAGE_NOT_FOUND', 'message', messageId)
     return {
       ...view(deps, queue, recorded.partition, recorded.message),
-      status:
-        recorded.status === 'published' && expired(recorded.message) ? 'expired' : recorded.status,
+      status: recorded.removedAt
+        ? 'removed'
+        : recorded.status === 'published' && expired(recorded.message)
+          ? 'expired'
+          : recorded.status,
       deliverAt: null,
       consumerGroups: [],
       attempts: recorded.attempts,
@@ -355,6 +361,7 @@ export async function redriveBatch(
         done.filter((e) => e.partition === p).map((e) => e.streamId)
       )
     }
+    await deps.removals.recordRemovals(dlq, done, now)
   }
   return { moved, placed }
 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import type { SettledEntry, StoredDelivery, StoredMessage } from './messages'
+import type { QueueEntry, SettledEntry, StoredDelivery, StoredMessage } from './messages'
 import type { Queue } from './queues'
 import type { Subscription } from './subscriptions'
 
@@ -88,7 +88,18 @@ export interface LedgerEntry {
   /** `payloadText` is 'null' when the ledger saw the message's attempts but not the message. */
   message: Published
   status: RecordedStatus
+  /** When an operator removed it from the queue (deleted, or redriven away), if so. */
+  removedAt: Date | null
   attempts: AttemptRecord[]
+}
+
+/**
+ * Where an operator's removal of messages from a queue (a delete, a redrive back out of a
+ * dead-letter queue) is noted in the ledger, so `GET` tells a removed message from a trimmed
+ * one. Never rejects: the removal has happened in Redis by then.
+ */
+export interface RemovalLog {
+  recordRemovals(queue: Queue, entries: QueueEntry[], at: number): Promise<void>
 }
 
 /** Reads the ledger for `GET /messages/{id}`. */

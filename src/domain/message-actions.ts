@@ -18,7 +18,7 @@ export async function removeQueueMessage(
   messageId: string
 ): Promise<'deleted' | 'cancelled'> {
   const queue = await queueOf(deps, ctx, queueName)
-  const outcome = await deps.messages.removeMessage(queue, messageId)
+  const { outcome, entry } = await deps.messages.removeMessage(queue, messageId)
   if (outcome === 'in_flight') {
     throw new MqError(
       'MQ_MESSAGE_IN_FLIGHT',
@@ -26,6 +26,8 @@ export async function removeQueueMessage(
     )
   }
   if (outcome === 'absent') throw notFound('MQ_MESSAGE_NOT_FOUND', 'message', messageId)
+  // A cancelled message never entered its stream, so the ledger has nothing of it to mark.
+  if (entry) await deps.removals.recordRemovals(queue, [entry], Date.now())
   return outcome
 }
 

@@ -24,7 +24,10 @@ export interface InspectionStore {
   cancelScheduled(queue: Queue, messageId: string): Promise<boolean>
   /**
    * Removes one message, scheduled or in its stream, unless a consumer group has it out;
-   * atomic against pulls of its partition.
+   * atomic against pulls of its partition. `entry`: what was deleted from the stream.
    */
-  removeMessage(queue: Queue, messageId: string): Promise<Removal>
+  removeMessage(
+    queue: Queue,
+    messageId: string
+  ): Promise<{ outcome: Removal; entry: QueueEntry | null }>
 }

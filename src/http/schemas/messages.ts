@@ -43,6 +43,7 @@ export const MessageRecordSchema = MessageViewSchema.extend({
     'failed',
     'dead_letter',
     'expired',
+    'removed',
   ]),
   deliverAt: isoDate.nullable(),
   /** Live progress from Redis; empty once the message has left its stream. */

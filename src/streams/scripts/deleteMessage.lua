@@ -10,8 +10,9 @@
   KEYS[4] delayed bodies (hash)
   ARGV[1] message id
 
-  Returns: 1 deleted from the stream, 2 cancelled while scheduled, 0 not in this partition,
-    -1 in flight (pending in a group; nothing changed).
+  Returns { outcome, stream id, fields }: outcome 1 deleted from the stream (with the entry's
+    id and fields, for the ledger), 2 cancelled while scheduled, 0 not in this partition, -1 in
+    flight (pending in a group; nothing changed); the last two only when 1.
 ]]
 local rcall = redis.call
 local streamKey = KEYS[1]
@@ -24,12 +25,13 @@ local messageId = ARGV[1]
 
 if rcall('ZREM', delayedKey, messageId) == 1 then
   rcall('HDEL', delayedBodiesKey, messageId)
-  return 2
+  return { 2 }
 end
 
 local streamId = rcall('HGET', indexKey, messageId)
-if not streamId or #rcall('XRANGE', streamKey, streamId, streamId) == 0 then
-  return 0
+local entry = streamId and rcall('XRANGE', streamKey, streamId, streamId)[1]
+if not entry then
+  return { 0 }
 end
 
 for _, flat in ipairs(rcall('XINFO', 'GROUPS', streamKey)) do
@@ -37,11 +39,11 @@ for _, flat in ipairs(rcall('XINFO', 'GROUPS', streamKey)) do
   -- The ledger writer's group holds entries only while it copies them: not a delivery.
   if string.sub(name, 1, 2) ~= '__' then
     if #rcall('XPENDING', streamKey, name, streamId, streamId, 1) > 0 then
-      return -1
+      return { -1 }
     end
   end
 end
 
 rcall('XDEL', streamKey, streamId)
 rcall('HDEL', indexKey, messageId)
-return 1
+return { 1, streamId, entry[2] }

@@ -86,14 +86,14 @@ declare module 'ioredis' {
       delayedBodies: string,
       messageId: string
     ): Result<number, Context>
-    /** deleteMessage.lua: 1 deleted, 2 cancelled while scheduled, 0 not here, -1 in flight. */
+    /** deleteMessage.lua: { outcome, stream id, fields } (see replies.ts). */
     deleteMessage(
       stream: string,
       index: string,
       delayed: string,
       delayedBodies: string,
       messageId: string
-    ): Result<number, Context>
+    ): Result<unknown[], Context>
     /** removeConsumer.lua: deletes a consumer, handing its pending entries to `heir`. */
     removeConsumer(
       stream: string,

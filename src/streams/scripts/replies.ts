@@ -1,5 +1,6 @@
 import type {
   PartitionPull,
+  QueueEntry,
   SettledEntry,
   StoredDelivery,
   WriteResult,
@@ -139,5 +140,21 @@ const DELETE_OUTCOMES: Record<number, Removal> = {
   [-1]: 'in_flight',
 }
 
-/** deleteMessage.lua: 1 deleted, 2 cancelled, 0 not in the partition, -1 in flight. */
-export const decodeDeleted = (reply: number): Removal => DELETE_OUTCOMES[reply] ?? 'absent'
+/**
+ * deleteMessage.lua: { 1, stream id, fields } deleted; { 2 } cancelled, { 0 } not in the
+ * partition, { -1 } in flight.
+ */
+export function decodeDeleted(
+  reply: unknown[],
+  partition: number
+): { outcome: Removal; entry: QueueEntry | null } {
+  const [code, streamId, fields] = reply as [number, string?, string[]?]
+  const outcome = DELETE_OUTCOMES[Number(code)] ?? 'absent'
+  return {
+    outcome,
+    entry:
+      outcome === 'deleted' && streamId && fields
+        ? { partition, streamId, message: decodeFields(streamId, fields) }
+        : null,
+  }
+}

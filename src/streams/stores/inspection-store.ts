@@ -50,7 +50,10 @@ export class RedisInspectionStore extends PartitionKeys implements InspectionSto
     return false
   }
 
-  async removeMessage(queue: Queue, messageId: string): Promise<Removal> {
+  async removeMessage(
+    queue: Queue,
+    messageId: string
+  ): Promise<{ outcome: Removal; entry: QueueEntry | null }> {
     for (const p of partitions(queue)) {
       const reply = await this.redis.deleteMessage(
         this.key(queue, p, 'stream'),
@@ -59,10 +62,10 @@ export class RedisInspectionStore extends PartitionKeys implements InspectionSto
         this.key(queue, p, 'delayedBodies'),
         messageId
       )
-      const outcome = decodeDeleted(reply)
-      if (outcome !== 'absent') return outcome
+      const removed = decodeDeleted(reply, p)
+      if (removed.outcome !== 'absent') return removed
     }
-    return 'absent'
+    return { outcome: 'absent', entry: null }
   }
 
   async findMessage(queue: Queue, messageId: string): Promise<FoundMessage | null> {

@@ -147,8 +147,17 @@ describe('one message: happy', () => {
     const [later] = await publish(app, tenant, ['later'], { delayMs: 60_000 })
     for (const id of [acked!, waiting!, later!]) {
       expect((await deleteOne(app, tenant, id)).status).toBe(204)
-      expectError(await getOne(app, tenant, id), 404, 'MQ_MESSAGE_NOT_FOUND')
     }
+    // What left a stream is in the ledger as removed; a cancelled one never entered the ledger.
+    for (const id of [acked!, waiting!]) {
+      const gone = await getOne(app, tenant, id)
+      expect(MessageRecordSchema.parse(gone.body)).toMatchObject({
+        messageId: id,
+        status: 'removed',
+        consumerGroups: [],
+      })
+    }
+    expectError(await getOne(app, tenant, later!), 404, 'MQ_MESSAGE_NOT_FOUND')
     // Whatever was still scheduled comes due: the cancelled one is not among it.
     const deps = await readyDeps()
     const key = (p: number, part: 'stream' | 'delayed' | 'delayedBodies' | 'index') =>
@@ -189,7 +198,9 @@ describe('one message: happy', () => {
     const where = RedriveOneResultSchema.parse(res.body)
     expect(where.messageId).toBe(id)
     expect(where.queue).toBe('orders')
-    expectError(await getOne(app, tenant, id, 'orders.dlq'), 404, 'MQ_MESSAGE_NOT_FOUND')
+    // Gone from the dead-letter queue's stream; its ledger copy says it was removed.
+    expect((await getOne(app, tenant, id, 'orders.dlq')).body).toMatchObject({ status: 'removed' })
+    expect((await getOne(app, tenant, id)).body).toMatchObject({ status: 'published' })
     const back = (await pull(app, tenant, sub)) as Delivery[]
     expect(back.map((d) => [d.messageId, d.partition, d.deliveryCount])).toEqual([
       [id, where.partition, 1],

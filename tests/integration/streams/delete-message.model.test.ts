@@ -119,7 +119,10 @@ class Delete implements fc.AsyncCommand<Model, Real> {
         : GROUPS.some((g) => k.groups[g] === 'out')
           ? 'in_flight'
           : 'deleted'
-    expect(await r.stores.inspection.removeMessage(r.queue, k.id)).toBe(expected)
+    const removed = await r.stores.inspection.removeMessage(r.queue, k.id)
+    expect(removed.outcome).toBe(expected)
+    // What was deleted from the stream is handed back, for the ledger.
+    expect(removed.entry?.message.messageId ?? null).toBe(expected === 'deleted' ? k.id : null)
     if (expected === 'cancelled' || expected === 'deleted') k.removed = true
     // Nothing but the removed one left: the stream and the schedule hold exactly the rest.
     const stream = await r.stores.redis.xrange(
@@ -195,7 +198,8 @@ describe('race: deletes against concurrent pulls', () => {
       }
     }
     const deleter = async (mine: string[]) => {
-      for (const id of mine) outcomes.set(id, await stores.inspection.removeMessage(queue, id))
+      for (const id of mine)
+        outcomes.set(id, (await stores.inspection.removeMessage(queue, id)).outcome)
     }
     const shuffled = ids.toSorted(() => Math.random() - 0.5)
     const pullers = [puller(), puller(), puller()]
