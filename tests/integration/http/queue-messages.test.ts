@@ -177,6 +177,54 @@ describe('one message: happy', () => {
     expectError(await deleteOne(app, tenant, waiting!), 404, 'MQ_MESSAGE_NOT_FOUND')
   })
 
+  test('DELETE marks a message the ledger already recorded as removed, keeping its attempts', async () => {
+    const { app, tenant } = await setup()
+    const deps = await readyDeps()
+    const sub = await subscribe(app, tenant, { consumerGroup: 'g', consumerName: 'c' })
+    const [id] = await publish(app, tenant, [{ n: 7 }])
+    const [d] = await pull(app, tenant, sub)
+    expect(await ack(app, tenant, sub, [d!.receipt])).toBe(1)
+    // As the ledger writer would have it by now: the message's row and its acknowledged attempt.
+    const queue = (await deps.queueDeps.queues.get(tenant, 'orders'))!
+    const found = (await deps.inspectDeps.messages.findMessage(queue, id!))!
+    const records = systemLedgerRecords(deps.database.db, deps.logger)
+    await records.recordMessages([
+      {
+        tenantId: tenant,
+        queueId: queue.id,
+        partition: 0,
+        streamId: found.streamId!,
+        message: found.message,
+      },
+    ])
+    await records.recordAttempts([
+      {
+        tenantId: tenant,
+        queueId: queue.id,
+        subscriptionId: sub,
+        consumer: 'c',
+        attempts: [
+          {
+            messageId: id!,
+            partition: 0,
+            streamId: found.streamId!,
+            deliveryCount: 1,
+            status: 'success',
+            at: Date.now(),
+            processingMs: 3,
+            error: null,
+            nextRetryAt: null,
+            message: null,
+          },
+        ],
+      },
+    ])
+    expect((await deleteOne(app, tenant, id!)).status).toBe(204)
+    const m = MessageRecordSchema.parse((await getOne(app, tenant, id!)).body)
+    expect(m).toMatchObject({ status: 'removed', payload: { n: 7 }, consumerGroups: [] })
+    expect(m.attempts.map((a) => a.status)).toEqual(['success'])
+  })
+
   test('DELETE of a message a group has out is 409 MQ_MESSAGE_IN_FLIGHT, and 204 once it is settled', async () => {
     const { app, tenant } = await setup()
     const sub = await subscribe(app, tenant, { consumerGroup: 'g', consumerName: 'c' })
