@@ -168,7 +168,7 @@ export function deadLettersPage(queueName: string): Page {
       h(
         'p',
         { class: 'hint' },
-        '“Redrive next” moves one message: the API redrives partition by partition, oldest first, and cannot pick a message, so it is the one marked “next to redrive” (the oldest of the lowest partition).'
+        '“Redrive next” moves the one marked “next to redrive” (the bulk redrive goes partition by partition, oldest first). To redrive or delete a particular one, open it by its id.'
       ),
       now,
       messages.element
