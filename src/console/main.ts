@@ -8,6 +8,7 @@ import { fill, h } from './dom'
 import type { Page } from './page'
 import { deadLetterQueuesPage, deadLettersPage } from './pages/dead-letters'
 import { loginPage } from './pages/login'
+import { messagePage } from './pages/message'
 import { overviewPage } from './pages/overview'
 import { queuePage, queuesPage } from './pages/queues'
 import { schedulesPage } from './pages/schedules'
@@ -35,6 +36,8 @@ function pageFor(section: string, arg: string | undefined): Page {
       return arg ? deadLettersPage(arg) : deadLetterQueuesPage()
     case 'schedules':
       return schedulesPage()
+    case 'message':
+      return arg ? messagePage(arg) : overviewPage()
     default:
       return overviewPage()
   }

@@ -1,6 +1,5 @@
-import { and, asc, eq, type SQL, sql } from 'drizzle-orm'
+import { and, asc, eq, inArray, type SQL, sql } from 'drizzle-orm'
 import {
-  type Attempt,
   type AttemptBatch,
   type AttemptStatus,
   attemptId,
@@ -8,17 +7,19 @@ import {
   type LedgerReader,
   STATUS_AFTER,
 } from '../domain/ledger'
+import type { QueueEntry } from '../domain/messages'
 import type { Logger } from '../observability/logger'
 import { encodeFields } from '../streams/codec'
 import type { Db } from './client'
 import {
+  type ConsumptionRow,
   chunks,
-  fieldsOf,
   type LedgerRow,
   ledgerRow,
-  type Published,
+  messageRow,
   type RowsJson,
   type StreamMessage,
+  toConsumptionRow,
 } from './ledger-rows'
 import { executePrepared } from './prepared'
 import { consumptionRecords, messageRecords, messageSubscriptions } from './schema'
@@ -35,22 +36,6 @@ export const SEALED_CONTENT_TYPE = 'application/vnd.mq.sealed'
  * SELECT (within the noise of the whole insert).
  */
 const ROWS_PER_INSERT = 1000
-
-interface ConsumptionRow {
-  id: string
-  tenant_id: string
-  subscription_id: string
-  message_id: string
-  consumer_instance: string
-  partition_id: number
-  status: AttemptStatus
-  processing_time_ms: number | null
-  error_message: string | null
-  retry_count: number
-  consumed_at: number
-  processed_at: number
-  next_retry_at: number | null
-}
 
 const ms = (value: string) => sql.raw(`to_timestamp(${value} / 1000.0)`)
 /** The time part of the stream id, when the entry entered its stream. */
@@ -181,18 +166,19 @@ export class LedgerRepository implements LedgerReader {
         select * from json_to_recordset(${rows}::json) as r(
           id uuid, tenant_id uuid, subscription_id uuid, message_id text,
           consumer_instance text, partition_id integer, status text,
-          processing_time_ms integer, error_message text, retry_count integer,
+          processing_time_ms integer, error_message text, status_code smallint, retry_count integer,
           consumed_at float8, processed_at float8, next_retry_at float8)
       ), ${liveParents('message_subscriptions', 'subscription_id')}
       insert into consumption_records as c (id, tenant_id, subscription_id, message_id,
         consumer_instance, partition_id, status, processing_time_ms, error_message,
-        retry_count, consumed_at, processed_at, next_retry_at)
+        status_code, retry_count, consumed_at, processed_at, next_retry_at)
       select r.id, r.tenant_id, r.subscription_id, r.message_id, r.consumer_instance,
-        r.partition_id, r.status, r.processing_time_ms, r.error_message, r.retry_count,
+        r.partition_id, r.status, r.processing_time_ms, r.error_message, r.status_code,
+        r.retry_count,
         ${ms('r.consumed_at')}, ${ms('r.processed_at')}, ${ms('r.next_retry_at')}
       from r join live on live.id = r.subscription_id
       on conflict (id) do update set status = excluded.status,
-        error_message = excluded.error_message,
+        error_message = excluded.error_message, status_code = excluded.status_code,
         processing_time_ms = excluded.processing_time_ms,
         consumed_at = excluded.consumed_at, processed_at = excluded.processed_at,
         next_retry_at = excluded.next_retry_at
@@ -203,6 +189,41 @@ export class LedgerRepository implements LedgerReader {
     }
     // A message an attempt carries is stored as its stream's copy would be.
     return refused + (await this.storeMessageRows([...messages.values()]))
+  }
+
+  /**
+   * Marks messages an operator removed from their queue, recording each first from the entry
+   * removed when the writer had not yet (it never will: the entry is gone from its stream).
+   */
+  async recordRemovals(
+    tenantId: string,
+    queueId: string,
+    entries: QueueEntry[],
+    at: number
+  ): Promise<void> {
+    if (entries.length === 0) return
+    await this.storeMessageRows(
+      entries.map((e) =>
+        ledgerRow(
+          { tenantId, queueId, partition: e.partition },
+          e.streamId,
+          encodeFields(e.message)
+        )
+      )
+    )
+    await this.db
+      .update(messageRecords)
+      .set({ removedAt: new Date(at) })
+      .where(
+        and(
+          eq(messageRecords.tenantId, tenantId),
+          eq(messageRecords.topicId, queueId),
+          inArray(
+            messageRecords.messageId,
+            entries.map((e) => e.message.messageId)
+          )
+        )
+      )
   }
 
   async find(tenantId: string, queueId: string, messageId: string): Promise<LedgerEntry | null> {
@@ -240,6 +261,7 @@ export class LedgerRepository implements LedgerReader {
     return {
       partition: row?.partitionId ?? first?.partitionId ?? 0,
       status: latest ? STATUS_AFTER[latest] : 'published',
+      removedAt: row?.removedAt ?? null,
       // Attempts without the message's row: recorded before it, or its entry was trimmed
       // before the ledger read it (a gap). What is known of it is its id and first delivery.
       message: row
@@ -273,6 +295,7 @@ export class LedgerRepository implements LedgerReader {
         deliveryCount: a.retryCount + 1,
         processingTimeMs: a.processingTimeMs,
         error: a.errorMessage,
+        statusCode: a.statusCode,
         at: a.processedAt ?? a.consumedAt,
         nextRetryAt: a.nextRetryAt,
       })),
@@ -360,35 +383,4 @@ function groupRows(parts: RowsJson[]): string[] {
   }
   if (count > 0) groups.push(`[${members.join(',')}]`)
   return groups
-}
-
-function toConsumptionRow(id: string, b: AttemptBatch, a: Attempt): ConsumptionRow {
-  return {
-    id,
-    tenant_id: b.tenantId,
-    subscription_id: b.subscriptionId,
-    message_id: a.messageId,
-    consumer_instance: b.consumer,
-    partition_id: a.partition,
-    status: a.status,
-    processing_time_ms: a.processingMs === null ? null : Math.round(a.processingMs),
-    error_message: a.error,
-    retry_count: a.deliveryCount - 1,
-    // When the delivery was handed out, where known; when it ended otherwise.
-    consumed_at: a.at - (a.processingMs ?? 0),
-    processed_at: a.at,
-    next_retry_at: a.nextRetryAt,
-  }
-}
-
-/** The row of the message an attempt carries. */
-function messageRow(b: AttemptBatch, a: Attempt, message: Published): LedgerRow {
-  return {
-    ...fieldsOf(encodeFields(message)),
-    i: a.messageId,
-    tenant_id: b.tenantId,
-    topic_id: b.queueId,
-    partition_id: a.partition,
-    s: a.streamId,
-  }
 }

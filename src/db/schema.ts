@@ -8,6 +8,7 @@ import {
   pgPolicy,
   pgTable,
   primaryKey,
+  smallint,
   text,
   timestamp,
   uniqueIndex,
@@ -157,6 +158,8 @@ export const messageRecords = pgTable(
     expiresAt: at('expires_at'),
     producerId: varchar('producer_id', { length: 200 }),
     traceId: varchar('trace_id', { length: 100 }),
+    /** When an operator deleted it, or redrove it out of this (dead-letter) queue. */
+    removedAt: at('removed_at'),
   },
   (t) => [
     primaryKey({
@@ -182,6 +185,8 @@ export const consumptionRecords = pgTable(
     status: varchar('status', { length: 20 }).notNull(),
     processingTimeMs: integer('processing_time_ms'),
     errorMessage: text('error_message'),
+    /** The webhook receiver's HTTP status of a failed push (other attempts: null). */
+    statusCode: smallint('status_code'),
     retryCount: integer('retry_count').notNull().default(0),
     consumedAt: at('consumed_at').notNull().defaultNow(),
     processedAt: at('processed_at'),

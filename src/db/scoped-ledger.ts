@@ -1,7 +1,8 @@
-import type { LedgerReader } from '../domain/ledger'
+import type { LedgerMode, LedgerReader, RemovalLog } from '../domain/ledger'
 import type { Logger } from '../observability/logger'
 import type { Db } from './client'
 import { LedgerRepository } from './ledger-repository'
+import { dbErrorFields } from './sql-state'
 import { asSystem, withTenant } from './tenant-scope'
 
 /*
@@ -17,6 +18,35 @@ export function tenantLedgerReader(db: Db, logger: Logger): LedgerReader {
       withTenant(db, tenantId, (tx) =>
         new LedgerRepository(tx, logger).find(tenantId, queueId, messageId)
       ),
+  }
+}
+
+/**
+ * Removals noted in the scope of the queue's tenant, beside the writer: an operator's delete or
+ * redrive is not the data plane, and the entry is gone from its stream before the writer could
+ * read it. A failure is logged and swallowed (the removal stands); LEDGER_MODE=off notes none.
+ */
+export function tenantRemovalLog(db: Db, logger: Logger, mode: LedgerMode): RemovalLog {
+  if (mode === 'off') return { recordRemovals: async () => {} }
+  return {
+    recordRemovals: async (queue, entries, at) => {
+      if (entries.length === 0) return
+      try {
+        await withTenant(db, queue.tenantId, (tx) =>
+          new LedgerRepository(tx, logger).recordRemovals(queue.tenantId, queue.id, entries, at)
+        )
+      } catch (err) {
+        logger.warn(
+          {
+            ...dbErrorFields(err),
+            tenantId: queue.tenantId,
+            queueId: queue.id,
+            removals: entries.length,
+          },
+          'ledger removals not recorded'
+        )
+      }
+    },
   }
 }
 

@@ -27,6 +27,8 @@ export async function settleByPartition<T extends Settling>(
   outcome: {
     status: AttemptStatus
     error?: string
+    /** The webhook receiver's HTTP status that failed the deliveries, for the ledger. */
+    statusCode?: number
     /** The requeue delay of each (nack); 0 when unset. */
     delayMs?: (item: T) => number
     /** The delivery count the store must see, when it differs from the receipt's. */
@@ -69,6 +71,7 @@ export async function settleByPartition<T extends Settling>(
         status: outcome.status,
         at: now,
         ...(outcome.error !== undefined && { error: outcome.error }),
+        ...(outcome.statusCode !== undefined && { statusCode: outcome.statusCode }),
       })
     )
   }

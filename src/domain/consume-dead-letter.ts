@@ -10,7 +10,8 @@ import { deadLetterQueueOf, type Subscription } from './subscriptions'
  * Moves deliveries that failed too often to the subscription's dead-letter queue (created on
  * first use, like the source queue). The copy is written first, deduplicated on the source
  * entry, and only then is the source acknowledged: a crash in between leaves the message
- * pending, to be moved again and stored once.
+ * pending, to be moved again and stored once. `statusCode`: the webhook receiver's answer
+ * that failed the last delivery, for the ledger.
  * @returns how many were moved.
  */
 export async function moveToDeadLetter(
@@ -19,7 +20,8 @@ export async function moveToDeadLetter(
   sub: Subscription,
   queue: Queue,
   dead: StoredDelivery[],
-  reason: string
+  reason: string,
+  statusCode?: number
 ): Promise<number> {
   if (dead.length === 0) return 0
   const dlq = await deps.ensureQueue(ctx, deadLetterQueueOf(sub), queue)
@@ -46,6 +48,7 @@ export async function moveToDeadLetter(
     {
       status: 'dead_letter',
       error: reason,
+      ...(statusCode !== undefined && { statusCode }),
       heldCount: (d) => d.heldAs ?? d.deliveryCount,
     }
   )

@@ -102,15 +102,16 @@ export async function nackDeliveries(
   sub: Subscription,
   queue: Queue,
   receipts: ReceiptData[],
-  opts: { delayMs?: number; reason?: string }
+  opts: { delayMs?: number; reason?: string; statusCode?: number }
 ): Promise<{ requeued: number; deadLettered: number }> {
   const reason = opts.reason ?? 'rejected by the consumer'
   const { settled, dead, attempts } = await settleByPartition(deps, sub, queue, 'nack', receipts, {
     status: 'retrying',
     error: reason,
+    ...(opts.statusCode !== undefined && { statusCode: opts.statusCode }),
     delayMs: (r) => opts.delayMs ?? retryDelay(sub, r.deliveryCount),
   })
-  const deadLettered = await moveToDeadLetter(deps, ctx, sub, queue, dead, reason)
+  const deadLettered = await moveToDeadLetter(deps, ctx, sub, queue, dead, reason, opts.statusCode)
   await deps.ledger.append(sub, queue, attempts)
   deps.metrics.nacked(sub, settled)
   // Each requeued delivery counts as failed when it is delivered again.

@@ -1,7 +1,7 @@
 import type { PayloadOpener } from './consume-deps'
 import type { DomainContext } from './context'
 import { MqError, notFound } from './errors'
-import type { AttemptRecord, LedgerReader } from './ledger'
+import type { AttemptRecord, LedgerReader, RemovalLog } from './ledger'
 import type { GroupProgress, QueueEntry, StoredMessage } from './messages'
 import type { DelayedStore, InspectionStore, MessageStore, QueueStore } from './ports'
 import { choosePartition, type PayloadSealer, writeMessages } from './publish'
@@ -14,6 +14,8 @@ export interface InspectDeps {
   limits: { dedupWindowMs: number }
   /** Where a message is found once it has left Redis, with its recorded attempts. */
   ledger: LedgerReader
+  /** Where removals by an operator are noted (a no-op with LEDGER_MODE=off). */
+  removals: RemovalLog
 }
 
 export type MessageStatus =
@@ -24,6 +26,7 @@ export type MessageStatus =
   | 'failed'
   | 'dead_letter'
   | 'expired'
+  | 'removed'
 
 /** A message as peeked or looked up. */
 export interface MessageView {
@@ -49,7 +52,7 @@ const DEAD_LETTER_HEADERS = [
   'x-mq-failed-at',
 ]
 
-async function queueOf(deps: InspectDeps, ctx: DomainContext, name: string): Promise<Queue> {
+export async function queueOf(deps: InspectDeps, ctx: DomainContext, name: string): Promise<Queue> {
   const queue = await deps.queues.get(ctx.tenantId, name)
   if (!queue) throw notFound('MQ_QUEUE_NOT_FOUND', 'queue', name)
   return queue
@@ -177,8 +180,11 @@ export async function getMessage(
     if (!recorded) throw notFound('MQ_MESSAGE_NOT_FOUND', 'message', messageId)
     return {
       ...view(deps, queue, recorded.partition, recorded.message),
-      status:
-        recorded.status === 'published' && expired(recorded.message) ? 'expired' : recorded.status,
+      status: recorded.removedAt
+        ? 'removed'
+        : recorded.status === 'published' && expired(recorded.message)
+          ? 'expired'
+          : recorded.status,
       deliverAt: null,
       consumerGroups: [],
       attempts: recorded.attempts,
@@ -268,19 +274,30 @@ export async function redriveMessages(
       )
       if (entries.length === 0) break
       after = entries.at(-1)!.streamId
-      moved += await redriveBatch(deps, dlq, entries, opts.toQueue, target)
+      moved += (await redriveBatch(deps, dlq, entries, opts.toQueue, target)).moved
     }
   }
   return moved
 }
 
-async function redriveBatch(
+/** Where a redriven dead letter went. */
+export interface Redriven {
+  messageId: string
+  queue: string
+  partition: number
+}
+
+/**
+ * Redrives entries of one read of `dlq` ({@link redriveMessages}), each to `toQueue` or its
+ * origin. @returns how many left `dlq`, and where the copies were written.
+ */
+export async function redriveBatch(
   deps: InspectDeps,
   dlq: Queue,
   entries: QueueEntry[],
   toQueue: string | undefined,
   target: (name: string) => Promise<Queue | null>
-): Promise<number> {
+): Promise<{ moved: number; placed: Redriven[] }> {
   const byTarget = new Map<Queue, QueueEntry[]>()
   for (const e of entries) {
     const queue = await target(toQueue ?? e.message.headers['x-mq-original-queue'] ?? '')
@@ -289,6 +306,7 @@ async function redriveBatch(
   }
   const now = Date.now()
   let moved = 0
+  const placed: Redriven[] = []
   for (const [queue, list] of byTarget) {
     if (queue.status !== 'active') {
       throw new MqError(
@@ -328,6 +346,14 @@ async function redriveBatch(
     })
     const outcomes = await writeMessages(deps, queue, prepared, now)
     const done = list.filter((_, i) => outcomes[i] !== 'full')
+    prepared.forEach((p, i) => {
+      if (outcomes[i] === 'full') return
+      placed.push({
+        messageId: list[i]!.message.messageId,
+        queue: queue.name,
+        partition: p.partition,
+      })
+    })
     for (let p = 0; p < dlq.partitionCount; p++) {
       moved += await deps.messages.removeEntries(
         dlq,
@@ -335,6 +361,7 @@ async function redriveBatch(
         done.filter((e) => e.partition === p).map((e) => e.streamId)
       )
     }
+    await deps.removals.recordRemovals(dlq, done, now)
   }
-  return moved
+  return { moved, placed }
 }

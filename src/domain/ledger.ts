@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import type { SettledEntry, StoredDelivery, StoredMessage } from './messages'
+import type { QueueEntry, SettledEntry, StoredDelivery, StoredMessage } from './messages'
 import type { Queue } from './queues'
 import type { Subscription } from './subscriptions'
 
@@ -43,6 +43,8 @@ export interface Attempt {
   /** From hand-out to the consumer's answer; null when no consumer answered. */
   processingMs: number | null
   error: string | null
+  /** A webhook receiver's HTTP status, when one answered the attempt with other than 2xx. */
+  statusCode?: number
   nextRetryAt: number | null
   /** The message itself, for a ledger that does not read the streams (`failures`). */
   message: Published | null
@@ -74,6 +76,8 @@ export interface AttemptRecord {
   deliveryCount: number
   processingTimeMs: number | null
   error: string | null
+  /** The webhook receiver's HTTP status for a failed push; null otherwise. */
+  statusCode: number | null
   at: Date
   nextRetryAt: Date | null
 }
@@ -84,7 +88,18 @@ export interface LedgerEntry {
   /** `payloadText` is 'null' when the ledger saw the message's attempts but not the message. */
   message: Published
   status: RecordedStatus
+  /** When an operator removed it from the queue (deleted, or redriven away), if so. */
+  removedAt: Date | null
   attempts: AttemptRecord[]
+}
+
+/**
+ * Where an operator's removal of messages from a queue (a delete, a redrive back out of a
+ * dead-letter queue) is noted in the ledger, so `GET` tells a removed message from a trimmed
+ * one. Never rejects: the removal has happened in Redis by then.
+ */
+export interface RemovalLog {
+  recordRemovals(queue: Queue, entries: QueueEntry[], at: number): Promise<void>
 }
 
 /** Reads the ledger for `GET /messages/{id}`. */
@@ -118,7 +133,7 @@ export function settledAttempts(
   partition: number,
   items: ReadonlyArray<{ streamId: string; deliveryCount: number; delayMs: number }>,
   settled: readonly SettledEntry[],
-  outcome: { status: AttemptStatus; at: number; error?: string }
+  outcome: { status: AttemptStatus; at: number; error?: string; statusCode?: number }
 ): Attempt[] {
   const given = new Map(items.map((i) => [i.streamId, i]))
   // A consumer answered an ack or a nack; a dead letter is the service's own move.
@@ -136,6 +151,7 @@ export function settledAttempts(
         at: outcome.at,
         processingMs: answered ? s.idleMs : null,
         error: outcome.error ?? null,
+        ...(outcome.statusCode !== undefined && { statusCode: outcome.statusCode }),
         nextRetryAt: outcome.status === 'retrying' ? outcome.at + item.delayMs : null,
         message: s.message,
       },

@@ -8,6 +8,7 @@ import { createInternalRouter } from './routes/internal'
 import { createMessagesRouter } from './routes/messages'
 import { createMetricsRouter, createPrometheusRouter } from './routes/metrics'
 import { createPublishRouter } from './routes/publish'
+import { createQueueMessagesRouter } from './routes/queue-messages'
 import { createQueuesRouter } from './routes/queues'
 import { createSchedulesRouter } from './routes/schedules'
 import { createSubscriptionsRouter } from './routes/subscriptions'
@@ -36,7 +37,7 @@ export type AppDeps = Pick<
 
 /**
  * The mount table: each router under its prefix, in the order `createApp` mounts them (two share
- * `/subscriptions`; null is a router turned off by the config). The OpenAPI document is
+ * `/subscriptions`, two `/queues`; null is a router turned off by the config). The OpenAPI document is
  * generated from what is mounted, and `ApiSchema` (the types `hono/client` calls by) is derived
  * from this table, so a router added here is in both. `/openapi.json`, `/docs` and the console
  * are pages about the API rather than part of it; `createApp` mounts them after.
@@ -46,6 +47,7 @@ export function apiMounts(deps: AppDeps, admitTenant?: TenantRateGate['admit']) 
     ['/', createHealthHandler(deps.health)],
     [API_BASE, createHealthRouter(deps.health, deps.statusDeps)],
     [`${API_BASE}/queues`, createQueuesRouter(deps.queueDeps, deps.inspectDeps, deps.audit)],
+    [`${API_BASE}/queues`, createQueueMessagesRouter(deps.inspectDeps, deps.audit)],
     [`${API_BASE}/subscriptions`, createSubscriptionsRouter(deps.subscriptionDeps, deps.audit)],
     [`${API_BASE}/subscriptions`, createConsumeRouter(deps.consumeDeps)],
     [`${API_BASE}/messages`, createMessagesRouter(deps.inspectDeps)],

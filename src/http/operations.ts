@@ -58,6 +58,21 @@ export const OPERATIONS: Record<string, { id: string; description: string }> = {
     description:
       'Moves dead letters (up to `max`) back to the queue each came from, or to `toQueue`, with a fresh delivery count.',
   },
+  'GET /api/v1/mq/queues/{name}/messages/{messageId}': {
+    id: 'getQueueMessage',
+    description:
+      'The message from Redis while it is scheduled, in its stream or in a dead-letter queue, from the ledger once trimmed; with every recorded delivery attempt (outcome, receiver status code or nack reason).',
+  },
+  'DELETE /api/v1/mq/queues/{name}/messages/{messageId}': {
+    id: 'deleteQueueMessage',
+    description:
+      'Removes one message, scheduled or stored. A message a consumer group has out (pulled or pushed, not yet settled) answers 409 MQ_MESSAGE_IN_FLIGHT and stays.',
+  },
+  'POST /api/v1/mq/queues/{name}/messages/{messageId}/redrive': {
+    id: 'redriveQueueMessage',
+    description:
+      'Moves one dead letter of this dead-letter queue back to the queue it came from (header `x-mq-original-queue`), as `POST /queues/{name}/redrive` moves many.',
+  },
   'POST /api/v1/mq/subscriptions': {
     id: 'createSubscription',
     description:

@@ -3,7 +3,7 @@ import type { Config } from '../config'
 import type { Database } from '../db/client'
 import { type LastConsumed, noteConsumption } from '../db/last-consumed'
 import { ScheduleRepository } from '../db/schedule-repository'
-import { tenantLedgerReader } from '../db/scoped-ledger'
+import { tenantLedgerReader, tenantRemovalLog } from '../db/scoped-ledger'
 import type { ConsumeDeps } from '../domain/consume'
 import type { InspectDeps } from '../domain/inspect'
 import { JsonSchemas } from '../domain/json-schema'
@@ -141,6 +141,7 @@ export function wireDomain(s: DomainSources): DomainDeps {
       cipher: s.cipher,
       limits: { dedupWindowMs: s.config.DEDUP_WINDOW_MS },
       ledger: tenantLedgerReader(s.database.db, s.logger),
+      removals: tenantRemovalLog(s.database.db, s.logger, s.config.LEDGER_MODE),
     },
   }
 }

@@ -369,6 +369,9 @@ export class Dispatcher {
     await nackDeliveries(deps.consume, workerContext(sub), sub, this.queue, [receipt], {
       delayMs: Math.max(backoff, notBefore),
       reason: `webhook: ${outcome.reason}`,
+      ...(outcome.kind === 'retry' && outcome.statusCode !== undefined
+        ? { statusCode: outcome.statusCode }
+        : {}),
     })
     // The retry may come due before the loop's current wait ends.
     this.wake()

@@ -45,7 +45,7 @@ export function endpointOf(sub: Subscription, maxTimeoutMs: number): Endpoint {
 /** What an attempt came to. */
 export type Outcome =
   | { kind: 'ack' }
-  | { kind: 'retry'; reason: string; notBeforeMs?: number }
+  | { kind: 'retry'; reason: string; notBeforeMs?: number; statusCode?: number }
   | { kind: 'gone'; reason: string }
 
 /**
@@ -68,7 +68,10 @@ function judge(res: Response): Outcome {
       : `endpoint answered ${res.status}`
   const wait =
     res.status === 429 || res.status === 503 ? retryAfterMs(res.headers.get('retry-after')) : null
-  return wait === null ? { kind: 'retry', reason } : { kind: 'retry', reason, notBeforeMs: wait }
+  const statusCode = res.status
+  return wait === null
+    ? { kind: 'retry', reason, statusCode }
+    : { kind: 'retry', reason, notBeforeMs: wait, statusCode }
 }
 
 /** Rejects with the signal's reason as soon as it aborts, whatever `promise` is doing. */

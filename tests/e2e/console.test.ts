@@ -4,11 +4,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type BrowserContext, chromium, type Page } from 'playwright-core'
 import { createApp } from '../../src/app'
+import type { LedgerWriter } from '../../src/worker/ledger-writer'
 import { newTenant, sharedDeps, token } from '../helpers/harness'
+import { startLedgerWriter } from '../helpers/ledger'
 
 /**
  * The console in headless Chromium against a real server: an operator signs in, sees a queue
- * created by the API appear and its length move, redrives dead letters, pauses a subscription
+ * created by the API appear and its length move, redrives dead letters, opens one message's
+ * timeline of attempts and redrives or deletes that one message, pauses a subscription
  * and a schedule, with a screenshot of each page in tests/e2e/screenshots/ (git-ignored).
  * Debian's chromium (`apt-get install -y chromium`; .ci/run installs it); without it the
  * test is skipped, saying so.
@@ -42,6 +45,8 @@ let profile: string
 let context: BrowserContext
 let page: Page
 let bearer: string
+let tenant: string
+let ledger: LedgerWriter | undefined
 const requested: string[] = []
 const problems: string[] = []
 
@@ -75,7 +80,8 @@ describe.skipIf(!hasChromium)('console in Chromium', () => {
       fetch: createApp(await sharedDeps()).fetch,
     })
     base = `http://127.0.0.1:${server.port}`
-    bearer = await token(newTenant(), 'mq:admin', { sub: 'operator' })
+    tenant = newTenant()
+    bearer = await token(tenant, 'mq:admin', { sub: 'operator' })
     mkdirSync(SHOTS, { recursive: true })
     profile = mkdtempSync(join(tmpdir(), 'mq-console-chromium-'))
     context = await chromium.launchPersistentContext(profile, {
@@ -93,6 +99,7 @@ describe.skipIf(!hasChromium)('console in Chromium', () => {
   }, 30_000)
 
   afterAll(async () => {
+    await ledger?.stop()
     await context?.close()
     server?.stop(true)
     if (profile) rmSync(profile, { recursive: true, force: true })
@@ -205,6 +212,80 @@ describe.skipIf(!hasChromium)('console in Chromium', () => {
     // The redriven two are new entries of orders, behind the three published.
     expect(orders.stats.length).toBe(5)
   }, 30_000)
+
+  test('one message: its timeline of attempts; redrive this one dead letter; delete this one message', async () => {
+    // The ledger writer the worker runs, so the timeline shows attempts as they were recorded.
+    ledger = startLedgerWriter(await sharedDeps(), [tenant])
+    const [sub] = (await mq<{ items: Array<{ id: string }> }>('GET', '/subscriptions?queue=orders'))
+      .items
+    await mq('POST', '/publish', { queue: 'orders', messageId: 'e2e-poison', payload: { n: 9 } })
+    const pulled = await mq<{ messages: Array<{ receipt: string; messageId: string }> }>(
+      'POST',
+      `/subscriptions/${sub!.id}/pull`,
+      { max: 100 }
+    )
+    const poison = pulled.messages.filter((m) => m.messageId === 'e2e-poison')
+    const others = pulled.messages.filter((m) => m.messageId !== 'e2e-poison')
+    await mq('POST', `/subscriptions/${sub!.id}/ack`, { receipts: others.map((m) => m.receipt) })
+    await mq('POST', `/subscriptions/${sub!.id}/nack`, {
+      receipts: poison.map((m) => m.receipt),
+      reason: 'card expired',
+    })
+    type Found = { attempts: Array<{ status: string; error: string | null }> }
+    for (let i = 0; i < 100; i++) {
+      const m = await mq<Found>('GET', '/queues/orders/messages/e2e-poison')
+      if (m.attempts.length > 0) break
+      await Bun.sleep(50)
+    }
+
+    // The queue's page links each message to its own page, which shows the timeline.
+    await page.getByRole('link', { name: 'Queues', exact: true }).click()
+    await page.getByRole('link', { name: 'orders', exact: true }).click()
+    await page.getByRole('link', { name: 'e2e-poison' }).click()
+    await page.getByRole('heading', { name: 'e2e-poison', level: 1 }).waitFor()
+    const attempt = page.locator('ol.timeline li[data-outcome="dead_letter"]')
+    await attempt.getByText('card expired').waitFor({ timeout: 10_000 })
+    await attempt.getByRole('link', { name: 'billing/b1' }).waitFor()
+    await shot('message')
+
+    // The dead letter's own page, in its dead-letter queue: redrive this one, confirmed.
+    await page.getByRole('link', { name: 'Dead letters', exact: true }).click()
+    await page.getByRole('link', { name: 'orders.dlq' }).click()
+    await page.getByRole('link', { name: 'e2e-poison' }).click()
+    await page.getByRole('heading', { name: 'e2e-poison', level: 1 }).waitFor()
+    await page.getByRole('button', { name: 'Redrive this one…' }).click()
+    await shot('message-redrive-confirm')
+    await page.getByRole('dialog').getByRole('button', { name: 'Redrive' }).click()
+    await page.getByText(/^Redrove e2e-poison to orders \(partition \d\)\.$/).waitFor()
+    const dead = await mq<{ status: string }>('GET', '/queues/orders.dlq/messages/e2e-poison')
+    expect(dead.status).toBe('removed')
+    // Back in orders as a new message, waiting for the group.
+    const peek = await mq<{ items: Array<{ messageId: string; headers: Record<string, string> }> }>(
+      'GET',
+      '/queues/orders/messages?limit=100'
+    )
+    const copies = peek.items.filter((m) => m.messageId === 'e2e-poison')
+    expect(copies.map((m) => m.headers['x-mq-redrive-count'] ?? null)).toEqual([null, '1'])
+
+    // Delete this one: a message nobody has out, confirmed in the page.
+    await mq('POST', '/publish', { queue: 'orders', messageId: 'e2e-delete', payload: { n: 10 } })
+    await page.goto(`${base}/console#/message/orders/e2e-delete`)
+    await page.getByRole('heading', { name: 'e2e-delete', level: 1 }).waitFor()
+    await page.getByRole('button', { name: 'Delete this one…' }).click()
+    await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click()
+    await page.getByText('Deleted e2e-delete from orders.').waitFor()
+    await page.getByRole('heading', { name: 'orders', level: 1 }).waitFor()
+    const gone = await mq<{ status: string; consumerGroups: unknown[] }>(
+      'GET',
+      '/queues/orders/messages/e2e-delete'
+    )
+    expect(gone).toMatchObject({ status: 'removed', consumerGroups: [] })
+    const again = await fetch(`${base}/api/v1/mq/queues/orders/messages/e2e-delete`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${bearer}` },
+    })
+    expect(again.status).toBe(404)
+  }, 40_000)
 
   test('pauses a subscription', async () => {
     await page.getByRole('link', { name: 'Subscriptions', exact: true }).click()

@@ -127,6 +127,28 @@ const MATRIX: Record<string, Entry> = {
       { method: 'POST', path: `${Q}/${ids.dlq}/redrive`, body: { toQueue: ids.queue } },
     ],
   },
+  'GET /api/v1/mq/queues/:name/messages/:messageId': {
+    kind: 'object',
+    probes: (ids) =>
+      [ids.messageId, ids.delayedId].map((m) => ({
+        method: 'GET',
+        path: `${Q}/${ids.queue}/messages/${m}`,
+      })),
+  },
+  'DELETE /api/v1/mq/queues/:name/messages/:messageId': {
+    kind: 'object',
+    probes: (ids) =>
+      [ids.messageId, ids.delayedId].map((m) => ({
+        method: 'DELETE',
+        path: `${Q}/${ids.queue}/messages/${m}`,
+      })),
+  },
+  'POST /api/v1/mq/queues/:name/messages/:messageId/redrive': {
+    kind: 'object',
+    probes: (ids) => [
+      { method: 'POST', path: `${Q}/${ids.dlq}/messages/${ids.messageId}/redrive` },
+    ],
+  },
 
   'POST /api/v1/mq/subscriptions': {
     kind: 'object',

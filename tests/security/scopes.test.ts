@@ -79,6 +79,18 @@ const MATRIX: Record<string, Row> = {
     rule: 'mq:admin',
     probe: { method: 'POST', path: `${BASE}/queues/ghost.dlq/redrive`, body: {} },
   },
+  'GET /api/v1/mq/queues/:name/messages/:messageId': {
+    rule: 'mq:read',
+    probe: { method: 'GET', path: `${BASE}/queues/orders/messages/m-1` },
+  },
+  'DELETE /api/v1/mq/queues/:name/messages/:messageId': {
+    rule: 'mq:admin',
+    probe: { method: 'DELETE', path: `${BASE}/queues/orders/messages/m-1` },
+  },
+  'POST /api/v1/mq/queues/:name/messages/:messageId/redrive': {
+    rule: 'mq:admin',
+    probe: { method: 'POST', path: `${BASE}/queues/ghost.dlq/messages/m-1/redrive` },
+  },
 
   'POST /api/v1/mq/subscriptions': {
     rule: 'mq:consume',

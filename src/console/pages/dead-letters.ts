@@ -10,6 +10,7 @@ import {
 import { act, confirmAction, count, fill, h, KeyedTable, payloadView, when } from '../dom'
 import { heading, type Page, tablePage } from '../page'
 import { latestSample } from '../samples'
+import { messageLink } from './message'
 import { messageList } from './messages'
 import { queueLink } from './queues'
 
@@ -92,7 +93,7 @@ function deadLetterList(queueName: string) {
           h(
             'span',
             null,
-            h('code', null, m.messageId),
+            messageLink(queueName, m.messageId),
             m === nextToRedrive(messages.items()) && h('span', { class: 'tag' }, 'next to redrive')
           ),
       },
@@ -167,7 +168,7 @@ export function deadLettersPage(queueName: string): Page {
       h(
         'p',
         { class: 'hint' },
-        '“Redrive next” moves one message: the API redrives partition by partition, oldest first, and cannot pick a message, so it is the one marked “next to redrive” (the oldest of the lowest partition).'
+        '“Redrive next” moves the one marked “next to redrive” (the bulk redrive goes partition by partition, oldest first). To redrive or delete a particular one, open it by its id.'
       ),
       now,
       messages.element

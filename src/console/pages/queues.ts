@@ -16,6 +16,7 @@ import {
 } from '../dom'
 import { facts, heading, type Page, tablePage, tiles } from '../page'
 import { latestSample, SPARK_MS, series, span } from '../samples'
+import { messageLink } from './message'
 import { messageList } from './messages'
 
 /** A link to a queue's page. */
@@ -155,7 +156,7 @@ function queueMessages(queueName: string) {
     queueName,
     'Messages, oldest first (a peek: nothing is consumed)',
     [
-      { header: 'Message id', render: (m) => h('code', null, m.messageId) },
+      { header: 'Message id', render: (m) => messageLink(queueName, m.messageId) },
       { header: 'Partition', numeric: true, render: (m) => m.partition },
       { header: 'Published', render: (m) => when(m.publishedAt) },
       { header: 'Key', render: (m) => m.key ?? '' },

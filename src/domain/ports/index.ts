@@ -1,6 +1,6 @@
 export type { DelayedStore } from './delayed-store'
 export type { GroupStore } from './group-store'
-export type { InspectionStore } from './inspection-store'
+export type { InspectionStore, Removal } from './inspection-store'
 export type { MaintenanceStore } from './maintenance-store'
 export type {
   MessageStore,

@@ -1,6 +1,12 @@
 import type { FoundMessage, QueueEntry } from '../messages'
 import type { Queue } from '../queue-model'
 
+/**
+ * What removing one message did: `deleted` from its stream, `cancelled` while scheduled,
+ * refused as `in_flight` (pending in a consumer group), or `absent`.
+ */
+export type Removal = 'deleted' | 'cancelled' | 'in_flight' | 'absent'
+
 /** Single messages of a queue: found, read, removed, or cancelled while still scheduled. */
 export interface InspectionStore {
   /** Where a message is: scheduled, or in its stream with each group's progress; or null. */
@@ -16,4 +22,12 @@ export interface InspectionStore {
   removeEntries(queue: Queue, partition: number, streamIds: string[]): Promise<number>
   /** Cancels a still-scheduled message. @returns whether it was scheduled. */
   cancelScheduled(queue: Queue, messageId: string): Promise<boolean>
+  /**
+   * Removes one message, scheduled or in its stream, unless a consumer group has it out;
+   * atomic against pulls of its partition. `entry`: what was deleted from the stream.
+   */
+  removeMessage(
+    queue: Queue,
+    messageId: string
+  ): Promise<{ outcome: Removal; entry: QueueEntry | null }>
 }

@@ -1,5 +1,6 @@
 import { z } from '@hono/zod-openapi'
 import { isoDate, queueName } from './common'
+import { clientMessageId } from './publish'
 
 export const MessageViewSchema = z
   .object({
@@ -26,6 +27,8 @@ export const AttemptSchema = z
     deliveryCount: z.number().int(),
     processingTimeMs: z.number().int().nullable(),
     error: z.string().nullable(),
+    /** The webhook receiver's HTTP status when it answered other than 2xx. */
+    statusCode: z.number().int().nullable(),
     at: isoDate,
     nextRetryAt: isoDate.nullable(),
   })
@@ -40,6 +43,7 @@ export const MessageRecordSchema = MessageViewSchema.extend({
     'failed',
     'dead_letter',
     'expired',
+    'removed',
   ]),
   deliverAt: isoDate.nullable(),
   /** Live progress from Redis; empty once the message has left its stream. */
@@ -80,3 +84,18 @@ export const MessageIdParam = z.object({
 })
 
 export const MessageQuery = z.object({ queue: queueName })
+
+/** `/queues/{name}/messages/{messageId}`: a message id as publishing accepts one. */
+export const QueueMessageParams = z.object({
+  name: queueName.openapi({ param: { name: 'name', in: 'path' } }),
+  messageId: clientMessageId.openapi({ param: { name: 'messageId', in: 'path' } }),
+})
+
+export const RedriveOneResultSchema = z
+  .object({
+    messageId: z.string(),
+    /** The queue it went back to, and the partition it was written to there. */
+    queue: z.string(),
+    partition: z.number().int(),
+  })
+  .openapi('RedriveOneResult')

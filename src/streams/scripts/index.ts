@@ -2,6 +2,7 @@ import type { Result } from 'ioredis'
 import type { RedisClient } from '../redis'
 import cancelScheduled from './cancelScheduled.lua' with { type: 'text' }
 import claimDedupRoutes from './claimDedupRoutes.lua' with { type: 'text' }
+import deleteMessage from './deleteMessage.lua' with { type: 'text' }
 import forgetConsumers from './forgetConsumers.lua' with { type: 'text' }
 import byId from './includes/byId.lua' with { type: 'text' }
 import inflightWrites from './includes/inflightWrites.lua' with { type: 'text' }
@@ -58,6 +59,7 @@ function script(text: string) {
 export const SCRIPTS = {
   cancelScheduled: script(cancelScheduled),
   claimDedupRoutes: script(claimDedupRoutes),
+  deleteMessage: script(deleteMessage),
   forgetConsumers: script(forgetConsumers),
   publishMessages: script(publishMessages),
   promoteDue: script(promoteDue),
@@ -84,6 +86,14 @@ declare module 'ioredis' {
       delayedBodies: string,
       messageId: string
     ): Result<number, Context>
+    /** deleteMessage.lua: { outcome, stream id, fields } (see replies.ts). */
+    deleteMessage(
+      stream: string,
+      index: string,
+      delayed: string,
+      delayedBodies: string,
+      messageId: string
+    ): Result<unknown[], Context>
     /** removeConsumer.lua: deletes a consumer, handing its pending entries to `heir`. */
     removeConsumer(
       stream: string,

@@ -1,10 +1,12 @@
 import type {
   PartitionPull,
+  QueueEntry,
   SettledEntry,
   StoredDelivery,
   WriteResult,
   WriteStatus,
 } from '../../domain/messages'
+import type { Removal } from '../../domain/ports'
 import { decodeFields } from '../codec'
 
 /**
@@ -130,3 +132,29 @@ export function decodeTakeToken(reply: number[]): {
 
 /** cancelScheduled.lua: 1 when the delayed message was removed. */
 export const decodeCancelled = (reply: number): boolean => reply === 1
+
+const DELETE_OUTCOMES: Record<number, Removal> = {
+  1: 'deleted',
+  2: 'cancelled',
+  0: 'absent',
+  [-1]: 'in_flight',
+}
+
+/**
+ * deleteMessage.lua: { 1, stream id, fields } deleted; { 2 } cancelled, { 0 } not in the
+ * partition, { -1 } in flight.
+ */
+export function decodeDeleted(
+  reply: unknown[],
+  partition: number
+): { outcome: Removal; entry: QueueEntry | null } {
+  const [code, streamId, fields] = reply as [number, string?, string[]?]
+  const outcome = DELETE_OUTCOMES[Number(code)] ?? 'absent'
+  return {
+    outcome,
+    entry:
+      outcome === 'deleted' && streamId && fields
+        ? { partition, streamId, message: decodeFields(streamId, fields) }
+        : null,
+  }
+}

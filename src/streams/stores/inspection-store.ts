@@ -1,9 +1,9 @@
 import type { FoundMessage, QueueEntry } from '../../domain/messages'
-import type { InspectionStore } from '../../domain/ports'
+import type { InspectionStore, Removal } from '../../domain/ports'
 import type { Queue } from '../../domain/queues'
 import { decodeFields } from '../codec'
 import { isInternalGroup } from '../ledger'
-import { decodeCancelled } from '../scripts/replies'
+import { decodeCancelled, decodeDeleted } from '../scripts/replies'
 import { compareIds, fields, PartitionKeys, partitions, type Reply, sideBySide } from './base'
 
 /** Single messages of a queue: found, read, removed, or cancelled while still scheduled. */
@@ -48,6 +48,24 @@ export class RedisInspectionStore extends PartitionKeys implements InspectionSto
       if (decodeCancelled(reply)) return true
     }
     return false
+  }
+
+  async removeMessage(
+    queue: Queue,
+    messageId: string
+  ): Promise<{ outcome: Removal; entry: QueueEntry | null }> {
+    for (const p of partitions(queue)) {
+      const reply = await this.redis.deleteMessage(
+        this.key(queue, p, 'stream'),
+        this.key(queue, p, 'index'),
+        this.key(queue, p, 'delayed'),
+        this.key(queue, p, 'delayedBodies'),
+        messageId
+      )
+      const removed = decodeDeleted(reply, p)
+      if (removed.outcome !== 'absent') return removed
+    }
+    return { outcome: 'absent', entry: null }
   }
 
   async findMessage(queue: Queue, messageId: string): Promise<FoundMessage | null> {

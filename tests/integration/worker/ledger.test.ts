@@ -20,7 +20,7 @@ import { createLogger } from '../../../src/observability/logger'
 import { LEDGER_GROUP, LEDGER_SHARDS } from '../../../src/streams/ledger'
 import { createMetrics } from '../../../src/wiring/metrics'
 import { openLedgerStreams } from '../../../src/wiring/worker'
-import { LedgerWriter } from '../../../src/worker/ledger-writer'
+import type { LedgerWriter } from '../../../src/worker/ledger-writer'
 import type { LedgerWriterOptions } from '../../../src/worker/ledger-writer-options'
 import { subscribe as subscribeOrders } from '../../helpers/consuming'
 import {
@@ -31,7 +31,7 @@ import {
   testConfig,
   testResolver,
 } from '../../helpers/harness'
-import { streamMessage } from '../../helpers/ledger'
+import { startLedgerWriter, streamMessage } from '../../helpers/ledger'
 
 const B = '/api/v1/mq'
 /** A retention bound that has trimmed nothing of what a test just published. */
@@ -56,34 +56,13 @@ async function depsInMode(mode: 'failures' | 'off'): Promise<Deps> {
   return deps
 }
 
-/**
- * A writer over the queues of `tenants` only (the test database holds every test's queues),
- * with short intervals so tests need not wait.
- */
+/** A writer over the queues of `tenants` only, stopped after the test. */
 function startWriter(
   deps: Deps,
   tenants: string[],
   options: LedgerWriterOptions & { consumer?: string } = {}
 ): LedgerWriter {
-  const writer = new LedgerWriter(
-    {
-      mode: deps.config.LEDGER_MODE,
-      queues: async (after) =>
-        after
-          ? []
-          : (
-              await Promise.all(tenants.map((t) => deps.queueDeps.queues.list(t, { limit: 100 })))
-            ).flatMap((page) => page.items),
-      connect: () => openLedgerStreams(deps, options.consumer),
-      // As the service wires it: one transaction a batch, so a batch's attempts and the message
-      // rows they update become visible together.
-      records: systemLedgerRecords(deps.database.db, deps.logger),
-      multiKey: deps.redisTarget.clusterNodes.length === 0,
-      logger: deps.logger,
-    },
-    { refreshMs: 100, idleMs: 20, gapCheckMs: 100, ...options }
-  )
-  writer.start()
+  const writer = startLedgerWriter(deps, tenants, options)
   running.push(writer)
   return writer
 }

@@ -11,6 +11,7 @@ import type {
 } from '../../../src/worker/webhook-delivery'
 import { retryAfterMs, signWebhook, webhookId } from '../../../src/worker/webhook-request'
 import { call, newTenant, sharedDeps, testAppWithGuard } from '../../helpers/harness'
+import { startLedgerWriter } from '../../helpers/ledger'
 import { ALL_BLOCKED_URLS, ssrfResolver } from '../../helpers/ssrf-vectors'
 
 const B = '/api/v1/mq'
@@ -422,6 +423,30 @@ describe('webhook delivery: failures (R12)', () => {
       acked: 0,
       deadLettered: 1,
     })
+  })
+
+  test("a message's attempts record each failed push's status code, and the last one's reason", async () => {
+    const { deps, app, tenant, start, subscribe, publish } = await setup()
+    const rx = receiver((n) => (n === 1 ? status(503) : n === 2 ? status(404) : ok()))
+    const { id } = await subscribe(rx.url, { retryDelayMs: 20, maxRetryAttempts: 5 })
+    const ledger = startLedgerWriter(deps, [tenant])
+    cleanups.push(() => ledger.stop())
+    start()
+    const [messageId] = await publish([{ n: 1 }])
+    type Seen = { attempts: Array<{ status: string; statusCode: number | null; error: string }> }
+    const seen = await waitFor('three recorded attempts', async () => {
+      const res = await call(app, 'GET', `${B}/queues/orders/messages/${messageId}`, { tenant })
+      const m = res.body as Seen
+      return m.attempts?.length === 3 && m
+    })
+    expect(seen.attempts.map((a) => [a.status, a.statusCode, a.error])).toEqual([
+      ['retrying', 503, 'webhook: endpoint answered 503'],
+      ['retrying', 404, 'webhook: endpoint answered 404'],
+      ['success', null, null],
+    ])
+    expect((await call(app, 'GET', `${B}/subscriptions/${id}`, { tenant })).body.stats.acked).toBe(
+      1
+    )
   })
 
   test('429 with Retry-After: 1 is retried no sooner than a second later', async () => {
