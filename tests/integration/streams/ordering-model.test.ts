@@ -16,7 +16,12 @@
 import { describe, test } from 'bun:test'
 import fc from 'fast-check'
 import type { Deps } from '../../../src/deps'
-import { ackMessages, nackMessages, pullMessages } from '../../../src/domain/consume'
+import {
+  ackMessages,
+  nackMessages,
+  pullMessages,
+  seekSubscription,
+} from '../../../src/domain/consume'
 import type { Delivery } from '../../../src/domain/consume-pull'
 import type { DomainContext } from '../../../src/domain/context'
 import { MqError } from '../../../src/domain/errors'
@@ -40,6 +45,8 @@ interface Seen {
   count: number
   member: string | null
   notBefore: number
+  /** Acknowledged once already (a seek may replay it). */
+  acked?: boolean
 }
 
 interface Receipt {
@@ -125,6 +132,14 @@ function takeIn(m: Model, member: string, got: Delivery[], started: number, ende
   }
 }
 
+/** Marks a message acknowledged, noting its first ack (not a replayed one's) in `acks`. */
+function firstAck(m: Model, seen: Seen) {
+  seen.state = 'acked'
+  if (seen.key === null || seen.acked) return
+  seen.acked = true
+  m.acks.set(seen.key, [...(m.acks.get(seen.key) ?? []), seen.index])
+}
+
 function pull(r: Real, m: Model, member: string, max: number) {
   return pullMessages(r.deps.consumeDeps, r.ctx, m.members.get(member)!, {
     max,
@@ -205,8 +220,7 @@ class Settle implements fc.AsyncCommand<Model, Real> {
     if (!current) return check(outcome === 0, `${what}: a stale receipt settled (${outcome})`)
     if (this.mode === 'ack') {
       check(outcome === 1, `${what}: the current receipt did not ack`)
-      seen.state = 'acked'
-      if (seen.key !== null) m.acks.set(seen.key, [...(m.acks.get(seen.key) ?? []), seen.index])
+      firstAck(m, seen)
     } else if (rc.count >= MAX_RETRY) {
       check(outcome === 2, `${what}: out of attempts but not dead-lettered (${outcome})`)
       await learnDeadLetters(m, r)
@@ -217,6 +231,25 @@ class Settle implements fc.AsyncCommand<Model, Real> {
     }
   }
   toString = () => `Settle(${this.mode}, ${this.pick}, ${this.delayMs})`
+}
+
+/**
+ * Seeks the group back to the start once everything is settled: the replay must keep each
+ * key's order again. (A seek while a key's head is out lets that head keep its place ahead of
+ * the replayed earlier messages: DECISIONS.md.)
+ */
+class Seek implements fc.AsyncCommand<Model, Real> {
+  check = (m: Readonly<Model>) =>
+    m.members.size > 0 &&
+    [...m.seen.values()].every((s) => s.state === 'acked' || s.state === 'dead')
+  async run(m: Model, r: Real) {
+    const [subscriptionId] = m.members.values()
+    await seekSubscription(r.deps.consumeDeps, r.ctx, subscriptionId!, 'earliest')
+    for (const [id, seen] of m.seen) {
+      if (!m.trimmed.has(id)) Object.assign(seen, { state: 'unread', count: 0, notBefore: 0 })
+    }
+  }
+  toString = () => 'Seek(earliest)'
 }
 
 class Wait implements fc.AsyncCommand<Model, Real> {
@@ -304,8 +337,7 @@ async function drain(m: Model, r: Real) {
     )
     for (const d of got) {
       const seen = m.seen.get(d.messageId)!
-      seen.state = 'acked'
-      if (seen.key !== null) m.acks.set(seen.key, [...(m.acks.get(seen.key) ?? []), seen.index])
+      firstAck(m, seen)
     }
   }
   check(open().length === 0, `never settled: ${open().map(([id]) => id)}`)
@@ -350,6 +382,7 @@ const commands = [
     .map(([mode, pick, delay]) => new Settle(mode, pick, delay)),
   fc.constantFrom(60, VISIBILITY_MS + 20).map((ms) => new Wait(ms)),
   fc.constant(new Trim()),
+  fc.constant(new Seek()),
   fc.constantFrom('b', 'c').map((member) => new Join(member)),
   fc.constantFrom('b', 'c').map((member) => new Leave(member)),
 ]
@@ -382,6 +415,22 @@ describe('ordered delivery per key against a model (issue 25)', () => {
       new Pull(['c'], 5),
       new Leave('b'),
       new Pull(['a', 'c'], 5),
+    ])
+  })
+
+  test('a seek back once all is settled replays each key in order', async () => {
+    await runModel([
+      new Publish(['k1', 'k2', 'k1', null, 'k1']),
+      new Pull(['a', 'b', 'c'], 5),
+      new Settle('ack', 0, 0),
+      new Settle('ack', 1, 0),
+      new Settle('ack', 2, 0),
+      new Pull(['a', 'b', 'c'], 5),
+      new Settle('ack', 3, 0),
+      new Pull(['c'], 5),
+      new Settle('ack', 4, 0),
+      new Seek(),
+      new Pull(['a', 'b'], 5),
     ])
   })
 
