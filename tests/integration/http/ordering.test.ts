@@ -226,6 +226,24 @@ describe('ordering: pulls', () => {
     expect((await pull(app, tenant, two)).map(label)).toEqual(['k#1'])
   })
 
+  test('a message past its TTL releases its key, out or parked, and the next one comes', async () => {
+    const { app, tenant } = await setup(1)
+    const sub = await subscribe(app, tenant, {
+      consumerGroup: 'g',
+      consumerName: 'c1',
+      ordering: 'key',
+    })
+    await publish(app, tenant, [{ key: 'k', seq: 0 }], { key: 'k', ttlMs: 800 })
+    await publish(app, tenant, [{ key: 'k', seq: 1 }], { key: 'k', ttlMs: 800 })
+    await publish(app, tenant, [{ key: 'k', seq: 2 }], { key: 'k' })
+    expect((await pull(app, tenant, sub, { visibilityTimeoutMs: 1000 })).map(label)).toEqual([
+      'k#0',
+    ])
+    await Bun.sleep(1100)
+    // k#0 timed out past its TTL: dropped, not delivered; k#1, parked behind it, expired too.
+    expect((await pull(app, tenant, sub, { waitMs: 3000 })).map(label)).toEqual(['k#2'])
+  })
+
   test('a purge clears what the key held: new messages of it are delivered', async () => {
     const { app, tenant } = await setup(1)
     const sub = await subscribe(app, tenant, {
