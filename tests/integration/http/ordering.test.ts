@@ -30,6 +30,10 @@ const label = (d: Delivery) => {
   return `${p.key}#${p.seq}`
 }
 
+/** A pull subscription of group `g` delivering in key order. */
+const ordered = (app: App, tenant: string, name: string, extra: Record<string, unknown> = {}) =>
+  subscribe(app, tenant, { consumerGroup: 'g', consumerName: name, ordering: 'key', ...extra })
+
 const nack = (app: App, tenant: string, sub: string, receipts: string[], delayMs = 0) =>
   call(app, 'POST', `${BASE}/subscriptions/${sub}/nack`, {
     tenant,
@@ -111,16 +115,8 @@ describe('ordering: the setting', () => {
 describe('ordering: pulls', () => {
   test('two consumers never hold two messages of one key; other keys and unkeyed ones flow', async () => {
     const { app, tenant } = await setup()
-    const one = await subscribe(app, tenant, {
-      consumerGroup: 'g',
-      consumerName: 'c1',
-      ordering: 'key',
-    })
-    const two = await subscribe(app, tenant, {
-      consumerGroup: 'g',
-      consumerName: 'c2',
-      ordering: 'key',
-    })
+    const one = await ordered(app, tenant, 'c1')
+    const two = await ordered(app, tenant, 'c2')
     await publishKeyed(app, tenant, ['k1', 'k2'], 3)
     await publish(app, tenant, [{ free: 1 }, { free: 2 }])
 
@@ -142,12 +138,7 @@ describe('ordering: pulls', () => {
 
   test('a nacked message comes back before any later message of its key', async () => {
     const { app, tenant } = await setup(1)
-    const sub = await subscribe(app, tenant, {
-      consumerGroup: 'g',
-      consumerName: 'c1',
-      ordering: 'key',
-      maxRetryAttempts: 5,
-    })
+    const sub = await ordered(app, tenant, 'c1', { maxRetryAttempts: 5 })
     await publishKeyed(app, tenant, ['k'], 3)
     const [head] = await pull(app, tenant, sub)
     expect(label(head!)).toBe('k#0')
@@ -162,12 +153,7 @@ describe('ordering: pulls', () => {
 
   test('after maxRetryAttempts the message goes to the dead-letter queue, and its key moves on', async () => {
     const { app, tenant } = await setup(1)
-    const sub = await subscribe(app, tenant, {
-      consumerGroup: 'g',
-      consumerName: 'c1',
-      ordering: 'key',
-      maxRetryAttempts: 2,
-    })
+    const sub = await ordered(app, tenant, 'c1', { maxRetryAttempts: 2 })
     await publishKeyed(app, tenant, ['k'], 2)
     const [first] = await pull(app, tenant, sub)
     expect((await nack(app, tenant, sub, [first!.receipt])).body.requeued).toBe(1)
@@ -185,16 +171,8 @@ describe('ordering: pulls', () => {
 
   test('a visibility timeout hands the held message out again, still before the later ones', async () => {
     const { app, tenant } = await setup(1)
-    const one = await subscribe(app, tenant, {
-      consumerGroup: 'g',
-      consumerName: 'c1',
-      ordering: 'key',
-    })
-    const two = await subscribe(app, tenant, {
-      consumerGroup: 'g',
-      consumerName: 'c2',
-      ordering: 'key',
-    })
+    const one = await ordered(app, tenant, 'c1')
+    const two = await ordered(app, tenant, 'c2')
     await publishKeyed(app, tenant, ['k'], 2)
     expect((await pull(app, tenant, one, { visibilityTimeoutMs: 1000 })).map(label)).toEqual([
       'k#0',
@@ -207,16 +185,8 @@ describe('ordering: pulls', () => {
 
   test('deleting the consumer that holds a key hands it to a group mate, and the parked ones stay behind it', async () => {
     const { app, tenant } = await setup(1)
-    const one = await subscribe(app, tenant, {
-      consumerGroup: 'g',
-      consumerName: 'c1',
-      ordering: 'key',
-    })
-    const two = await subscribe(app, tenant, {
-      consumerGroup: 'g',
-      consumerName: 'c2',
-      ordering: 'key',
-    })
+    const one = await ordered(app, tenant, 'c1')
+    const two = await ordered(app, tenant, 'c2')
     await publishKeyed(app, tenant, ['k'], 3)
     expect((await pull(app, tenant, one)).map(label)).toEqual(['k#0'])
     expect((await call(app, 'DELETE', `${BASE}/subscriptions/${one}`, { tenant })).status).toBe(204)
@@ -228,11 +198,7 @@ describe('ordering: pulls', () => {
 
   test('a message past its TTL releases its key, out or parked, and the next one comes', async () => {
     const { app, tenant } = await setup(1)
-    const sub = await subscribe(app, tenant, {
-      consumerGroup: 'g',
-      consumerName: 'c1',
-      ordering: 'key',
-    })
+    const sub = await ordered(app, tenant, 'c1')
     await publish(app, tenant, [{ key: 'k', seq: 0 }], { key: 'k', ttlMs: 800 })
     await publish(app, tenant, [{ key: 'k', seq: 1 }], { key: 'k', ttlMs: 800 })
     await publish(app, tenant, [{ key: 'k', seq: 2 }], { key: 'k' })
@@ -246,11 +212,7 @@ describe('ordering: pulls', () => {
 
   test('a purge clears what the key held: new messages of it are delivered', async () => {
     const { app, tenant } = await setup(1)
-    const sub = await subscribe(app, tenant, {
-      consumerGroup: 'g',
-      consumerName: 'c1',
-      ordering: 'key',
-    })
+    const sub = await ordered(app, tenant, 'c1')
     await publishKeyed(app, tenant, ['k'], 2)
     expect((await pull(app, tenant, sub)).map(label)).toEqual(['k#0'])
     expect((await call(app, 'POST', `${BASE}/queues/orders/purge`, { tenant })).status).toBe(200)

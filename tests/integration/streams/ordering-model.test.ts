@@ -16,19 +16,19 @@
 import { describe, test } from 'bun:test'
 import fc from 'fast-check'
 import type { Deps } from '../../../src/deps'
-import {
-  ackMessages,
-  nackMessages,
-  pullMessages,
-  seekSubscription,
-} from '../../../src/domain/consume'
+import { ackMessages, pullMessages, seekSubscription } from '../../../src/domain/consume'
 import type { Delivery } from '../../../src/domain/consume-pull'
 import type { DomainContext } from '../../../src/domain/context'
-import { MqError } from '../../../src/domain/errors'
 import { publishBatch } from '../../../src/domain/publish'
-import { createQueue } from '../../../src/domain/queues'
 import { createSubscription, deleteSubscription } from '../../../src/domain/subscription-admin'
-import { newTenant, sharedDeps } from '../../helpers/harness'
+import {
+  assertModel,
+  check,
+  modelRunner,
+  modelService,
+  SettleCommand,
+  Wait,
+} from '../../helpers/model'
 
 const VISIBILITY_MS = 250
 const MAX_RETRY = 2
@@ -70,10 +70,6 @@ interface Model {
 interface Real {
   deps: Deps
   ctx: DomainContext
-}
-
-function check(cond: unknown, what: string): asserts cond {
-  if (!cond) throw new Error(`model violated: ${what}`)
 }
 
 async function learnDeadLetters(m: Model, r: Real): Promise<void> {
@@ -188,36 +184,16 @@ class Pull implements fc.AsyncCommand<Model, Real> {
   toString = () => `Pull(${this.members.join('+')}, ${this.max})`
 }
 
-class Settle implements fc.AsyncCommand<Model, Real> {
-  constructor(
-    readonly mode: 'ack' | 'nack',
-    readonly pick: number,
-    readonly delayMs: number
-  ) {}
-  check = (m: Readonly<Model>) => m.receipts.length > 0
+class Settle extends SettleCommand<Model, Real> {
   async run(m: Model, r: Real) {
     const rc = m.receipts[this.pick % m.receipts.length]!
     const seen = m.seen.get(rc.messageId)!
     const alive = [...m.members.values()].includes(rc.subscriptionId)
     const current = alive && seen.state === 'out' && seen.count === rc.count
     const started = Date.now()
-    let outcome: number | 'gone'
-    try {
-      if (this.mode === 'ack') {
-        outcome = await ackMessages(r.deps.consumeDeps, r.ctx, rc.subscriptionId, [rc.receipt])
-      } else {
-        const res = await nackMessages(r.deps.consumeDeps, r.ctx, rc.subscriptionId, [rc.receipt], {
-          delayMs: this.delayMs,
-        })
-        outcome = res.requeued + 2 * res.deadLettered
-      }
-    } catch (err) {
-      if (!(err instanceof MqError && err.code === 'MQ_SUBSCRIPTION_NOT_FOUND')) throw err
-      outcome = 'gone'
-    }
+    const outcome = await this.settleAs(r, rc, { alive, current })
+    if (outcome === null) return
     const what = `${this.mode} of ${rc.messageId} #${rc.count}`
-    if (!alive) return check(outcome === 'gone', `${what} through a deleted subscription`)
-    if (!current) return check(outcome === 0, `${what}: a stale receipt settled (${outcome})`)
     if (this.mode === 'ack') {
       check(outcome === 1, `${what}: the current receipt did not ack`)
       firstAck(m, seen)
@@ -230,7 +206,6 @@ class Settle implements fc.AsyncCommand<Model, Real> {
       seen.notBefore = started + this.delayMs
     }
   }
-  toString = () => `Settle(${this.mode}, ${this.pick}, ${this.delayMs})`
 }
 
 /**
@@ -250,15 +225,6 @@ class Seek implements fc.AsyncCommand<Model, Real> {
     }
   }
   toString = () => 'Seek(earliest)'
-}
-
-class Wait implements fc.AsyncCommand<Model, Real> {
-  constructor(readonly ms: number) {}
-  check = () => true
-  async run() {
-    await Bun.sleep(this.ms)
-  }
-  toString = () => `Wait(${this.ms})`
 }
 
 class Trim implements fc.AsyncCommand<Model, Real> {
@@ -348,13 +314,7 @@ async function drain(m: Model, r: Real) {
 }
 
 async function setup(): Promise<{ model: Model; real: Real }> {
-  const deps = await sharedDeps()
-  const ctx: DomainContext = {
-    tenantId: newTenant(),
-    principal: { kind: 'user', name: 'model' },
-    requestId: 'ordering-model',
-  }
-  await createQueue(deps.queueDeps, ctx, { name: 'orders', partitionCount: PARTITIONS })
+  const { deps, ctx } = await modelService(PARTITIONS, 'ordering-model')
   const model: Model = {
     seen: new Map(),
     members: new Map(),
@@ -363,7 +323,7 @@ async function setup(): Promise<{ model: Model; real: Real }> {
     acks: new Map(),
     trimmed: new Set(),
   }
-  const real = { deps, ctx }
+  const real: Real = { deps, ctx }
   for (const member of MEMBERS) await join(model, real, member)
   return { model, real }
 }
@@ -380,18 +340,14 @@ const commands = [
       fc.constantFrom(0, 100)
     )
     .map(([mode, pick, delay]) => new Settle(mode, pick, delay)),
-  fc.constantFrom(60, VISIBILITY_MS + 20).map((ms) => new Wait(ms)),
+  fc.constantFrom(60, VISIBILITY_MS + 20).map((ms) => new Wait<Model, Real>(ms)),
   fc.constant(new Trim()),
   fc.constant(new Seek()),
   fc.constantFrom('b', 'c').map((member) => new Join(member)),
   fc.constantFrom('b', 'c').map((member) => new Leave(member)),
 ]
 
-async function runModel(cmds: Iterable<fc.AsyncCommand<Model, Real>>) {
-  const { model, real } = await setup()
-  await fc.asyncModelRun(() => ({ model, real }), cmds)
-  await drain(model, real)
-}
+const runModel = modelRunner(setup, drain)
 
 describe('ordered delivery per key against a model (issue 25)', () => {
   test('a nacked head comes back before the later message of its key', async () => {
@@ -437,10 +393,7 @@ describe('ordered delivery per key against a model (issue 25)', () => {
   test(
     'random sequences keep every invariant',
     async () => {
-      await fc.assert(
-        fc.asyncProperty(fc.commands(commands, { maxCommands: 30, size: '+1' }), runModel),
-        { numRuns: Number(process.env.MODEL_RUNS ?? 12), endOnFailure: true }
-      )
+      await assertModel(commands, runModel, { maxCommands: 30, runs: 12 })
     },
     { timeout: 180_000 }
   )
