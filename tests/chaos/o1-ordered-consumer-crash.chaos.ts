@@ -2,8 +2,8 @@ import { afterAll, expect, test } from 'bun:test'
 import { newTenant, token } from '../helpers/harness'
 import { drain, produce } from './client'
 import { type DeliveryRecord, expectValid, History, report } from './oracle'
-import { ConsumerProcess, reaper } from './processes'
-import { outgoing, startSingleService, subscribedQueues } from './stack'
+import { reaper } from './processes'
+import { consumerProcesses, outgoing, startSingleService, subscribedQueues } from './stack'
 
 afterAll(() => reaper.cleanup())
 
@@ -52,22 +52,14 @@ test('O1 ordered consumer kill -9 while holding keys: they resume after the visi
     { ordering: 'key', maxRetryAttempts: 10 }
   )
   const tokens = { [tenant]: await token(tenant, 'mq:admin') }
-  const consumers = ['c1', 'c2'].map(
-    (name) =>
-      new ConsumerProcess(
-        {
-          baseUrl: service.url,
-          name,
-          tokens,
-          subscriptions: targets,
-          processingMs: [5, 40],
-          max: 10,
-          waitMs: 1000,
-          visibilityTimeoutMs: VISIBILITY_MS,
-        },
-        (record) => history.deliver(record)
-      )
-  )
+  const consumers = consumerProcesses(['c1', 'c2'], service, history, {
+    tokens,
+    subscriptions: targets,
+    processingMs: [5, 40],
+    max: 10,
+    waitMs: 1000,
+    visibilityTimeoutMs: VISIBILITY_MS,
+  })
   for (const c of consumers) c.start()
   const producing = produce(
     client,

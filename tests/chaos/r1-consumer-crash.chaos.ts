@@ -2,8 +2,8 @@ import { afterAll, expect, test } from 'bun:test'
 import { newTenant, token } from '../helpers/harness'
 import { drain, produce } from './client'
 import { expectValid, History, report } from './oracle'
-import { ConsumerProcess, reaper } from './processes'
-import { outgoing, startSingleService, subscribedQueues } from './stack'
+import { reaper } from './processes'
+import { consumerProcesses, outgoing, startSingleService, subscribedQueues } from './stack'
 
 afterAll(() => reaper.cleanup())
 
@@ -27,22 +27,14 @@ test('R1 consumer kill -9 mid-processing: lost 0, duplicates only from what the 
   const tokens = Object.fromEntries(
     await Promise.all(tenants.map(async (t) => [t, await token(t, 'mq:admin')]))
   )
-  const consumers = ['c1', 'c2', 'c3'].map(
-    (name) =>
-      new ConsumerProcess(
-        {
-          baseUrl: service.url,
-          name,
-          tokens,
-          subscriptions: targets,
-          processingMs: [0, 50],
-          max: 10,
-          waitMs: 2000,
-          visibilityTimeoutMs: VISIBILITY_MS,
-        },
-        (record) => history.deliver(record)
-      )
-  )
+  const consumers = consumerProcesses(['c1', 'c2', 'c3'], service, history, {
+    tokens,
+    subscriptions: targets,
+    processingMs: [0, 50],
+    max: 10,
+    waitMs: 2000,
+    visibilityTimeoutMs: VISIBILITY_MS,
+  })
   for (const c of consumers) c.start()
 
   const producing = produce(client, history, outgoing('r1', targets, { count: MESSAGES }), {

@@ -9,8 +9,9 @@ import {
   produce,
   queueWithSubscription,
 } from './client'
+import type { Config as ConsumerConfig } from './consumer-process'
 import type { History } from './oracle'
-import { ChaosRedis, chaosDatabase, ServiceProcess, serviceEnv } from './processes'
+import { ChaosRedis, ConsumerProcess, chaosDatabase, ServiceProcess, serviceEnv } from './processes'
 
 /** A client acting with `mq:admin` for whichever tenant it is asked to, against `base()`. */
 export function adminClient(base: () => string): MqClient {
@@ -27,6 +28,24 @@ export async function startSingleService(fsync: 'always' | 'everysec' = 'always'
   const service = new ServiceProcess('all', `all-${fsync}`, serviceEnv(redis, database))
   await service.start()
   return { redis, database, service, client: adminClient(() => service.url) }
+}
+
+/**
+ * Consumer processes (not started) named `names`, each pulling every target's subscription of
+ * `service` with `config`, recording each delivery into `history`.
+ */
+export function consumerProcesses(
+  names: string[],
+  service: ServiceProcess,
+  history: History,
+  config: Omit<ConsumerConfig, 'name' | 'baseUrl'>
+): ConsumerProcess[] {
+  return names.map(
+    (name) =>
+      new ConsumerProcess({ baseUrl: service.url, name, ...config }, (record) =>
+        history.deliver(record)
+      )
+  )
 }
 
 /** For each tenant, a queue named `queue.name` with a pull subscription reading from the start. */
