@@ -3,7 +3,14 @@ import { newTenant, token } from '../helpers/harness'
 import { drain, produce } from './client'
 import { type DeliveryRecord, expectValid, History, report } from './oracle'
 import { reaper } from './processes'
-import { consumerProcesses, outgoing, startSingleService, subscribedQueues } from './stack'
+import {
+  consumerProcesses,
+  killInTurn,
+  outgoing,
+  redeliveredAfter,
+  startSingleService,
+  subscribedQueues,
+} from './stack'
 
 afterAll(() => reaper.cleanup())
 
@@ -55,7 +62,7 @@ test('O1 ordered consumer kill -9 while holding keys: they resume after the visi
   const consumers = consumerProcesses(['c1', 'c2'], service, history, {
     tokens,
     subscriptions: targets,
-    processingMs: [5, 40],
+    processingMs: [20, 100],
     max: 10,
     waitMs: 1000,
     visibilityTimeoutMs: VISIBILITY_MS,
@@ -65,31 +72,18 @@ test('O1 ordered consumer kill -9 while holding keys: they resume after the visi
     client,
     history,
     outgoing('o1', targets, { count: MESSAGES, extra: (i) => ({ key: `k${i % KEYS}` }) }),
-    { concurrency: 1, pauseMs: 5 }
+    { concurrency: 1, pauseMs: 15 }
   )
 
-  const kills: Array<{ at: number; held: string[] }> = []
-  for (let k = 0; k < KILLS; k++) {
-    await Bun.sleep(KILL_EVERY_MS)
-    const victim = consumers[k % consumers.length]!
-    const held = await victim.kill9()
-    kills.push({ at: Date.now(), held })
-    victim.start()
-  }
+  const kills = await killInTurn(consumers, KILLS, KILL_EVERY_MS)
   await producing
   await Promise.all(consumers.map((c) => c.terminate()))
   const drainMs = await drain(client, history, targets)
 
   const figures = history.check()
-  const byMessage = history.byMessage()
   // Each key a killed consumer held comes back: its held message again, no sooner than the
   // visibility timeout allows (nothing else of the key meanwhile, which orderBreaks checks).
-  const resumedMs = kills.flatMap((k) =>
-    k.held.flatMap((id) => {
-      const again = byMessage.get(id)?.find((d) => d.ts >= k.at)
-      return again ? [again.ts - k.at] : []
-    })
-  )
+  const resumedMs = redeliveredAfter(kills, history)
   const breaks = orderBreaks(history.deliveries)
   report('O1 ordered consumer kill -9', {
     ...figures,
