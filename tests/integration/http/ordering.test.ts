@@ -129,6 +129,13 @@ describe('ordering: pulls', () => {
     ).toEqual(['k1#0', 'k2#0'])
     expect(first).toHaveLength(4)
     expect(await pull(app, tenant, two)).toEqual([])
+    // A message of k1 read while k1#0 is out is parked: for the group it is still waiting.
+    const [parked] = await publish(app, tenant, [{ key: 'k1', seq: 3 }], { key: 'k1' })
+    expect(await pull(app, tenant, two)).toEqual([])
+    const record = await call(app, 'GET', `${BASE}/messages/${parked}?queue=orders`, { tenant })
+    expect(record.body.consumerGroups).toEqual([
+      { consumerGroup: 'g', state: 'waiting', deliveryCount: 0 },
+    ])
 
     const k1 = first.find((d) => label(d) === 'k1#0')!
     expect(await ack(app, tenant, one, [k1.receipt])).toBe(1)
