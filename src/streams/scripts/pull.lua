@@ -74,7 +74,7 @@ end
 
 -- Ordered groups: what the stream's read found of each key's head (false: none), this pull's
 -- new heads included, and the entries parked behind them.
-local headOf, parking, parkedIds = {}, {}, {}
+local headOf, heads, parking, parkedIds = {}, {}, {}, {}
 
 -- Hands out a new entry unless its key's head is out; then parks it. Returns true if handed.
 local function handInOrder(id, fields)
@@ -91,14 +91,21 @@ local function handInOrder(id, fields)
     return false
   end
   headOf[key] = id
-  rcall('HSET', headsKey, 'k:' .. key, id, 'i:' .. id, key)
+  heads[#heads + 1] = 'k:' .. key
+  heads[#heads + 1] = id
+  heads[#heads + 1] = 'i:' .. id
+  heads[#heads + 1] = key
   hand(id, fields, 1)
   return true
 end
 
--- Count 0 marks a parked entry (a delivery has at least 1): no receipt matches it, and
--- removeConsumer.lua leaves it without a visibility deadline.
+-- The new heads in one HSET. Count 0 marks a parked entry (a delivery has at least 1): no
+-- receipt matches it, and removeConsumer.lua leaves it without a visibility deadline.
 local function writeParked()
+  if #heads > 0 then
+    rcall('HSET', headsKey, unpack(heads))
+    heads = {}
+  end
   if #parkedIds == 0 then return end
   rcall('ZADD', parkedKey, unpack(parking))
   local claim = { 'XCLAIM', streamKey, group, consumer, 0 }
