@@ -185,7 +185,8 @@ export async function createPullSubscriptions(
   ctx: Context,
   queue: string,
   consumers: number,
-  offsetResetPolicy: 'earliest' | 'latest'
+  offsetResetPolicy: 'earliest' | 'latest',
+  settings: Record<string, unknown> = {}
 ): Promise<string[]> {
   const ids: string[] = []
   for (let i = 0; i < consumers; i++) {
@@ -196,6 +197,7 @@ export async function createPullSubscriptions(
       subscriptionType: 'redis_consumer',
       maxPollRecords: 100,
       offsetResetPolicy,
+      ...settings,
     })
     ids.push(sub.id)
   }
@@ -230,14 +232,21 @@ export async function fill(opts: {
   count: number
   concurrency?: number
   budgetMs?: number
+  /** Messages carry keys `k0`… in turn, this many of them; none when unset. */
+  keys?: number
 }): Promise<{ stored: number; rate: number; retried: number }> {
   const BATCH = 1000
   const MAX_RETRIES = 20
   const headers: Record<string, string> = { 'content-type': 'application/json' }
   if (opts.token) headers.authorization = `Bearer ${opts.token}`
   const message = JSON.stringify({ payload: PAYLOAD })
-  const bodyOf = (n: number) =>
-    `{"queue":${JSON.stringify(opts.queue)},"messages":[${Array(n).fill(message).join(',')}]}`
+  const keyed = (i: number) => JSON.stringify({ payload: PAYLOAD, key: `k${i % opts.keys!}` })
+  const bodyOf = (n: number, first = 0) =>
+    `{"queue":${JSON.stringify(opts.queue)},"messages":[${
+      opts.keys
+        ? Array.from({ length: n }, (_, j) => keyed(first + j)).join(',')
+        : Array(n).fill(message).join(',')
+    }]}`
   const fullBody = bodyOf(BATCH)
   const started = performance.now()
   const deadline = started + (opts.budgetMs ?? Number.POSITIVE_INFINITY)
@@ -248,12 +257,13 @@ export async function fill(opts: {
     Array.from({ length: opts.concurrency ?? 4 }, async () => {
       while (next < opts.count && performance.now() < deadline) {
         const n = Math.min(BATCH, opts.count - next)
+        const first = next
         next += n
         for (let attempt = 0; ; attempt++) {
           const res = await fetch(opts.url, {
             method: 'POST',
             headers,
-            body: n === BATCH ? fullBody : bodyOf(n),
+            body: n === BATCH && !opts.keys ? fullBody : bodyOf(n, first),
           })
           const text = await res.text()
           if (res.ok) break

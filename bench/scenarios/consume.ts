@@ -19,6 +19,11 @@ import { PAYLOAD } from '../lib/load'
 import { type Figure, figure, ledgerFigure } from '../lib/report'
 
 const CONSUMERS = 4
+/** Keys of the ordered pull + ack run (issue 25). */
+const ORDERED_KEYS = 1000
+/** The ordered run's floor against the unordered one of the same run (issue 25). */
+const ORDERED_FLOOR = 0.7
+const ORDERED = 'ordered'
 const SYSTEMS = ['service', 'bare', 'bullmq'] as const
 
 interface ConsumeResult {
@@ -28,11 +33,21 @@ interface ConsumeResult {
   failures: number
 }
 
-/** Prefills a queue of the service (or its twin) and drains it with 4 pulling consumers. */
-async function servicePullAck(ctx: Context, queue: string, n: number, timeoutMs: number) {
+/**
+ * Prefills a queue of the service (or its twin) and drains it with 4 pulling consumers; with
+ * `keys`, messages carry that many keys in turn and the subscriptions deliver in key order.
+ */
+async function servicePullAck(
+  ctx: Context,
+  queue: string,
+  n: number,
+  timeoutMs: number,
+  keys?: number
+) {
   await createQueue(ctx, queue)
-  const subs = await createPullSubscriptions(ctx, queue, CONSUMERS, 'earliest')
-  await fill({ url: `${ctx.apiUrl}/publish/batch`, token: ctx.token, queue, count: n })
+  const settings = keys ? { ordering: 'key' } : {}
+  const subs = await createPullSubscriptions(ctx, queue, CONSUMERS, 'earliest', settings)
+  await fill({ url: `${ctx.apiUrl}/publish/batch`, token: ctx.token, queue, count: n, keys })
   const r = await drainService(ctx, subs, n, timeoutMs)
   await deleteQueue(ctx, queue)
   return r
@@ -61,10 +76,17 @@ export function drainService(ctx: Context, subs: string[], n: number, timeoutMs:
 export async function pullAck(ctx: Context): Promise<Figure[]> {
   const n = ctx.plan.consumeCount
   const timeoutMs = 120_000
-  const systems = ['service', ...(ctx.ledgerOff ? [LEDGER_OFF] : []), 'bare', 'bullmq'] as const
+  const systems = [
+    'service',
+    ORDERED,
+    ...(ctx.ledgerOff ? [LEDGER_OFF] : []),
+    'bare',
+    'bullmq',
+  ] as const
   const results = await interleave(ctx.plan.runs, systems, async (system, run) => {
     const queue = `consume-${run}`
     if (system === 'service') return servicePullAck(ctx, queue, n, timeoutMs)
+    if (system === ORDERED) return servicePullAck(ctx, queue, n, timeoutMs, ORDERED_KEYS)
     if (system === LEDGER_OFF) {
       return servicePullAck(ledgerOffContext(ctx, ctx.ledgerOff!), queue, n, timeoutMs)
     }
@@ -116,6 +138,18 @@ export async function pullAck(ctx: Context): Promise<Figure[]> {
         `${n.toLocaleString('en-US')} messages prefilled, drained; bullmq: ${CONSUMERS} Workers × concurrency 100 (BullMQ has no batch fetch)`,
         ...incomplete,
       ].join('; '),
+    }),
+    figure({
+      scenario: `pull + ack (ordered, ${ORDERED_KEYS.toLocaleString('en-US')} keys)`,
+      metric: 'throughput',
+      unit: 'messages/s',
+      better: 'higher',
+      runs: { service: rates(ORDERED)!, unordered: rates('service')! },
+      target: (s, p) => ({
+        text: `≥ ${ORDERED_FLOOR} × unordered`,
+        met: s >= ORDERED_FLOOR * p.unordered!,
+      }),
+      note: `ordering "key", keys k0…k${ORDERED_KEYS - 1} in turn, otherwise as the row above; the peer is that row's service run`,
     }),
     ...(ctx.ledgerOff
       ? [ledgerFigure(scenario, 'messages/s', rates('service')!, rates(LEDGER_OFF)!)]

@@ -108,6 +108,7 @@ export const messageSubscriptions = pgTable(
     retryDelayMs: integer('retry_delay_ms').notNull().default(1000),
     retryBackoff: varchar('retry_backoff', { length: 20 }).notNull().default('exponential'),
     messageFilter: jsonb('message_filter'),
+    ordering: varchar('ordering', { length: 10 }).notNull().default('none'),
     status: varchar('status', { length: 20 }).notNull().default('active'),
     statusReason: text('status_reason'),
     createdAt: createdAt(),

@@ -28,6 +28,7 @@ function toSubscription(row: SubscriptionRow, queue: string): Subscription {
     subscriptionType: row.subscriptionType as Subscription['subscriptionType'],
     offsetResetPolicy: row.offsetResetPolicy as Subscription['offsetResetPolicy'],
     retryBackoff: row.retryBackoff as Subscription['retryBackoff'],
+    ordering: row.ordering as Subscription['ordering'],
     status: row.status as Subscription['status'],
     messageFilter: (messageFilter as MessageFilter | null) ?? null,
   }

@@ -61,6 +61,7 @@ export async function settleByPartition<T extends Settling>(
         maxDeliveries: sub.maxRetryAttempts,
         deadHoldMs: deps.deadHoldMs,
         details: settleDetails(deps.ledger, outcome.status),
+        ordered: sub.ordering === 'key',
       }
     )
     result.settled += reply.settled

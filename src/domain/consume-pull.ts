@@ -74,7 +74,12 @@ function releaseTaken(deps: ConsumeDeps, sub: Subscription, queue: Queue, taken:
         sub.consumerGroup,
         'nack',
         read.map((d) => ({ streamId: d.streamId, deliveryCount: d.deliveryCount, delayMs: 0 })),
-        { now, maxDeliveries: sub.maxRetryAttempts, deadHoldMs: deps.deadHoldMs }
+        {
+          now,
+          maxDeliveries: sub.maxRetryAttempts,
+          deadHoldMs: deps.deadHoldMs,
+          ordered: sub.ordering === 'key',
+        }
       )
     )
   )
@@ -127,7 +132,12 @@ async function pullPartition(
   opts: { max: number; visibilityMs: number; taken: Taken }
 ): Promise<PartitionTake> {
   const now = Date.now()
-  const settleOpts = { now, maxDeliveries: sub.maxRetryAttempts, deadHoldMs: deps.deadHoldMs }
+  const settleOpts = {
+    now,
+    maxDeliveries: sub.maxRetryAttempts,
+    deadHoldMs: deps.deadHoldMs,
+    ordered: sub.ordering === 'key',
+  }
   const result = await deps.messages.pull(queue, partition, {
     ...settleOpts,
     group: sub.consumerGroup,

@@ -56,6 +56,7 @@ export const SUBSCRIPTION_DEFAULTS = {
   retryDelayMs: 1000,
   retryBackoff: 'exponential',
   messageFilter: null,
+  ordering: 'none',
 } as const satisfies Omit<SubscriptionSettings, 'sessionTimeoutMs'>
 
 /** Defaults of a webhook's `handlerConfig` besides its required `url`. */
@@ -171,7 +172,7 @@ export async function loadSubscription(
  * @returns the subscription and, for webhooks, the signing secret in clear (shown only here).
  * @throws MqError MQ_QUEUE_NOT_FOUND, MQ_FORBIDDEN (`allowedConsumers`),
  * MQ_VALIDATION_FAILED (`kafka_consumer`, webhook without a url or with an unsafe one, a
- * `messageFilter`, `maxRetryAttempts` or `deadLetterQueue` other than the group's),
+ * `messageFilter`, `maxRetryAttempts`, `deadLetterQueue` or `ordering` other than the group's),
  * MQ_SUBSCRIPTION_EXISTS.
  */
 export async function createSubscription(
@@ -203,6 +204,7 @@ export async function createSubscription(
       messageFilter: mate.messageFilter,
       maxRetryAttempts: mate.maxRetryAttempts,
       deadLetterQueue: mate.deadLetterQueue,
+      ordering: mate.ordering,
     }),
     ...settings,
     handlerConfig,
@@ -263,6 +265,7 @@ export function listSubscriptions(
  * Changes settings; queue, group, consumer and type are fixed for a subscription's life.
  * A new `offsetResetPolicy` is stored but moves nothing: `seek` moves a group. A setting the
  * group's subscriptions share changes only while no other subscription is in the group.
+ * `ordering` never changes: entries parked behind their key's head would be left behind.
  * @throws MqError MQ_SUBSCRIPTION_NOT_FOUND, MQ_VALIDATION_FAILED
  */
 export async function updateSubscription(
@@ -272,6 +275,9 @@ export async function updateSubscription(
   patch: Partial<SubscriptionSettings>
 ): Promise<Subscription> {
   const { subscription, queue } = await loadSubscription(deps, ctx, id)
+  if (patch.ordering !== undefined && patch.ordering !== subscription.ordering) {
+    throw invalid('ordering', 'is fixed when the subscription is created')
+  }
   checkDeadLetterQueue(
     queue,
     patch.deadLetterQueue === undefined ? subscription.deadLetterQueue : patch.deadLetterQueue

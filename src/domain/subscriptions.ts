@@ -3,6 +3,8 @@ import { MqError } from './errors'
 export type SubscriptionType = 'redis_consumer' | 'webhook'
 export type SubscriptionStatus = 'active' | 'paused'
 export type RetryBackoff = 'exponential' | 'fixed'
+/** `key`: one message of a key out at a time, in publish order (DECISIONS.md, issue 25). */
+export type Ordering = 'none' | 'key'
 
 /** `messageFilter` (API.md "Subscriptions"): a match on headers, key and top-level payload fields. */
 export type FilterCondition =
@@ -37,6 +39,7 @@ export interface SubscriptionSettings {
   retryDelayMs: number
   retryBackoff: RetryBackoff
   messageFilter: MessageFilter | null
+  ordering: Ordering
 }
 
 /** A subscription as stored: one consumer (`consumerName`) in a consumer group of a queue. */
@@ -76,9 +79,15 @@ export const deadLetterQueueOf = (sub: Pick<Subscription, 'deadLetterQueue' | 'q
 /**
  * Settings that act on the entries a consumer group shares, so every subscription of one group
  * must have the same (DECISIONS.md "What a consumer group's subscriptions share"): a filter
- * skip acknowledges an entry for the whole group, and so does a move to the dead-letter queue.
+ * skip acknowledges an entry for the whole group, and so does a move to the dead-letter queue;
+ * key ordering holds back a key's later entries for every consumer of the group.
  */
-export const GROUP_SETTINGS = ['messageFilter', 'maxRetryAttempts', 'deadLetterQueue'] as const
+export const GROUP_SETTINGS = [
+  'messageFilter',
+  'maxRetryAttempts',
+  'deadLetterQueue',
+  'ordering',
+] as const
 
 type GroupSettings = Pick<Subscription, (typeof GROUP_SETTINGS)[number] | 'queue'>
 
@@ -92,6 +101,7 @@ export function groupSettingDiffering(
   }
   if (candidate.maxRetryAttempts !== mate.maxRetryAttempts) return 'maxRetryAttempts'
   if (deadLetterQueueOf(candidate) !== deadLetterQueueOf(mate)) return 'deadLetterQueue'
+  if ((candidate.ordering ?? 'none') !== (mate.ordering ?? 'none')) return 'ordering'
   return null
 }
 

@@ -66,6 +66,20 @@ export class Keys {
     return `${this.prefix}:${this.partitionTag(tenantId, queue, partition)}:inflight:${group}`
   }
 
+  /**
+   * Ordered delivery of one consumer group (scripts/includes/ordering.lua): the head out of
+   * each message key (hash) and the entries parked behind them (sorted set).
+   */
+  ordering(
+    tenantId: string,
+    queue: string,
+    partition: number,
+    group: string
+  ): { heads: string; parked: string } {
+    const base = `${this.prefix}:${this.partitionTag(tenantId, queue, partition)}`
+    return { heads: `${base}:order-heads:${group}`, parked: `${base}:order-parked:${group}` }
+  }
+
   /** Delivery outcome counters of one subscription (hash). Subscription ids are UUIDs. */
   subscriptionCounters(tenantId: string, subscriptionId: string): string {
     return `${this.prefix}:{${tenantId}:${subscriptionId}}:counters`

@@ -345,6 +345,9 @@ export class Dispatcher {
     const { deps } = this.shared
     if (outcome.kind === 'ack') {
       await this.acks.add(receipt)
+      // An acknowledged head of an ordered subscription releases its key: the key's next
+      // message is due at once, which the loop's wait for new entries would not see.
+      if (sub.ordering === 'key') this.wake()
       return
     }
     this.log.debug(

@@ -2,8 +2,15 @@ import { afterAll, expect, test } from 'bun:test'
 import { newTenant, token } from '../helpers/harness'
 import { drain, produce } from './client'
 import { expectValid, History, report } from './oracle'
-import { ConsumerProcess, reaper } from './processes'
-import { outgoing, startSingleService, subscribedQueues } from './stack'
+import { reaper } from './processes'
+import {
+  consumerProcesses,
+  killInTurn,
+  outgoing,
+  redeliveredAfter,
+  startSingleService,
+  subscribedQueues,
+} from './stack'
 
 afterAll(() => reaper.cleanup())
 
@@ -27,22 +34,14 @@ test('R1 consumer kill -9 mid-processing: lost 0, duplicates only from what the 
   const tokens = Object.fromEntries(
     await Promise.all(tenants.map(async (t) => [t, await token(t, 'mq:admin')]))
   )
-  const consumers = ['c1', 'c2', 'c3'].map(
-    (name) =>
-      new ConsumerProcess(
-        {
-          baseUrl: service.url,
-          name,
-          tokens,
-          subscriptions: targets,
-          processingMs: [0, 50],
-          max: 10,
-          waitMs: 2000,
-          visibilityTimeoutMs: VISIBILITY_MS,
-        },
-        (record) => history.deliver(record)
-      )
-  )
+  const consumers = consumerProcesses(['c1', 'c2', 'c3'], service, history, {
+    tokens,
+    subscriptions: targets,
+    processingMs: [0, 50],
+    max: 10,
+    waitMs: 2000,
+    visibilityTimeoutMs: VISIBILITY_MS,
+  })
   for (const c of consumers) c.start()
 
   const producing = produce(client, history, outgoing('r1', targets, { count: MESSAGES }), {
@@ -50,15 +49,7 @@ test('R1 consumer kill -9 mid-processing: lost 0, duplicates only from what the 
     pauseMs: 25,
   })
 
-  // Kill one consumer every few seconds and start it again at once, as a supervisor would.
-  const kills: Array<{ at: number; held: string[] }> = []
-  for (let k = 0; k < KILLS; k++) {
-    await Bun.sleep(KILL_EVERY_MS)
-    const victim = consumers[k % consumers.length]!
-    const held = await victim.kill9()
-    kills.push({ at: Date.now(), held })
-    victim.start()
-  }
+  const kills = await killInTurn(consumers, KILLS, KILL_EVERY_MS)
   await producing
   await Promise.all(consumers.map((c) => c.terminate()))
   const drainMs = await drain(client, history, targets)
@@ -76,14 +67,7 @@ test('R1 consumer kill -9 mid-processing: lost 0, duplicates only from what the 
       !held.has(id) || inOrder.slice(1).some((d, i) => d.deliveryCount <= inOrder[i]!.deliveryCount)
     )
   }).length
-  // How long after the kill each held message came again. One that never came again had
-  // been acknowledged by the killed consumer just before the kill, before it said so.
-  const redeliveryMs = kills.flatMap((k) =>
-    k.held.flatMap((id) => {
-      const again = byMessage.get(id)?.find((d) => d.ts >= k.at)
-      return again ? [again.ts - k.at] : []
-    })
-  )
+  const redeliveryMs = redeliveredAfter(kills, history)
   const maxRedeliveryMs = Math.max(0, ...redeliveryMs)
   report('R1 consumer kill -9', {
     ...figures,

@@ -9,8 +9,9 @@ import {
   produce,
   queueWithSubscription,
 } from './client'
+import type { Config as ConsumerConfig } from './consumer-process'
 import type { History } from './oracle'
-import { ChaosRedis, chaosDatabase, ServiceProcess, serviceEnv } from './processes'
+import { ChaosRedis, ConsumerProcess, chaosDatabase, ServiceProcess, serviceEnv } from './processes'
 
 /** A client acting with `mq:admin` for whichever tenant it is asked to, against `base()`. */
 export function adminClient(base: () => string): MqClient {
@@ -27,6 +28,64 @@ export async function startSingleService(fsync: 'always' | 'everysec' = 'always'
   const service = new ServiceProcess('all', `all-${fsync}`, serviceEnv(redis, database))
   await service.start()
   return { redis, database, service, client: adminClient(() => service.url) }
+}
+
+/**
+ * Consumer processes (not started) named `names`, each pulling every target's subscription of
+ * `service` with `config`, recording each delivery into `history`.
+ */
+export function consumerProcesses(
+  names: string[],
+  service: ServiceProcess,
+  history: History,
+  config: Omit<ConsumerConfig, 'name' | 'baseUrl'>
+): ConsumerProcess[] {
+  return names.map(
+    (name) =>
+      new ConsumerProcess({ baseUrl: service.url, name, ...config }, (record) =>
+        history.deliver(record)
+      )
+  )
+}
+
+/** When a consumer was killed, and the ids it held then (received, not settled). */
+export interface Kill {
+  at: number
+  held: string[]
+}
+
+/**
+ * Kills one of `consumers` every `everyMs`, in turn, `count` times, starting each again at once
+ * as a supervisor would.
+ */
+export async function killInTurn(
+  consumers: ConsumerProcess[],
+  count: number,
+  everyMs: number
+): Promise<Kill[]> {
+  const kills: Kill[] = []
+  for (let k = 0; k < count; k++) {
+    await Bun.sleep(everyMs)
+    const victim = consumers[k % consumers.length]!
+    const held = await victim.kill9()
+    kills.push({ at: Date.now(), held })
+    victim.start()
+  }
+  return kills
+}
+
+/**
+ * How long after its kill each held message came again (ms). One that never came again had been
+ * acknowledged by the killed consumer just before the kill, before it said so.
+ */
+export function redeliveredAfter(kills: Kill[], history: History): number[] {
+  const byMessage = history.byMessage()
+  return kills.flatMap((k) =>
+    k.held.flatMap((id) => {
+      const again = byMessage.get(id)?.find((d) => d.ts >= k.at)
+      return again ? [again.ts - k.at] : []
+    })
+  )
 }
 
 /** For each tenant, a queue named `queue.name` with a pull subscription reading from the start. */

@@ -79,6 +79,7 @@ async function seed(db: Db, tenant: string): Promise<Owned> {
     retryDelayMs: 1000,
     retryBackoff: 'fixed',
     messageFilter: null,
+    ordering: 'none',
   })
   const schedule = await new ScheduleRepository(db).create({
     id: randomUUID(),

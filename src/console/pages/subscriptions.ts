@@ -201,6 +201,12 @@ function subscriptionSettings(s: Subscription) {
       ),
     ],
     ['Filter', s.messageFilter ? h('pre', null, pretty(s.messageFilter)) : 'none: every message'],
+    [
+      'Ordering',
+      s.ordering === 'key'
+        ? 'by key: one message of a key out at a time, in publish order'
+        : 'none',
+    ],
     ['New group starts at', s.offsetResetPolicy],
     ['Created', when(s.createdAt)],
   ])

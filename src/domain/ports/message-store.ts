@@ -15,6 +15,8 @@ export interface PullOptions {
   visibilityMs: number
   maxDeliveries: number
   deadHoldMs: number
+  /** The group delivers in key order (subscription `ordering: "key"`). */
+  ordered?: boolean
 }
 
 export interface SettleItem {
@@ -31,6 +33,8 @@ export interface SettleOptions {
   deadHoldMs: number
   /** What to tell about each settled entry in `done` (for the ledger); nothing if unset. */
   details?: 'ids' | 'messages'
+  /** The group delivers in key order: an acknowledged head releases its key. */
+  ordered?: boolean
 }
 
 /** The messages of a queue's partitions (Redis Streams): written, pulled and settled. */

@@ -58,6 +58,10 @@ const mutable = {
   retryDelayMs: z.number().int().min(0).max(86_400_000),
   retryBackoff: z.enum(['exponential', 'fixed']),
   messageFilter: MessageFilterSchema.nullable(),
+  ordering: z.enum(['none', 'key']).openapi({
+    description:
+      '*(project)* `key`: while a message of a key is out (not acked, dead-lettered or expired), no later message of that key is delivered; set at create, a change answers 400',
+  }),
 }
 
 export const UpdateSubscriptionBody = z

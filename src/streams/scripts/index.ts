@@ -1,4 +1,4 @@
-import type { Result } from 'ioredis'
+import type { ClientContext, Result } from 'ioredis'
 import type { RedisClient } from '../redis'
 import cancelScheduled from './cancelScheduled.lua' with { type: 'text' }
 import claimDedupRoutes from './claimDedupRoutes.lua' with { type: 'text' }
@@ -6,6 +6,7 @@ import deleteMessage from './deleteMessage.lua' with { type: 'text' }
 import forgetConsumers from './forgetConsumers.lua' with { type: 'text' }
 import byId from './includes/byId.lua' with { type: 'text' }
 import inflightWrites from './includes/inflightWrites.lua' with { type: 'text' }
+import ordering from './includes/ordering.lua' with { type: 'text' }
 import trimming from './includes/trimming.lua' with { type: 'text' }
 import xinfo from './includes/xinfo.lua' with { type: 'text' }
 import promoteDue from './promoteDue.lua' with { type: 'text' }
@@ -23,7 +24,7 @@ import takeToken from './takeToken.lua' with { type: 'text' }
 import trim from './trim.lua' with { type: 'text' }
 
 /** Shared Lua, pasted where a script says `-- @include <name>` (BullMQ's convention). */
-const INCLUDES: Record<string, string> = { byId, inflightWrites, trimming, xinfo }
+const INCLUDES: Record<string, string> = { byId, inflightWrites, ordering, trimming, xinfo }
 
 function withIncludes(lua: string): string {
   return lua.replace(/^-- @include (\w+)$/gm, (_, name: string) => {
@@ -77,6 +78,15 @@ export const SCRIPTS = {
 } as const
 
 type Arg = string | number
+
+/** pull.lua and settle.lua take the same keys: stream, in-flight set, ordering heads, parked. */
+type ConsumeScript<Context extends ClientContext> = (
+  stream: string,
+  inflight: string,
+  heads: string,
+  parked: string,
+  ...args: Arg[]
+) => Result<unknown[], Context>
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
@@ -135,14 +145,9 @@ declare module 'ioredis' {
       nextDue: number
     ): Result<number, Context>
     /** pull.lua: reclaim timed-out deliveries, read new ones, set visibility deadlines. */
-    pull(stream: string, inflight: string, ...args: Arg[]): Result<unknown[], Context>
+    pull: ConsumeScript<Context>
     /** purge.lua: empties one partition; returns the number of messages removed. */
-    purge(
-      stream: string,
-      delayed: string,
-      delayedBodies: string,
-      index: string
-    ): Result<number, Context>
+    purge(numKeys: number, ...keys: string[]): Result<number, Context>
     /** readLedgerRows.lua: new entries of a stream as ledger rows; [...ids, rowsJson] or []. */
     readLedgerRows(
       stream: string,
@@ -165,7 +170,7 @@ declare module 'ioredis' {
       ledgerFloorMs: number
     ): Result<number, Context>
     /** settle.lua: ack or nack current deliveries. */
-    settle(stream: string, inflight: string, ...args: Arg[]): Result<unknown[], Context>
+    settle: ConsumeScript<Context>
     /** takeLedgerGap.lua: entries trimmed unrecorded since the last call. */
     takeLedgerGap(ledgerGap: string): Result<number, Context>
     /** takeToken.lua: one token from a tenant's bucket; { allowed, remaining, waitMs, fullMs }. */

@@ -9,6 +9,8 @@
 
   KEYS[1] stream
   KEYS[2] in-flight set of the group (sorted set: stream id -> visibility deadline ms)
+  KEYS[3] heads of the group's message keys (hash; ordered groups only, see ordering)
+  KEYS[4] parked entries of the group (sorted set; ordered groups only, see ordering)
 
   ARGV[1] group
   ARGV[2] consumer
@@ -19,6 +21,8 @@
   ARGV[6] max deliveries: a timed-out delivery already delivered this often is not delivered
           again but returned as dead, for the caller to move to the dead-letter queue
   ARGV[7] how long a dead message stays hidden while the caller moves it (ms)
+  ARGV[8] '1': the group delivers in key order (one entry per message key out at a time;
+          entries of a held key are parked as they are read), else '0'
 
   Returns { delivered, dead, gone, expired, nextDeadline, passed }:
     delivered / dead: lists of { stream id, delivery count, fields }; dead ones also carry
@@ -26,7 +30,8 @@
     gone: entries deleted or trimmed while pending (acknowledged here, counted by the caller)
     expired: entries past their `x` (expiry ms) field (acknowledged here, never delivered)
     nextDeadline: the earliest visibility deadline still in the set, or -1
-    passed: entries read past because they were still out after a seek back (see readNew)
+    passed: entries read past because they were still out after a seek back (see readNew),
+          or parked behind their key's head
 ]]
 local rcall = redis.call
 local streamKey = KEYS[1]
@@ -38,10 +43,14 @@ local now = tonumber(ARGV[4])
 local visibility = tonumber(ARGV[5])
 local maxDeliveries = tonumber(ARGV[6])
 local deadHold = tonumber(ARGV[7])
+local ordered = ARGV[8] == '1'
+local headsKey = KEYS[3]
+local parkedKey = KEYS[4]
 
 -- @include byId
 -- @include inflightWrites
 -- @include xinfo
+-- @include ordering
 
 local delivered, dead = {}, {}
 local gone, expired = 0, 0
@@ -61,6 +70,51 @@ local function hand(id, fields, count)
     hold(id, now + visibility)
     delivered[#delivered + 1] = { id, count, fields }
   end
+end
+
+-- Ordered groups: what the stream's read found of each key's head (false: none), this pull's
+-- new heads included, and the entries parked behind them.
+local headOf, heads, parking, parkedIds = {}, {}, {}, {}
+
+-- Hands out a new entry unless its key's head is out; then parks it. Returns true if handed.
+local function handInOrder(id, fields)
+  local key = keyOf(fields)
+  if key == nil or isExpired(fields) then
+    hand(id, fields, 1)
+    return true
+  end
+  if headOf[key] == nil then headOf[key] = rcall('HGET', headsKey, 'k:' .. key) end
+  if headOf[key] then
+    parking[#parking + 1] = 0
+    parking[#parking + 1] = parkedMember(key, id)
+    parkedIds[#parkedIds + 1] = id
+    return false
+  end
+  headOf[key] = id
+  heads[#heads + 1] = 'k:' .. key
+  heads[#heads + 1] = id
+  heads[#heads + 1] = 'i:' .. id
+  heads[#heads + 1] = key
+  hand(id, fields, 1)
+  return true
+end
+
+-- The new heads in one HSET. Count 0 marks a parked entry (a delivery has at least 1): no
+-- receipt matches it, and removeConsumer.lua leaves it without a visibility deadline.
+local function writeParked()
+  if #heads > 0 then
+    rcall('HSET', headsKey, unpack(heads))
+    heads = {}
+  end
+  if #parkedIds == 0 then return end
+  rcall('ZADD', parkedKey, unpack(parking))
+  local claim = { 'XCLAIM', streamKey, group, consumer, 0 }
+  for _, id in ipairs(parkedIds) do claim[#claim + 1] = id end
+  claim[#claim + 1] = 'RETRYCOUNT'
+  claim[#claim + 1] = 0
+  claim[#claim + 1] = 'JUSTID'
+  rcall(unpack(claim))
+  parking, parkedIds = {}, {}
 end
 
 local due = rcall('ZRANGEBYSCORE', inflightKey, '-inf', now, 'LIMIT', 0, max)
@@ -152,11 +206,14 @@ local function readNew(room)
     local was = prior[entry[1]]
     if was then
       rcall('XCLAIM', streamKey, group, was[2], 0, entry[1], 'IDLE', was[3], 'RETRYCOUNT', was[4], 'JUSTID')
-    else
+    elseif not ordered then
       hand(entry[1], entry[2], 1)
+      handed = handed + 1
+    elseif handInOrder(entry[1], entry[2]) then
       handed = handed + 1
     end
   end
+  writeParked()
   return #read[1][2], handed
 end
 
@@ -173,6 +230,7 @@ while room > 0 and passed < PASS_MAX do
   room = room - handed
 end
 
+if ordered then releaseHeads(forget) end
 writeInflight()
 
 local earliest = rcall('ZRANGE', inflightKey, 0, 0, 'WITHSCORES')

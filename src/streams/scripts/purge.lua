@@ -9,6 +9,8 @@
   KEYS[2] delayed (sorted set of due times)
   KEYS[3] delayed bodies (hash)
   KEYS[4] message index (hash)
+  KEYS[5..] the ordering state of each group (heads and parked, see ordering.lua): it names
+          entries the purge deletes
 
   Returns: the number of messages removed (stream entries plus delayed messages).
 ]]
@@ -36,4 +38,5 @@ if rcall('EXISTS', streamKey) == 1 then
   end
 end
 rcall('UNLINK', delayedKey, delayedBodiesKey, indexKey)
+for i = 5, #KEYS do rcall('UNLINK', KEYS[i]) end
 return removed

@@ -48,10 +48,14 @@ while true do
     -- RETRYCOUNT keeps the count, so the receipt the deleted consumer got stays the latest
     -- until the entry is delivered again, and the retry budget is not reset.
     rcall('XCLAIM', streamKey, group, heir, 0, p[1], 'RETRYCOUNT', p[4], 'JUSTID')
-    deadlines[#deadlines + 1] = now
-    deadlines[#deadlines + 1] = p[1]
+    -- Count 0: parked behind its key's head (ordered groups, see pull.lua), or released and
+    -- already due; either way it keeps its place, and a deadline now would hand it out early.
+    if p[4] > 0 then
+      deadlines[#deadlines + 1] = now
+      deadlines[#deadlines + 1] = p[1]
+    end
   end
-  rcall('ZADD', inflightKey, unpack(deadlines))
+  if #deadlines > 0 then rcall('ZADD', inflightKey, unpack(deadlines)) end
   handed = handed + #ids
   if #page < PAGE then break end
 end

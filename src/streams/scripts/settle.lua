@@ -9,6 +9,8 @@
 
   KEYS[1] stream
   KEYS[2] in-flight set of the group
+  KEYS[3] heads of the group's message keys (hash; ordered groups only, see ordering)
+  KEYS[4] parked entries of the group (sorted set; ordered groups only, see ordering)
 
   ARGV[1] group
   ARGV[2] now (ms)
@@ -18,6 +20,8 @@
   ARGV[6] details of settled entries to return, for the ledger: '' none, 'idle' only which
           and their idle times (the caller knows the message ids), 'ids' message ids too,
           'messages' whole entries
+  ARGV[7] '1': the group delivers in key order: an acknowledged head releases its key (a nack
+          keeps the key held by the same entry), else '0'
   then triples: stream id, delivery count from the receipt, delay before redelivery (ms; nack);
           at most 1000 of them, as the API allows: Lua's unpack stops at a few thousand
 
@@ -41,12 +45,16 @@ local mode = ARGV[3]
 local maxDeliveries = tonumber(ARGV[4])
 local deadHold = tonumber(ARGV[5])
 local details = ARGV[6]
+local ordered = ARGV[7] == '1'
+local headsKey = KEYS[3]
+local parkedKey = KEYS[4]
 
 -- @include byId
 -- @include inflightWrites
+-- @include ordering
 
 local ids, counts, delays = {}, {}, {}
-for i = 7, #ARGV, 3 do
+for i = 8, #ARGV, 3 do
   ids[#ids + 1] = ARGV[i]
   counts[#counts + 1] = tonumber(ARGV[i + 1])
   delays[#delays + 1] = tonumber(ARGV[i + 2])
@@ -123,5 +131,6 @@ if details ~= '' then
   end
 end
 
+if ordered then releaseHeads(forget) end
 writeInflight()
 return { settled, dead, idle, described }

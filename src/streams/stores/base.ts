@@ -77,4 +77,8 @@ export abstract class PartitionKeys {
   protected inflight(queue: Queue, partition: number, group: string) {
     return this.keys.inflight(queue.tenantId, queue.name, partition, group)
   }
+
+  protected ordering(queue: Pick<Queue, 'tenantId' | 'name'>, partition: number, group: string) {
+    return this.keys.ordering(queue.tenantId, queue.name, partition, group)
+  }
 }

@@ -21,7 +21,8 @@ export class RedisGroupStore extends PartitionKeys implements GroupStore {
   async removeGroup(queue: Queue, group: string): Promise<void> {
     for (const p of partitions(queue)) {
       await this.redis.xgroup('DESTROY', this.key(queue, p, 'stream'), group)
-      await this.redis.unlink(this.inflight(queue, p, group))
+      const { heads, parked } = this.ordering(queue, p, group)
+      await this.redis.unlink(this.inflight(queue, p, group), heads, parked)
     }
   }
 

@@ -117,8 +117,11 @@ export class RedisInspectionStore extends PartitionKeys implements InspectionSto
         const [pending] = (await this.redis.xpending(stream, name, streamId, streamId, 1)) as Array<
           [string, string, number, number]
         >
+        // Count 0: read but parked behind its key's head (ordering "key"), not yet delivered.
         const state: 'waiting' | 'delivered' | 'acked' = pending
-          ? 'delivered'
+          ? Number(pending[3]) > 0
+            ? 'delivered'
+            : 'waiting'
           : compareIds(streamId, String(g['last-delivered-id'])) <= 0
             ? 'acked'
             : 'waiting'

@@ -1,6 +1,7 @@
 import { Cluster } from 'ioredis'
 import type { MaintenanceStore } from '../../domain/ports'
 import type { Queue, QueueStats, RemovedQueue } from '../../domain/queues'
+import type { PartitionPart } from '../keys'
 import { isInternalGroup } from '../ledger'
 import {
   compareIds,
@@ -14,6 +15,9 @@ import {
 
 /** What {@link RedisMaintenanceStore.sweepRemovedQueues} needs of a deleted queue. */
 type RemovedRecord = Pick<RemovedQueue, 'tenantId' | 'name' | 'partitionCount' | 'subscriptionIds'>
+
+/** The keys purge.lua takes first, in its order. */
+const PURGE_PARTS: readonly PartitionPart[] = ['stream', 'delayed', 'delayedBodies', 'index']
 
 /** Whole queues: their figures, purges, deletes and the trimming of their streams. */
 export class RedisMaintenanceStore extends PartitionKeys implements MaintenanceStore {
@@ -67,9 +71,15 @@ export class RedisMaintenanceStore extends PartitionKeys implements MaintenanceS
   async purge(queue: Queue): Promise<number> {
     let removed = 0
     for (const p of partitions(queue)) {
-      removed += await this.redis.purge(
-        ...(WRITE_PARTS.map((part) => this.key(queue, p, part)) as [string, string, string, string])
-      )
+      const stream = this.key(queue, p, 'stream')
+      // A group made after this look has no ordering state yet, so none is left behind.
+      const groups = await this.redis.xinfo('GROUPS', stream).catch(() => [] as unknown[])
+      const ordering = (groups as unknown[]).flatMap((g) => {
+        const { heads, parked } = this.ordering(queue, p, String(fields(g).name))
+        return [heads, parked]
+      })
+      const keys = [...PURGE_PARTS.map((part) => this.key(queue, p, part)), ...ordering]
+      removed += await this.redis.purge(keys.length, ...keys)
     }
     return removed
   }

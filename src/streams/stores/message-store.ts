@@ -72,17 +72,21 @@ export class RedisMessageStore extends PartitionKeys implements MessageStore {
   }
 
   async pull(queue: Queue, partition: number, opts: PullOptions) {
+    const { heads, parked } = this.ordering(queue, partition, opts.group)
     const reply = await this.redis
       .pull(
         this.key(queue, partition, 'stream'),
         this.inflight(queue, partition, opts.group),
+        heads,
+        parked,
         opts.group,
         opts.consumer,
         opts.max,
         opts.now,
         opts.visibilityMs,
         opts.maxDeliveries,
-        opts.deadHoldMs
+        opts.deadHoldMs,
+        opts.ordered ? 1 : 0
       )
       .catch(groupGone)
     return decodePull(reply, partition)
@@ -97,16 +101,20 @@ export class RedisMessageStore extends PartitionKeys implements MessageStore {
         ? new Map(items.map((i) => [i.streamId, i.messageId]))
         : null
     const args = items.flatMap((i) => [i.streamId, i.deliveryCount, i.delayMs])
+    const { heads, parked } = this.ordering(queue, partition, group)
     const reply = await this.redis
       .settle(
         this.key(queue, partition, 'stream'),
         this.inflight(queue, partition, group),
+        heads,
+        parked,
         group,
         opts.now,
         mode,
         opts.maxDeliveries,
         opts.deadHoldMs,
         known ? 'idle' : (opts.details ?? ''),
+        opts.ordered ? 1 : 0,
         ...args
       )
       .catch(groupGone)

@@ -18,18 +18,18 @@
 import { describe, test } from 'bun:test'
 import fc from 'fast-check'
 import type { Deps } from '../../../src/deps'
-import {
-  ackMessages,
-  nackMessages,
-  pullMessages,
-  seekSubscription,
-} from '../../../src/domain/consume'
+import { ackMessages, pullMessages, seekSubscription } from '../../../src/domain/consume'
 import type { DomainContext } from '../../../src/domain/context'
-import { MqError } from '../../../src/domain/errors'
 import { publishBatch } from '../../../src/domain/publish'
-import { createQueue } from '../../../src/domain/queues'
 import { createSubscription, deleteSubscription } from '../../../src/domain/subscription-admin'
-import { newTenant, sharedDeps } from '../../helpers/harness'
+import {
+  assertModel,
+  check,
+  modelRunner,
+  modelService,
+  SettleCommand,
+  Wait,
+} from '../../helpers/model'
 
 const VISIBILITY_MS = 250
 const MAX_RETRY = 2
@@ -82,10 +82,6 @@ interface Real {
 }
 
 const wants = (group: GroupName, type: 'a' | 'b') => group === 'h' || type === FILTER.headers.type
-
-function check(cond: unknown, what: string): asserts cond {
-  if (!cond) throw new Error(`model violated: ${what}`)
-}
 
 async function queueOf(r: Real, name = 'orders') {
   return r.deps.subscriptionDeps.queues.get(r.tenant, name)
@@ -234,14 +230,7 @@ class Pull implements fc.AsyncCommand<Model, Real> {
   toString = () => `Pull(${this.group}/${this.member}, ${this.max})`
 }
 
-/** Acks or nacks the `pick`-th receipt ever handed out (modulo how many there are). */
-class Settle implements fc.AsyncCommand<Model, Real> {
-  constructor(
-    readonly mode: 'ack' | 'nack',
-    readonly pick: number,
-    readonly delayMs: number
-  ) {}
-  check = (m: Readonly<Model>) => m.receipts.length > 0
+class Settle extends SettleCommand<Model, Real> {
   async run(m: Model, r: Real) {
     const rc = m.receipts[this.pick % m.receipts.length]!
     const group = m.groups[rc.group]
@@ -249,23 +238,9 @@ class Settle implements fc.AsyncCommand<Model, Real> {
     const alive = [...group.members.values()].includes(rc.subscriptionId)
     const current = alive && seen?.state === 'out' && seen.count === rc.count
     const started = Date.now()
-    let outcome: number | 'gone'
-    try {
-      if (this.mode === 'ack') {
-        outcome = await ackMessages(r.deps.consumeDeps, r.ctx, rc.subscriptionId, [rc.receipt])
-      } else {
-        const res = await nackMessages(r.deps.consumeDeps, r.ctx, rc.subscriptionId, [rc.receipt], {
-          delayMs: this.delayMs,
-        })
-        outcome = res.requeued + 2 * res.deadLettered
-      }
-    } catch (err) {
-      if (!(err instanceof MqError && err.code === 'MQ_SUBSCRIPTION_NOT_FOUND')) throw err
-      outcome = 'gone'
-    }
+    const outcome = await this.settleAs(r, rc, { alive, current })
+    if (outcome === null) return
     const what = `${this.mode} of ${rc.group} ${rc.messageId} #${rc.count}`
-    if (!alive) return check(outcome === 'gone', `${what} through a deleted subscription`)
-    if (!current) return check(outcome === 0, `${what}: a stale receipt settled (${outcome})`)
     if (this.mode === 'ack') {
       check(outcome === 1, `${what}: the current receipt did not ack`)
       seen!.state = 'acked'
@@ -280,7 +255,6 @@ class Settle implements fc.AsyncCommand<Model, Real> {
       seen!.notBefore = started + this.delayMs
     }
   }
-  toString = () => `Settle(${this.mode}, ${this.pick}, ${this.delayMs})`
 }
 
 class Seek implements fc.AsyncCommand<Model, Real> {
@@ -340,15 +314,6 @@ class Trim implements fc.AsyncCommand<Model, Real> {
     }
   }
   toString = () => 'Trim'
-}
-
-class Wait implements fc.AsyncCommand<Model, Real> {
-  constructor(readonly ms: number) {}
-  check = () => true
-  async run() {
-    await Bun.sleep(this.ms)
-  }
-  toString = () => `Wait(${this.ms})`
 }
 
 async function join(m: Model, r: Real, groupName: GroupName, member: string) {
@@ -458,14 +423,7 @@ async function drain(m: Model, r: Real) {
 }
 
 async function setup(): Promise<{ model: Model; real: Real }> {
-  const deps = await sharedDeps()
-  const tenant = newTenant()
-  const ctx: DomainContext = {
-    tenantId: tenant,
-    principal: { kind: 'user', name: 'model' },
-    requestId: 'model',
-  }
-  await createQueue(deps.queueDeps, ctx, { name: 'orders', partitionCount: PARTITIONS })
+  const { deps, ctx, tenant } = await modelService(PARTITIONS, 'model')
   const model: Model = {
     messages: new Map(),
     trimmed: new Set(),
@@ -500,16 +458,12 @@ const commands = [
     )
     .map(([group, to]) => new Seek(group, to)),
   fc.constant(new Trim()),
-  fc.constantFrom(60, VISIBILITY_MS + 20).map((ms) => new Wait(ms)),
+  fc.constantFrom(60, VISIBILITY_MS + 20).map((ms) => new Wait<Model, Real>(ms)),
   fc.constantFrom(...MEMBERS.g).map((member) => new Join(member)),
   fc.constantFrom(...MEMBERS.g).map((member) => new Leave(member)),
 ]
 
-async function runModel(cmds: Iterable<fc.AsyncCommand<Model, Real>>) {
-  const { model, real } = await setup()
-  await fc.asyncModelRun(() => ({ model, real }), cmds)
-  await drain(model, real)
-}
+const runModel = modelRunner(setup, drain)
 
 describe('consumer groups against a model (issue 21)', () => {
   // Sequences the model found on the old scripts, kept as examples.
@@ -541,10 +495,7 @@ describe('consumer groups against a model (issue 21)', () => {
   test(
     'random sequences keep every invariant',
     async () => {
-      await fc.assert(
-        fc.asyncProperty(fc.commands(commands, { maxCommands: 25, size: '+1' }), runModel),
-        { numRuns: Number(process.env.MODEL_RUNS ?? 10), endOnFailure: true }
-      )
+      await assertModel(commands, runModel, { maxCommands: 25, runs: 10 })
     },
     { timeout: 120_000 }
   )

@@ -532,6 +532,52 @@ describe('webhook delivery: isolation and accounting', () => {
     expect(rx.hits).toHaveLength(LIMIT)
   })
 
+  test('ordering key: each key in publish order, one request of a key at a time, keys side by side, a failure retried before the next', async () => {
+    const { app, tenant, start, subscribe } = await setup()
+    const KEYS = ['a', 'b', 'c', 'd']
+    const ROUNDS = 6
+    const open = new Map<string, number>()
+    const done: Array<{ key: string; seq: number }> = []
+    let busiest = 0
+    let overlaps = 0
+    const failed = new Set<string>()
+    const rx = receiver(async (_, hit) => {
+      const { key, seq } = JSON.parse(hit.body) as { key: string; seq: number }
+      open.set(key, (open.get(key) ?? 0) + 1)
+      busiest = Math.max(
+        busiest,
+        [...open.values()].reduce((x, y) => x + y, 0)
+      )
+      await Bun.sleep(5 + ((seq * 7) % 20))
+      const overlapping = open.get(key)!
+      open.set(key, overlapping - 1)
+      if (overlapping > 1) overlaps++
+      // Each key's second message fails once: its retry must come before the third.
+      if (seq === 1 && !failed.has(key)) {
+        failed.add(key)
+        return status(500)
+      }
+      done.push({ key, seq })
+      return ok()
+    })
+    await subscribe(rx.url, { ordering: 'key', maxRetryAttempts: 5, retryDelayMs: 20 })
+    start({ perSubscription: 8 })
+    for (let seq = 0; seq < ROUNDS; seq++) {
+      const messages = KEYS.map((key) => ({ payload: { key, seq }, key }))
+      const res = await call(app, 'POST', `${B}/publish/batch`, {
+        tenant,
+        body: { queue: 'orders', messages },
+      })
+      expect(res.status).toBe(201)
+    }
+    await waitFor('every message', () => done.length === KEYS.length * ROUNDS, 15_000)
+    for (const key of KEYS) {
+      expect(done.filter((d) => d.key === key).map((d) => d.seq)).toEqual([0, 1, 2, 3, 4, 5])
+    }
+    expect(overlaps).toBe(0)
+    expect(busiest).toBeGreaterThan(1)
+  })
+
   test('a slot is free again once its request is answered, and answered deliveries waiting on a slow ack hold back new ones at twice the limit', async () => {
     const { deps, start, subscribe, publish, subscription } = await setup()
     const LIMIT = 2

@@ -1,0 +1,1 @@
+ALTER TABLE "message_subscriptions" ADD COLUMN "ordering" varchar(10) DEFAULT 'none' NOT NULL;
