@@ -143,6 +143,23 @@ describe('ordering: pulls', () => {
     expect(await pull(app, tenant, one)).toEqual([])
   })
 
+  test('a message parked behind its key cannot be deleted (409), and can once acknowledged', async () => {
+    const { app, tenant } = await setup(1)
+    const sub = await ordered(app, tenant, 'c1')
+    const [, parked] = await publish(app, tenant, [{ key: 'k', seq: 0 }, { key: 'k', seq: 1 }], {
+      key: 'k',
+    })
+    const [head] = await pull(app, tenant, sub)
+    expect(label(head!)).toBe('k#0')
+    const path = `${BASE}/queues/orders/messages/${parked}`
+    expectError(await call(app, 'DELETE', path, { tenant }), 409, 'MQ_MESSAGE_IN_FLIGHT')
+    expect(await ack(app, tenant, sub, [head!.receipt])).toBe(1)
+    const [next] = await pull(app, tenant, sub)
+    expect(next!.messageId).toBe(parked!)
+    expect(await ack(app, tenant, sub, [next!.receipt])).toBe(1)
+    expect((await call(app, 'DELETE', path, { tenant })).status).toBe(204)
+  })
+
   test('a nacked message comes back before any later message of its key', async () => {
     const { app, tenant } = await setup(1)
     const sub = await ordered(app, tenant, 'c1', { maxRetryAttempts: 5 })
