@@ -146,9 +146,17 @@ describe('ordering: pulls', () => {
   test('a message parked behind its key cannot be deleted (409), and can once acknowledged', async () => {
     const { app, tenant } = await setup(1)
     const sub = await ordered(app, tenant, 'c1')
-    const [, parked] = await publish(app, tenant, [{ key: 'k', seq: 0 }, { key: 'k', seq: 1 }], {
-      key: 'k',
-    })
+    const [, parked] = await publish(
+      app,
+      tenant,
+      [
+        { key: 'k', seq: 0 },
+        { key: 'k', seq: 1 },
+      ],
+      {
+        key: 'k',
+      }
+    )
     const [head] = await pull(app, tenant, sub)
     expect(label(head!)).toBe('k#0')
     const path = `${BASE}/queues/orders/messages/${parked}`
