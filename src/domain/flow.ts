@@ -32,8 +32,8 @@ export const burstOf = (ratePerSecond: number): number => Math.max(1, Math.ceil(
 
 /** A subscription's flow figures (GET /subscriptions/{id} `stats.flow`, GET /metrics/consumers). */
 export interface FlowFigures extends FlowLimits {
-  /** Requests open now across every worker (unexpired leases). */
-  inFlight: number
+  /** Requests open now across every worker (unexpired leases); null without `parallelism`. */
+  inFlight: number | null
   /** Times a worker waited for a permit (a limit or a pause), each wait counted once. */
   throttled: number
   /** When a pause asked for by the receiver (Retry-After) ends; null when none runs. */

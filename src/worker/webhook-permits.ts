@@ -18,6 +18,11 @@ export interface PermitDeps {
  * that gives one back tells no one, and a lease's deadline is far off.
  */
 const PARALLELISM_POLL_MS = 20
+/**
+ * A subscription without limits asks Redis only whether another process started a pause, and
+ * at most this often: its pulls cost no extra round trip, and a pause reaches it this late.
+ */
+const PAUSE_CHECK_MS = 50
 
 /**
  * One dispatcher's share of its subscription's permits (DECISIONS.md "Webhook flow control
@@ -33,6 +38,8 @@ export class Permits {
   /** Whether the next refusal starts a wait (and is counted), rather than prolonging one. */
   private counting = true
   private pausedUntil = 0
+  /** When an unlimited subscription's pause was last looked up. */
+  private pauseCheckedAt = 0
   private readonly batch: Batch<PermitReturn>
 
   constructor(
@@ -53,19 +60,25 @@ export class Permits {
    * @returns how many it got, and when it got none, how long to wait before asking again.
    */
   async take(want: number, leaseMs: number): Promise<{ granted: number; waitMs: number }> {
-    const pausedMs = this.pausedUntil - Date.now()
-    if (pausedMs > 0) return { granted: 0, waitMs: pausedMs }
+    const now = Date.now()
+    if (this.pausedUntil > now) return { granted: 0, waitMs: this.pausedUntil - now }
+    const limits = flowLimitsOf(this.sub())
+    const unlimited = limits.parallelism === null && limits.rateLimitPerSecond === null
+    if (unlimited && now - this.pauseCheckedAt < PAUSE_CHECK_MS) return { granted: want, waitMs: 0 }
+    this.pauseCheckedAt = now
     const grant = await this.deps.flow.takePermits(this.sub(), {
       want,
-      limits: flowLimitsOf(this.sub()),
+      limits,
       leaseMs,
       leasePrefix: this.prefix,
       firstLease: this.next,
       countWait: this.counting,
     })
     if (grant.reason === null) {
-      for (let i = 0; i < grant.granted; i++) this.held.push(`${this.prefix}:${this.next + i}`)
-      this.next += grant.granted
+      if (limits.parallelism !== null) {
+        for (let i = 0; i < grant.granted; i++) this.held.push(`${this.prefix}:${this.next + i}`)
+        this.next += grant.granted
+      }
       this.counting = true
       return { granted: grant.granted, waitMs: 0 }
     }
@@ -81,10 +94,12 @@ export class Permits {
    * `pauseMs` holds the whole subscription that long, from now, in every process.
    */
   give(n: number, { unused = false, pauseMs = 0 } = {}): void {
-    if (n <= 0 && pauseMs <= 0) return
     if (pauseMs > 0) this.pausedUntil = Math.max(this.pausedUntil, Date.now() + pauseMs)
     const leaseIds = this.held.splice(0, n)
-    this.batch.add({ leaseIds, unused: unused ? n : 0, pauseMs }).catch((err) =>
+    const refund = unused && flowLimitsOf(this.sub()).rateLimitPerSecond !== null ? n : 0
+    // Nothing to tell Redis: no lease, no token, no pause (a subscription without limits).
+    if (leaseIds.length === 0 && refund === 0 && pauseMs <= 0) return
+    this.batch.add({ leaseIds, unused: refund, pauseMs }).catch((err) =>
       // The leases run out by themselves at their deadline; only the pause is not shared.
       this.deps.logger.warn(
         { err: (err as Error).message, subscriptionId: this.sub().id, leases: leaseIds.length },

@@ -98,7 +98,7 @@ export const FlowStatsSchema = z
   .object({
     rateLimitPerSecond: z.number().int().nullable(),
     parallelism: z.number().int().nullable(),
-    inFlight: z.number().int(),
+    inFlight: z.number().int().nullable(),
     throttled: z.number().int(),
     pausedUntil: isoDate.nullable(),
   })

@@ -1,10 +1,10 @@
 --[[
   Takes up to `want` delivery permits of one webhook subscription, shared by every worker
-  process (DECISIONS.md "Webhook flow control (issue 25)"). A permit is a lease in a sorted
-  set, by its deadline: `parallelism` bounds the unexpired leases, and a lease a process never
-  gives back (it was killed) stops counting at its deadline. With `rate`, each permit also
-  takes a token of the subscription's bucket (includes/tokenBucket.lua). While the pause key
-  lives (a receiver answered 429 or 503 with Retry-After), nothing is granted.
+  process (DECISIONS.md "Webhook flow control (issue 25)"). Under `parallelism` a permit is a
+  lease in a sorted set, by its deadline: the unexpired leases are bounded, and a lease a
+  process never gives back (it was killed) stops counting at its deadline. Under `rate`, each
+  permit also takes a token of the subscription's bucket (includes/tokenBucket.lua). While the
+  pause key lives (a receiver answered 429 or 503 with Retry-After), nothing is granted.
 
   KEYS[1] leases (sorted set: lease id -> deadline, ms on Redis's clock)
   KEYS[2] bucket (hash: tokens, ts)
@@ -16,7 +16,8 @@
   ARGV[4] burst (tokens the bucket holds, >= 1)
   ARGV[5] lease ms (how long a permit holds without being given back)
   ARGV[6] lease id prefix (unique to the caller)
-  ARGV[7] first lease number: the leases granted are `<prefix>:<first>`, `<prefix>:<first+1>`, …
+  ARGV[7] first lease number: the leases granted (under `parallelism` only) are
+          `<prefix>:<first>`, `<prefix>:<first+1>`, …
   ARGV[8] 1 to count a wait in `throttled` when nothing is granted (the caller's first wait)
 
   Returns: { granted, ms to wait before asking again when none was granted (0 otherwise),
@@ -58,6 +59,7 @@ if rate > 0 then
   saveBucket(bucket, tokens - granted, rate, burst, now)
 end
 
+if parallelism == 0 then return { granted, 0, 0 } end
 local deadline = now + leaseMs
 for i = 0, granted - 1 do
   redis.call('ZADD', leases, deadline, prefix .. ':' .. (first + i))

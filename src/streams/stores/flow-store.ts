@@ -60,9 +60,11 @@ export class RedisFlowStore implements FlowControl {
     ])
     // Leases past their deadline are dropped only by the next take: not counted meanwhile.
     const now = Number(time[0]) * 1000 + Math.floor(Number(time[1]) / 1000)
-    const live = await this.redis.zcount(leases, `(${now}`, '+inf')
+    const limits = flowLimitsOf(sub)
+    const live =
+      limits.parallelism === null ? null : await this.redis.zcount(leases, `(${now}`, '+inf')
     return {
-      ...flowLimitsOf(sub),
+      ...limits,
       inFlight: live,
       throttled: Number(throttled ?? 0),
       pausedUntil: pausedMs > 0 ? new Date(Date.now() + pausedMs) : null,

@@ -678,7 +678,7 @@ describe('webhook delivery: flow control (issue 25)', () => {
     expect(shown.body.stats.flow).toEqual({
       rateLimitPerSecond: 7,
       parallelism: null,
-      inFlight: 0,
+      inFlight: null,
       throttled: 0,
       pausedUntil: null,
     })
