@@ -1,7 +1,7 @@
 import { afterAll, expect, test } from 'bun:test'
 import { Webhook } from 'standardwebhooks'
 import { newTenant } from '../helpers/harness'
-import { type MqClient, produce, publish, readDeadLetters, until } from './client'
+import { produce, publish, readDeadLetters, until } from './client'
 import { expectValid, History, report } from './oracle'
 import { ChaosRedis, chaosDatabase, reaper, ServiceProcess, serviceEnv } from './processes'
 import { type Hit, receiver } from './receiver'

@@ -78,10 +78,12 @@ async function drainRate(
   return Math.round((count * 1000) / (hits.at(-1)!.at - started))
 }
 
-test('R14 webhook flow control holds across three worker processes', async () => {
+test('webhook flow control (issue 25) holds across three worker processes', async () => {
   const client = await stack()
   if (!client) {
-    console.log('R14 skipped: api and worker processes need PostgreSQL (TEST_PG_URL)')
+    console.log(
+      'webhook flow control skipped: api and worker processes need PostgreSQL (TEST_PG_URL)'
+    )
     return
   }
   const tenant = newTenant()
@@ -140,7 +142,7 @@ test('R14 webhook flow control holds across three worker processes', async () =>
   const resumed = paused.hits.find((h) => h.at >= pausedAt + 1950)
   const resumedAfterMs = resumed ? resumed.at - pausedAt : null
 
-  report('R14 webhook flow control', {
+  report('webhook flow control', {
     workers: WORKERS,
     limit: { rate: RATE, burst: burstOf(RATE), parallelism: PARALLELISM },
     limitedDeliveries: limited.hits.length,
