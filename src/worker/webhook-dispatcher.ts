@@ -161,7 +161,9 @@ export class Dispatcher {
       let permitted = 0
       try {
         // Slots are per process, permits per subscription: what the permits refuse goes back.
-        const { granted, waitMs } = await this.permits.take(room, this.visibilityMs())
+        // A permit's lease outlasts the request's one deadline by the settle margin.
+        const { timeoutMs } = endpointOf(this.sub, options.maxTimeoutMs)
+        const { granted, waitMs } = await this.permits.take(room, timeoutMs + SETTLE_MARGIN_MS)
         slots.give(room - granted)
         room = permitted = granted
         if (room === 0) {

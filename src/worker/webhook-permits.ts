@@ -94,7 +94,10 @@ export class Permits {
    * `pauseMs` holds the whole subscription that long, from now, in every process.
    */
   give(n: number, { unused = false, pauseMs = 0 } = {}): void {
-    if (pauseMs > 0) this.pausedUntil = Math.max(this.pausedUntil, Date.now() + pauseMs)
+    if (pauseMs > 0) {
+      this.pausedUntil = Math.max(this.pausedUntil, Date.now() + pauseMs)
+      this.deps.recordThrottle('paused')
+    }
     const leaseIds = this.held.splice(0, n)
     const refund = unused && flowLimitsOf(this.sub()).rateLimitPerSecond !== null ? n : 0
     // Nothing to tell Redis: no lease, no token, no pause (a subscription without limits).

@@ -6,6 +6,8 @@
   KEYS[1] leases (sorted set: lease id -> deadline)
   KEYS[2] bucket (hash: tokens, ts)
   KEYS[3] pause (string; it expires when the pause ends)
+  KEYS[4] counters (hash: a pause counts one wait in `throttled`, the one of the process that
+          got the 429, which holds itself without asking takePermits.lua)
   ARGV[1] rate (permits per second; 0: unbounded, no tokens to give back)
   ARGV[2] burst
   ARGV[3] unused tokens to give back
@@ -15,7 +17,7 @@
   Returns: the number of leases that were still held
 ]]
 -- @include tokenBucket
-local leases, bucket, pause = KEYS[1], KEYS[2], KEYS[3]
+local leases, bucket, pause, counters = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local unused = tonumber(ARGV[3])
@@ -29,7 +31,8 @@ if rate > 0 and unused > 0 then
   saveBucket(bucket, math.min(burst, bucketTokens(bucket, rate, burst, now) + unused), rate, burst, now)
 end
 
-if pauseMs > 0 and redis.call('PTTL', pause) < pauseMs then
-  redis.call('SET', pause, '1', 'PX', pauseMs)
+if pauseMs > 0 then
+  redis.call('HINCRBY', counters, 'throttled', 1)
+  if redis.call('PTTL', pause) < pauseMs then redis.call('SET', pause, '1', 'PX', pauseMs) end
 end
 return ended

@@ -178,6 +178,7 @@ declare module 'ioredis' {
       leases: string,
       bucket: string,
       pause: string,
+      counters: string,
       ...args: Arg[]
     ): Result<number, Context>
   }

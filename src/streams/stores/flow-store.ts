@@ -43,6 +43,7 @@ export class RedisFlowStore implements FlowControl {
       leases,
       bucket,
       pause,
+      this.keys.subscriptionCounters(sub.tenantId, sub.id),
       rate,
       burstOf(rate),
       back.unused,

@@ -626,7 +626,9 @@ describe('webhook delivery: flow control (issue 25)', () => {
     const after = rx.hits.slice(1).map((h) => h.at - rx.hits[0]!.at)
     expect(Math.min(...after)).toBeGreaterThanOrEqual(950)
     expect(Math.min(...after)).toBeLessThan(1600)
-    expect((await subscription(id)).stats.flow.pausedUntil).toBeNull()
+    const { flow } = (await subscription(id)).stats
+    expect(flow.pausedUntil).toBeNull()
+    expect(flow.throttled).toBeGreaterThanOrEqual(1)
   })
 
   test('limits out of bounds, or on a pull subscription, are a 400 in the contract’s shape', async () => {
