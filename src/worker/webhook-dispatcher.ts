@@ -123,6 +123,7 @@ export class Dispatcher {
       this.aborter.abort(new Error('worker stopping'))
       await done
     }
+    await this.permits.settled()
   }
 
   private get log() {
@@ -160,8 +161,7 @@ export class Dispatcher {
       }
       let permitted = 0
       try {
-        // Slots are per process, permits per subscription: what the permits refuse goes back.
-        // A permit's lease outlasts the request's one deadline by the settle margin.
+        // Permits are the subscription's (slots the process's): what they refuse goes back.
         const { timeoutMs } = endpointOf(this.sub, options.maxTimeoutMs)
         const { granted, waitMs } = await this.permits.take(room, timeoutMs + SETTLE_MARGIN_MS)
         slots.give(room - granted)
@@ -338,10 +338,7 @@ export class Dispatcher {
     return this.secret
   }
 
-  /**
-   * Calls `answered` once the request is over, whatever its outcome, before settling it; with
-   * the pause a `Retry-After` asks for, which holds the whole subscription.
-   */
+  /** Calls `answered` once the request is over (with any pause it asks for), before settling. */
   private async deliver(d: Delivery, answered: (pauseMs?: number) => void): Promise<void> {
     const sub = this.sub
     const receipt = this.shared.deps.consume.receipts.decode(sub.tenantId, d.receipt)

@@ -41,6 +41,8 @@ export class Permits {
   /** When an unlimited subscription's pause was last looked up. */
   private pauseCheckedAt = 0
   private readonly batch: Batch<PermitReturn>
+  /** The latest give-back: batches go in order, so it settles after every earlier one. */
+  private lastGive: Promise<void> = Promise.resolve()
 
   constructor(
     private readonly deps: PermitDeps,
@@ -102,12 +104,17 @@ export class Permits {
     const refund = unused && flowLimitsOf(this.sub()).rateLimitPerSecond !== null ? n : 0
     // Nothing to tell Redis: no lease, no token, no pause (a subscription without limits).
     if (leaseIds.length === 0 && refund === 0 && pauseMs <= 0) return
-    this.batch.add({ leaseIds, unused: refund, pauseMs }).catch((err) =>
+    this.lastGive = this.batch.add({ leaseIds, unused: refund, pauseMs }).catch((err) =>
       // The leases run out by themselves at their deadline; only the pause is not shared.
       this.deps.logger.warn(
         { err: (err as Error).message, subscriptionId: this.sub().id, leases: leaseIds.length },
         'webhook permits not given back'
       )
     )
+  }
+
+  /** Resolves once every permit given back so far has reached Redis (or failed to). */
+  settled(): Promise<void> {
+    return this.lastGive
   }
 }
