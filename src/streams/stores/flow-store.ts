@@ -7,8 +7,8 @@ import { decodeTakePermits } from '../scripts/replies'
 
 /**
  * Webhook subscriptions' permits in Redis (takePermits.lua, givePermits.lua): one script call
- * per pull and one per batch of answers, on keys of the subscription's own hash tag, so a
- * throttled subscription never contends with another's.
+ * per pull of a limited subscription and one per batch of its answers, on keys of the
+ * subscription's own hash tag, so a throttled subscription never contends with another's.
  */
 export class RedisFlowStore implements FlowControl {
   constructor(
