@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import type { DomainContext, Principal } from './context'
 import { MqError, notFound } from './errors'
+import type { FlowFigures } from './flow'
 import type { GroupStore, QueueStore, SubscriptionStore } from './ports'
 import { QUEUE_NAME, type Queue } from './queues'
 import {
@@ -43,6 +44,8 @@ export interface SubscriptionDeps {
    * batches off the hot path, src/db/last-consumed.ts); the row's when left out.
    */
   lastConsumedAt?(tenantId: string, id: string): Promise<Date | null>
+  /** A webhook's flow limits and how they act now; no `stats.flow` when left out. */
+  flowFigures?(sub: Subscription): Promise<FlowFigures>
 }
 
 /** Defaults of API.md "Subscriptions" for what a creating request leaves out. */
@@ -71,7 +74,11 @@ export interface CreateSubscriptionInput extends Partial<SubscriptionSettings> {
 }
 
 /** A subscription with its live figures (API.md: only `GET /subscriptions/{id}` has them). */
-export type SubscriptionStats = SubscriptionCounters & { lag: number; pending: number }
+export type SubscriptionStats = SubscriptionCounters & {
+  lag: number
+  pending: number
+  flow?: FlowFigures
+}
 
 /** `messageId` of the seal context: keeps a sealed secret from passing as a sealed payload. */
 const SIGNING_SECRET_PURPOSE = 'signing-secret'
@@ -124,6 +131,19 @@ async function webhookConfig(
   const refusal = await deps.checkWebhookUrl(url)
   if (refusal) throw invalid('handlerConfig.url', refusal)
   return { ...WEBHOOK_DEFAULTS, ...config }
+}
+
+/**
+ * Refuses flow control on a pull subscription: its consumers pull at their own pace, and a
+ * limit the service could not hold would mislead.
+ * @throws MqError MQ_VALIDATION_FAILED
+ */
+function refuseFlowOnPull(config: Record<string, unknown> | undefined): void {
+  for (const field of ['rateLimitPerSecond', 'parallelism']) {
+    if (config?.[field] !== undefined) {
+      throw invalid(`handlerConfig.${field}`, 'only webhook subscriptions are pushed and limited')
+    }
+  }
 }
 
 /**
@@ -185,6 +205,7 @@ export async function createSubscription(
     throw invalid('subscriptionType', 'kafka_consumer is reserved and not supported')
   }
   const isWebhook = subscriptionType === 'webhook'
+  if (!isWebhook) refuseFlowOnPull(settings.handlerConfig)
   const handlerConfig = isWebhook
     ? await webhookConfig(deps, settings.handlerConfig ?? {})
     : (settings.handlerConfig ?? {})
@@ -244,12 +265,14 @@ export async function getSubscription(
   id: string
 ): Promise<Subscription & { stats: SubscriptionStats }> {
   const { subscription, queue } = await loadSubscription(deps, ctx, id)
-  const [group, counters, lastConsumedAt] = await Promise.all([
+  const [group, counters, lastConsumedAt, flow] = await Promise.all([
     deps.messages.groupStats(queue, subscription.consumerGroup),
     deps.messages.counters(subscription),
     deps.lastConsumedAt?.(ctx.tenantId, subscription.id) ?? subscription.lastConsumedAt,
+    subscription.subscriptionType === 'webhook' ? deps.flowFigures?.(subscription) : undefined,
   ])
-  return { ...subscription, lastConsumedAt, stats: { ...group, ...counters } }
+  const stats = { ...group, ...counters, ...(flow && { flow }) }
+  return { ...subscription, lastConsumedAt, stats }
 }
 
 /** A page of the tenant's subscriptions, oldest first. */
@@ -278,6 +301,7 @@ export async function updateSubscription(
   if (patch.ordering !== undefined && patch.ordering !== subscription.ordering) {
     throw invalid('ordering', 'is fixed when the subscription is created')
   }
+  if (subscription.subscriptionType !== 'webhook') refuseFlowOnPull(patch.handlerConfig)
   checkDeadLetterQueue(
     queue,
     patch.deadLetterQueue === undefined ? subscription.deadLetterQueue : patch.deadLetterQueue

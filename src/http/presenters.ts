@@ -54,10 +54,13 @@ export function presentSubscription(sub: Subscription & { stats?: SubscriptionSt
     createdAt,
     updatedAt,
     lastConsumedAt,
+    stats,
     ...rest
   } = sub
+  const flow = stats?.flow && { ...stats.flow, pausedUntil: iso(stats.flow.pausedUntil) }
   return {
     ...rest,
+    ...(stats && { stats: { ...stats, ...(flow && { flow }) } }),
     deadLetterQueue: deadLetterQueueOf(sub),
     // Stored filters came through this schema; the domain type is only wider (`eq: unknown`).
     messageFilter: sub.messageFilter as z.infer<typeof MessageFilterSchema> | null,

@@ -1,3 +1,4 @@
+import type { FlowFigures } from '../domain/flow'
 import type { Queue, QueueStats } from '../domain/queues'
 import type { Subscription, SubscriptionCounters } from '../domain/subscriptions'
 import type { FlowWindow } from './flow-window'
@@ -55,6 +56,8 @@ export interface ConsumerMetrics {
   deadLettered: number
   avgProcessingMs: number | null
   lastConsumedAt: string | null
+  /** Webhooks: their flow limits and how they act now. */
+  flow?: Omit<FlowFigures, 'pausedUntil'> & { pausedUntil: string | null }
 }
 
 /** Where the views read from: metadata in PostgreSQL, figures in Redis. */
@@ -66,8 +69,12 @@ export interface MetricsReportDeps {
   queueStats(queue: Queue): Promise<QueueStats>
   groupStats(queue: Queue, group: string): Promise<{ lag: number; pending: number }>
   counters(sub: Subscription): Promise<SubscriptionCounters>
+  flowFigures(sub: Subscription): Promise<FlowFigures>
   flow: FlowWindow
 }
+
+const presentFlow = (flow: FlowFigures | null | undefined) =>
+  flow ? { flow: { ...flow, pausedUntil: flow.pausedUntil?.toISOString() ?? null } } : {}
 
 /** Bounds that keep one answer's Redis and PostgreSQL work small. */
 export const REPORT_LIMITS = { queues: 2000, subscriptionsPerTenant: 1000, concurrency: 16 }
@@ -198,8 +205,11 @@ export class MetricsReporter {
     const snap = await this.snapshot(tenantId, { flows: true })
     const figuresOf = new Map(snap.figures.map((f) => [f.queue.id, f]))
     const byTenant = Map.groupBy(snap.subscriptions, (s) => s.tenantId)
-    const [counters, lastAcks] = await Promise.all([
+    const [counters, flows, lastAcks] = await Promise.all([
       mapLimit(snap.subscriptions, REPORT_LIMITS.concurrency, (s) => this.deps.counters(s)),
+      mapLimit(snap.subscriptions, REPORT_LIMITS.concurrency, async (s) =>
+        s.subscriptionType === 'webhook' ? await this.deps.flowFigures(s) : null
+      ),
       Promise.all(
         [...byTenant].map(([t, subs]) =>
           this.deps.flow.lastAckTimes(
@@ -230,6 +240,7 @@ export class MetricsReporter {
         ...counters[i]!,
         avgProcessingMs: acked > 0 ? round((flow?.processingMs.get(sub.id) ?? 0) / acked, 1) : null,
         lastConsumedAt: lastConsumedAt?.toISOString() ?? null,
+        ...presentFlow(flows[i]),
       }
     })
   }

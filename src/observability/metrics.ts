@@ -8,6 +8,7 @@ import {
   Registry,
 } from 'prom-client'
 import type { DeliveredEntry, MessageMetrics, PublishCounts } from '../domain/metrics'
+import type { ThrottleReason } from '../domain/ports'
 import type { Queue } from '../domain/queues'
 import type { Subscription } from '../domain/subscriptions'
 import type { FlowWindow } from './flow-window'
@@ -220,6 +221,13 @@ export class Metrics implements MessageMetrics {
     registers: [this.registry],
   })
 
+  private readonly webhookThrottles = new Counter({
+    name: 'mq_webhook_throttled_total',
+    help: 'Waits of webhook deliveries for a permit (rate, parallelism or a receiver pause)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  })
+
   private readonly maintenanceFailures = new Counter({
     name: 'mq_maintenance_failures_total',
     help: "Work a worker sweep could not do and went past, by task: trim (a partition), delayed (a partition's registry repair) or removed (re-deleting deleted queues' keys)",
@@ -361,6 +369,11 @@ export class Metrics implements MessageMetrics {
   /** For the webhook worker: one push attempt and what it came to. */
   webhookAttempt(outcome: WebhookOutcome): void {
     this.webhookAttempts.inc({ outcome })
+  }
+
+  /** One wait of a webhook dispatcher for a permit of its subscription, by why. */
+  webhookThrottled(reason: ThrottleReason): void {
+    this.webhookThrottles.inc({ reason })
   }
 
   /** For the worker's sweeps: one piece of work failed and the sweep went on without it. */

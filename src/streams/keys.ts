@@ -86,6 +86,19 @@ export class Keys {
   }
 
   /**
+   * A webhook subscription's flow control, shared by every worker (takePermits.lua): its
+   * leases, its token bucket and its pause, under the tag of its counters so one script may
+   * touch them all.
+   */
+  subscriptionFlow(
+    tenantId: string,
+    subscriptionId: string
+  ): { leases: string; bucket: string; pause: string } {
+    const base = `${this.prefix}:{${tenantId}:${subscriptionId}}:flow`
+    return { leases: `${base}:leases`, bucket: `${base}:bucket`, pause: `${base}:pause` }
+  }
+
+  /**
    * The tenant's request token bucket (hash: tokens, ts), shared by every api instance. Its tag
    * `{<tenantId>}` is the tenant's alone: no queue tag can equal it, as queue tags hold `:`.
    */

@@ -97,6 +97,7 @@ function subscriptionDeps(s: DomainSources): SubscriptionDeps {
     defaults: { sessionTimeoutMs: s.config.CONSUMER_TIMEOUT },
     checkWebhookUrl: (url) => s.webhookGuard.refusal(url),
     lastConsumedAt: (tenantId, id) => s.lastConsumed.read(tenantId, id),
+    flowFigures: (sub) => s.messages.flowFigures(sub),
   }
 }
 

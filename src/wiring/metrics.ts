@@ -1,4 +1,10 @@
-import type { GroupStore, MaintenanceStore, QueueStore, SubscriptionStore } from '../domain/ports'
+import type {
+  FlowControl,
+  GroupStore,
+  MaintenanceStore,
+  QueueStore,
+  SubscriptionStore,
+} from '../domain/ports'
 import type { Queue } from '../domain/queues'
 import { FlowWindow } from '../observability/flow-window'
 import type { Logger } from '../observability/logger'
@@ -18,7 +24,9 @@ export interface MetricsSources {
   listQueues(tenantId: string | undefined, limit: number): Promise<Queue[]>
   queues: Pick<QueueStore, 'get'>
   subscriptions: Pick<SubscriptionStore, 'list'>
-  messages: Pick<MaintenanceStore, 'queueStats'> & Pick<GroupStore, 'groupStats' | 'counters'>
+  messages: Pick<MaintenanceStore, 'queueStats'> &
+    Pick<GroupStore, 'groupStats' | 'counters'> &
+    Pick<FlowControl, 'flowFigures'>
 }
 
 /**
@@ -40,6 +48,7 @@ export function createMetrics(sources: MetricsSources): {
     queueStats: (queue) => sources.messages.queueStats(queue),
     groupStats: (queue, group) => sources.messages.groupStats(queue, group),
     counters: (sub) => sources.messages.counters(sub),
+    flowFigures: (sub) => sources.messages.flowFigures(sub),
   })
   const metrics = new Metrics({
     flow,

@@ -72,6 +72,8 @@ export function createWebhookDelivery(
       openBlockingConnection: () => createRedis(deps.redisTarget, 'blocking', deps.logger),
       unblock: async (clientId) => Number(await deps.redis.client('UNBLOCK', clientId)),
       recordAttempt: (outcome) => deps.metrics.webhookAttempt(outcome),
+      flow: deps.messages,
+      recordThrottle: (reason) => deps.metrics.webhookThrottled(reason),
       logger: deps.logger,
       ...overrides,
     },

@@ -13,11 +13,12 @@ import { retryDelay } from '../domain/retry'
 import type { Subscription } from '../domain/subscriptions'
 import type { RedisClient } from '../streams/redis'
 import { ERROR_PAUSE_MS, missedDeadline } from './loop'
-import { AckBatch, type Slots } from './webhook-flow'
+import { Batch, type Slots } from './webhook-flow'
+import { type PermitDeps, Permits } from './webhook-permits'
 import { attemptDelivery, endpointOf, type Outcome, type RequestDeps } from './webhook-request'
 
 /** What one subscription's dispatcher needs besides its HTTP attempts. */
-export interface DispatcherDeps extends RequestDeps, WaitStore {
+export interface DispatcherDeps extends RequestDeps, PermitDeps, WaitStore {
   consume: ConsumeDeps
   /** Pauses a subscription whose endpoint answered 410 (the cached store tells other processes). */
   subscriptions: Pick<SubscriptionStore, 'update'>
@@ -63,7 +64,8 @@ const workerContext = (sub: Subscription): DomainContext => ({
 /**
  * Pushes one subscription's messages. Dispatchers share nothing but the global slot count, so
  * one slow or dead endpoint holds at most `perSubscription` slots for at most its timeout and
- * never delays another subscription's deliveries.
+ * never delays another subscription's deliveries. Each delivery also holds one of the
+ * subscription's permits, shared by every process (its rate, parallelism and pause).
  */
 export class Dispatcher {
   /** Set when it should take no more work: stopped, or the endpoint answered 410. */
@@ -81,15 +83,18 @@ export class Dispatcher {
   private interrupting = false
   private running: Promise<void> = Promise.resolve()
   private secret: string | null | undefined
-  private readonly acks = new AckBatch((receipts) =>
+  private readonly acks = new Batch((receipts: ReceiptData[]) =>
     ackDeliveries(this.shared.deps.consume, this.sub, this.queue, receipts)
   )
+  private readonly permits: Permits
 
   constructor(
     private readonly shared: Shared,
     private sub: Subscription,
     private readonly queue: Queue
-  ) {}
+  ) {
+    this.permits = new Permits(shared.deps, () => this.sub)
+  }
 
   start(): void {
     this.running = this.run()
@@ -118,6 +123,7 @@ export class Dispatcher {
       this.aborter.abort(new Error('worker stopping'))
       await done
     }
+    await this.permits.settled()
   }
 
   private get log() {
@@ -140,7 +146,7 @@ export class Dispatcher {
     while (!this.halted) {
       this.wakeRequested = false
       // A slot is given back once its request has an answer, before the ack goes out: the ack
-      // waits for the one in flight (AckBatch), and holding the slot through that wait too
+      // waits for the one in flight (Batch), and holding the slot through that wait too
       // left a subscription barely faster than the bench's 2,000 messages/s. Answered
       // deliveries still settling count as well, up to as many again, so a slow Redis holds
       // back new requests instead of piling up acks.
@@ -153,7 +159,17 @@ export class Dispatcher {
         )
         continue
       }
+      let permitted = 0
       try {
+        // Permits are the subscription's (slots the process's): what they refuse goes back.
+        const { timeoutMs } = endpointOf(this.sub, options.maxTimeoutMs)
+        const { granted, waitMs } = await this.permits.take(room, timeoutMs + SETTLE_MARGIN_MS)
+        slots.give(room - granted)
+        room = permitted = granted
+        if (room === 0) {
+          await this.sleep(Bun.sleep(waitMs))
+          continue
+        }
         const { deliveries, nextDeadline, read } = await pullOnce(
           deps.consume,
           workerContext(this.sub),
@@ -163,8 +179,9 @@ export class Dispatcher {
           this.visibilityMs()
         )
         slots.give(room - deliveries.length)
+        this.permits.give(room - deliveries.length, { unused: true })
         const asked = room
-        room = 0
+        room = permitted = 0
         for (const d of deliveries) this.launch(d)
         // Entries were handed out (some perhaps filtered away): more may be waiting unread.
         if (read > 0 || this.wakeRequested) {
@@ -186,6 +203,7 @@ export class Dispatcher {
       } catch (err) {
         after = null
         slots.give(room)
+        this.permits.give(permitted, { unused: true })
         if (this.halted) break
         this.log.warn(
           { err: (err as Error).message, subscriptionId: this.sub.id },
@@ -204,9 +222,10 @@ export class Dispatcher {
 
   private launch(d: Delivery): void {
     let answered = false
-    const answer = () => {
+    const answer = (pauseMs?: number) => {
       if (answered) return
       answered = true
+      this.permits.give(1, { pauseMs })
       this.requests--
       // Wakes the loop if it waits for a slot; a blocking read needs no wake-up for an ack.
       this.shared.slots.give(1)
@@ -319,8 +338,8 @@ export class Dispatcher {
     return this.secret
   }
 
-  /** Calls `answered` once the request is over, whatever its outcome, before settling it. */
-  private async deliver(d: Delivery, answered: () => void): Promise<void> {
+  /** Calls `answered` once the request is over (with any pause it asks for), before settling. */
+  private async deliver(d: Delivery, answered: (pauseMs?: number) => void): Promise<void> {
     const sub = this.sub
     const receipt = this.shared.deps.consume.receipts.decode(sub.tenantId, d.receipt)
     if (!receipt) throw new Error('a receipt of our own did not decode')
@@ -332,7 +351,7 @@ export class Dispatcher {
       abort: this.aborter.signal,
     })
     if (!outcome) return
-    answered()
+    answered(outcome.kind === 'retry' ? outcome.notBeforeMs : undefined)
     await this.settle(sub, receipt, d, outcome)
   }
 
@@ -345,8 +364,7 @@ export class Dispatcher {
     const { deps } = this.shared
     if (outcome.kind === 'ack') {
       await this.acks.add(receipt)
-      // An acknowledged head of an ordered subscription releases its key: the key's next
-      // message is due at once, which the loop's wait for new entries would not see.
+      // An ordered ack releases its key: the next message of it is due now, unseen by a wait.
       if (sub.ordering === 'key') this.wake()
       return
     }

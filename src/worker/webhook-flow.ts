@@ -1,21 +1,19 @@
-import type { ReceiptData } from '../domain/consume'
-
 /**
- * Acknowledgements of one subscription, gathered while the previous settle call runs: every
- * delivery answered meanwhile goes in the next call, one round trip for all of them instead of
- * one each. The first ack is sent at once (no timer), so batching costs no latency; it only
- * grows with the load.
+ * Items of one subscription sent to Redis together, gathered while the previous call runs:
+ * every acknowledgement (or permit given back) meanwhile goes in the next call, one round trip
+ * for all of them instead of one each. The first item is sent at once (no timer), so batching
+ * costs no latency; it only grows with the load.
  */
-export class AckBatch {
-  private pending: Array<{ receipt: ReceiptData; done: PromiseWithResolvers<void> }> = []
+export class Batch<T> {
+  private pending: Array<{ item: T; done: PromiseWithResolvers<void> }> = []
   private flushing = false
 
-  constructor(private readonly send: (receipts: ReceiptData[]) => Promise<unknown>) {}
+  constructor(private readonly send: (items: T[]) => Promise<unknown>) {}
 
-  /** @returns once the call carrying `receipt` has settled it (or rejects as that call did). */
-  add(receipt: ReceiptData): Promise<void> {
+  /** @returns once the call carrying `item` has settled it (or rejects as that call did). */
+  add(item: T): Promise<void> {
     const done = Promise.withResolvers<void>()
-    this.pending.push({ receipt, done })
+    this.pending.push({ item, done })
     if (!this.flushing) void this.flush()
     return done.promise
   }
@@ -25,7 +23,7 @@ export class AckBatch {
     while (this.pending.length > 0) {
       const batch = this.pending.splice(0)
       try {
-        await this.send(batch.map((p) => p.receipt))
+        await this.send(batch.map((p) => p.item))
         for (const p of batch) p.done.resolve()
       } catch (err) {
         for (const p of batch) p.done.reject(err)

@@ -1,11 +1,11 @@
 import { afterAll, expect, test } from 'bun:test'
 import { Webhook } from 'standardwebhooks'
 import { newTenant } from '../helpers/harness'
-import { type MqClient, produce, publish, readDeadLetters, until } from './client'
+import { produce, publish, readDeadLetters, until } from './client'
 import { expectValid, History, report } from './oracle'
 import { ChaosRedis, chaosDatabase, reaper, ServiceProcess, serviceEnv } from './processes'
 import { type Hit, receiver } from './receiver'
-import { adminClient, outgoing } from './stack'
+import { adminClient, outgoing, webhook } from './stack'
 
 afterAll(() => reaper.cleanup())
 
@@ -19,33 +19,6 @@ async function webhookStack() {
   const worker = new ServiceProcess('worker', 'worker', env)
   await Promise.all([api.start(), worker.start()])
   return { client: adminClient(() => api.url), worker }
-}
-
-/** Creates `queue` and a webhook subscription on it; @returns its id and signing secret. */
-async function webhook(
-  client: MqClient,
-  tenant: string,
-  queue: string,
-  handlerConfig: Record<string, unknown>,
-  settings: Record<string, unknown> = {}
-): Promise<{ id: string; secret: string }> {
-  await client.must(tenant, 'POST', '/queues', { name: queue, maxLength: 100_000 }, 201)
-  const sub = await client.must(
-    tenant,
-    'POST',
-    '/subscriptions',
-    {
-      queue,
-      consumerGroup: 'hooks',
-      consumerName: 'hook',
-      subscriptionType: 'webhook',
-      offsetResetPolicy: 'earliest',
-      handlerConfig,
-      ...settings,
-    },
-    201
-  )
-  return { id: sub.id, secret: sub.signingSecret }
 }
 
 /** Records a hit in `history` as a delivery of its webhook-id. */

@@ -163,3 +163,30 @@ export function steadyTraffic(
     },
   }
 }
+
+/** Creates `queue` and a webhook subscription on it; @returns its id and signing secret. */
+export async function webhook(
+  client: MqClient,
+  tenant: string,
+  queue: string,
+  handlerConfig: Record<string, unknown>,
+  settings: Record<string, unknown> = {}
+): Promise<{ id: string; secret: string }> {
+  await client.must(tenant, 'POST', '/queues', { name: queue, maxLength: 100_000 }, 201)
+  const sub = await client.must(
+    tenant,
+    'POST',
+    '/subscriptions',
+    {
+      queue,
+      consumerGroup: 'hooks',
+      consumerName: 'hook',
+      subscriptionType: 'webhook',
+      offsetResetPolicy: 'earliest',
+      handlerConfig,
+      ...settings,
+    },
+    201
+  )
+  return { id: sub.id, secret: sub.signingSecret }
+}

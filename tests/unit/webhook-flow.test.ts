@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test'
 import fc from 'fast-check'
 import type { ReceiptData } from '../../src/domain/consume'
-import { AckBatch, Slots } from '../../src/worker/webhook-flow'
+import { Batch, Slots } from '../../src/worker/webhook-flow'
 
 const receipt = (n: number): ReceiptData => ({
   subscriptionId: 's',
@@ -48,7 +48,7 @@ describe('webhook flow control', () => {
     expect(woken).toBe(true)
   })
 
-  test('AckBatch sends every receipt exactly once, one call at a time, batching what waits', async () => {
+  test('Batch sends every receipt exactly once, one call at a time, batching what waits', async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 1, maxLength: 40 }),
@@ -57,7 +57,7 @@ describe('webhook flow control', () => {
           const calls: number[][] = []
           let inCall = 0
           let overlapped = false
-          const batch = new AckBatch(async (receipts) => {
+          const batch = new Batch<ReceiptData>(async (receipts) => {
             if (inCall > 0) overlapped = true
             inCall++
             calls.push(receipts.map((r) => Number.parseInt(r.streamId, 10)))
@@ -88,9 +88,9 @@ describe('webhook flow control', () => {
     )
   })
 
-  test('AckBatch: the first ack goes at once, what arrives meanwhile goes in one call', async () => {
+  test('Batch: the first ack goes at once, what arrives meanwhile goes in one call', async () => {
     const calls: number[] = []
-    const batch = new AckBatch(async (receipts) => {
+    const batch = new Batch<ReceiptData>(async (receipts) => {
       calls.push(receipts.length)
       await Bun.sleep(5)
     })

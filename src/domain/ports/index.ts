@@ -1,4 +1,11 @@
 export type { DelayedStore } from './delayed-store'
+export type {
+  FlowControl,
+  PermitGrant,
+  PermitRequest,
+  PermitReturn,
+  ThrottleReason,
+} from './flow-control'
 export type { GroupStore } from './group-store'
 export type { InspectionStore, Removal } from './inspection-store'
 export type { MaintenanceStore } from './maintenance-store'

@@ -1,5 +1,6 @@
 import { z } from '@hono/zod-openapi'
 import { isoDate } from './common'
+import { FlowStatsSchema } from './subscriptions'
 
 const count = z.number().int().min(0)
 const rate = z.number().min(0).openapi({ description: 'per second over the last minute' })
@@ -76,6 +77,7 @@ export const ConsumerMetricsSchema = z
       description: 'mean delivery-to-ack time over the last minute; null without acks',
     }),
     lastConsumedAt: isoDate.nullable(),
+    flow: FlowStatsSchema.optional().openapi({ description: 'webhooks only' }),
   })
   .openapi('ConsumerMetrics')
 

@@ -1,4 +1,5 @@
 import { z } from '@hono/zod-openapi'
+import { FLOW_BOUNDS } from '../../domain/flow'
 import { isoDate, limitQuery, queueName } from './common'
 
 /** Group and consumer names become parts of Redis keys: the queue-name rule keeps them safe. */
@@ -43,6 +44,9 @@ const HandlerConfigSchema = z
     method: z.enum(['POST', 'PUT', 'PATCH']),
     headers: z.record(z.string(), z.string()),
     timeoutMs: z.number().int().min(100).max(60_000),
+    // Webhooks only (a pull subscription answers 400): held across every worker process.
+    rateLimitPerSecond: z.number().int().min(1).max(FLOW_BOUNDS.rateLimitPerSecond),
+    parallelism: z.number().int().min(1).max(FLOW_BOUNDS.parallelism),
   })
   .partial()
   .openapi('HandlerConfig')
@@ -93,6 +97,17 @@ export const CreateSubscriptionBody = z
     },
   })
 
+/** A webhook's flow control (API.md "Webhook pushes"): its limits and how they act now. */
+export const FlowStatsSchema = z
+  .object({
+    rateLimitPerSecond: z.number().int().nullable(),
+    parallelism: z.number().int().nullable(),
+    inFlight: z.number().int().nullable(),
+    throttled: z.number().int(),
+    pausedUntil: isoDate.nullable(),
+  })
+  .openapi('FlowStats')
+
 export const SubscriptionStatsSchema = z
   .object({
     lag: z.number().int(),
@@ -101,6 +116,7 @@ export const SubscriptionStatsSchema = z
     acked: z.number().int(),
     failed: z.number().int(),
     deadLettered: z.number().int(),
+    flow: FlowStatsSchema.optional().openapi({ description: 'webhooks only' }),
   })
   .openapi('SubscriptionStats')
 

@@ -4,9 +4,11 @@ import cancelScheduled from './cancelScheduled.lua' with { type: 'text' }
 import claimDedupRoutes from './claimDedupRoutes.lua' with { type: 'text' }
 import deleteMessage from './deleteMessage.lua' with { type: 'text' }
 import forgetConsumers from './forgetConsumers.lua' with { type: 'text' }
+import givePermits from './givePermits.lua' with { type: 'text' }
 import byId from './includes/byId.lua' with { type: 'text' }
 import inflightWrites from './includes/inflightWrites.lua' with { type: 'text' }
 import ordering from './includes/ordering.lua' with { type: 'text' }
+import tokenBucket from './includes/tokenBucket.lua' with { type: 'text' }
 import trimming from './includes/trimming.lua' with { type: 'text' }
 import xinfo from './includes/xinfo.lua' with { type: 'text' }
 import promoteDue from './promoteDue.lua' with { type: 'text' }
@@ -20,11 +22,19 @@ import removeEntries from './removeEntries.lua' with { type: 'text' }
 import settle from './settle.lua' with { type: 'text' }
 import settleDelayed from './settleDelayed.lua' with { type: 'text' }
 import takeLedgerGap from './takeLedgerGap.lua' with { type: 'text' }
+import takePermits from './takePermits.lua' with { type: 'text' }
 import takeToken from './takeToken.lua' with { type: 'text' }
 import trim from './trim.lua' with { type: 'text' }
 
 /** Shared Lua, pasted where a script says `-- @include <name>` (BullMQ's convention). */
-const INCLUDES: Record<string, string> = { byId, inflightWrites, ordering, trimming, xinfo }
+const INCLUDES: Record<string, string> = {
+  byId,
+  inflightWrites,
+  ordering,
+  tokenBucket,
+  trimming,
+  xinfo,
+}
 
 function withIncludes(lua: string): string {
   return lua.replace(/^-- @include (\w+)$/gm, (_, name: string) => {
@@ -62,6 +72,7 @@ export const SCRIPTS = {
   claimDedupRoutes: script(claimDedupRoutes),
   deleteMessage: script(deleteMessage),
   forgetConsumers: script(forgetConsumers),
+  givePermits: script(givePermits),
   publishMessages: script(publishMessages),
   promoteDue: script(promoteDue),
   pull: script(pull),
@@ -73,6 +84,7 @@ export const SCRIPTS = {
   settle: script(settle),
   settleDelayed: script(settleDelayed),
   takeLedgerGap: script(takeLedgerGap),
+  takePermits: script(takePermits),
   takeToken: script(takeToken),
   trim: script(trim),
 } as const
@@ -175,6 +187,22 @@ declare module 'ioredis' {
     takeLedgerGap(ledgerGap: string): Result<number, Context>
     /** takeToken.lua: one token from a tenant's bucket; { allowed, remaining, waitMs, fullMs }. */
     takeToken(bucket: string, rate: number, burst: number): Result<number[], Context>
+    /** takePermits.lua: a webhook subscription's permits; { granted, waitMs, why }. */
+    takePermits(
+      leases: string,
+      bucket: string,
+      pause: string,
+      counters: string,
+      ...args: Arg[]
+    ): Result<number[], Context>
+    /** givePermits.lua: ends leases, refunds unused tokens, starts a pause; leases ended. */
+    givePermits(
+      leases: string,
+      bucket: string,
+      pause: string,
+      counters: string,
+      ...args: Arg[]
+    ): Result<number, Context>
   }
 }
 

@@ -6,7 +6,7 @@ import type {
   WriteResult,
   WriteStatus,
 } from '../../domain/messages'
-import type { Removal } from '../../domain/ports'
+import type { PermitGrant, Removal } from '../../domain/ports'
 import { decodeFields } from '../codec'
 
 /**
@@ -157,4 +157,15 @@ export function decodeDeleted(
         ? { partition, streamId, message: decodeFields(streamId, fields) }
         : null,
   }
+}
+
+const THROTTLE_REASONS = { 1: 'paused', 2: 'parallelism', 3: 'rate' } as const
+
+/** takePermits.lua: { granted, waitMs, why (0 granted, 1 paused, 2 parallelism, 3 rate) }. */
+export function decodeTakePermits(reply: number[]): PermitGrant {
+  const [granted = 0, waitMs = 0, why = 0] = reply.map(Number)
+  const reason = THROTTLE_REASONS[why as keyof typeof THROTTLE_REASONS]
+  return reason && granted === 0
+    ? { granted: 0, waitMs, reason }
+    : { granted, waitMs: 0, reason: null }
 }

@@ -105,7 +105,13 @@ export class RedisGroupStore extends PartitionKeys implements GroupStore {
 
   async clearCounters(sub: Subscription): Promise<void> {
     // Two hash tags: one command each (a cluster refuses a command across slots).
-    await this.redis.unlink(this.keys.subscriptionCounters(sub.tenantId, sub.id))
+    const flow = this.keys.subscriptionFlow(sub.tenantId, sub.id)
+    await this.redis.unlink(
+      this.keys.subscriptionCounters(sub.tenantId, sub.id),
+      flow.leases,
+      flow.bucket,
+      flow.pause
+    )
     await this.redis.zrem(this.keys.tenantLastAck(sub.tenantId), sub.id)
   }
 }

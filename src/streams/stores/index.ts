@@ -1,5 +1,6 @@
 import type {
   DelayedStore,
+  FlowControl,
   GroupStore,
   InspectionStore,
   MaintenanceStore,
@@ -9,6 +10,7 @@ import type {
 import type { Keys } from '../keys'
 import type { RedisClient } from '../redis'
 import { RedisDelayedStore } from './delayed-store'
+import { RedisFlowStore } from './flow-store'
 import { RedisGroupStore } from './group-store'
 import { RedisInspectionStore } from './inspection-store'
 import { RedisMaintenanceStore } from './maintenance-store'
@@ -21,7 +23,8 @@ export type StreamStores = MessageStore &
   DelayedStore &
   InspectionStore &
   MaintenanceStore &
-  WaitStore
+  WaitStore &
+  FlowControl
 
 /**
  * The stores of one Redis connection, as one object whose methods are each store's own: the
@@ -35,6 +38,7 @@ export function createStreamStores(redis: RedisClient, keys: Keys): StreamStores
     new RedisInspectionStore(redis, keys),
     new RedisMaintenanceStore(redis, keys),
     new RedisWaitStore(redis, keys),
+    new RedisFlowStore(redis, keys),
   ]
   const all: Record<string, unknown> = {}
   for (const store of stores) {

@@ -114,7 +114,9 @@ export class RedisMaintenanceStore extends PartitionKeys implements MaintenanceS
     if (withPartitions) await this.removePartitions(queue)
     // Each subscription's counters have their own hash tag: one UNLINK each on a cluster.
     for (const id of queue.subscriptionIds) {
-      await this.redis.unlink(this.keys.subscriptionCounters(queue.tenantId, id))
+      const flow = this.keys.subscriptionFlow(queue.tenantId, id)
+      const counters = this.keys.subscriptionCounters(queue.tenantId, id)
+      await this.redis.unlink(counters, flow.leases, flow.bucket, flow.pause)
     }
     if (queue.subscriptionIds.length > 0) {
       await this.redis.zrem(this.keys.tenantLastAck(queue.tenantId), ...queue.subscriptionIds)

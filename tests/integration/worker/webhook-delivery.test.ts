@@ -630,6 +630,134 @@ describe('webhook delivery: isolation and accounting', () => {
   })
 })
 
+/** A receiver that holds each request `holdMs` and records how many were open at once. */
+function concurrencyReceiver(holdMs: number) {
+  let open = 0
+  const peak = { open: 0 }
+  const rx = receiver(async () => {
+    open++
+    peak.open = Math.max(peak.open, open)
+    await Bun.sleep(holdMs)
+    open--
+    return ok()
+  })
+  return { ...rx, peak }
+}
+
+/** The most hits in any window of `windowMs`. */
+const busiestWindow = (hits: Hit[], windowMs: number) => {
+  let most = 0
+  for (let i = 0, j = 0; j < hits.length; j++) {
+    while (hits[j]!.at - hits[i]!.at >= windowMs) i++
+    most = Math.max(most, j - i + 1)
+  }
+  return most
+}
+
+describe('webhook delivery: flow control (issue 25)', () => {
+  test('parallelism and rateLimitPerSecond hold across two workers; stats.flow shows them', async () => {
+    const { start, subscribe, publish, subscription, tenant, app } = await setup()
+    const rx = concurrencyReceiver(40)
+    const { id } = await subscribe(rx.url, {}, { parallelism: 3, rateLimitPerSecond: 40 })
+    // Two delivery loops: two worker processes as far as Redis can tell.
+    start({ perSubscription: 10 })
+    start({ perSubscription: 10 })
+    await publish(Array.from({ length: 60 }, (_, i) => i))
+    await waitFor('a few in flight', async () => (await subscription(id)).stats.flow.inFlight > 0)
+    await waitFor('every delivery', () => rx.hits.length >= 60, 8000)
+    const elapsedMs = rx.hits.at(-1)!.at - rx.hits[0]!.at
+    expect(rx.peak.open).toBeLessThanOrEqual(3)
+    // burst 2 (40/20) + 40 a second, and the 60 need at least (60 − 2) / 40 s.
+    expect(busiestWindow(rx.hits, 1000)).toBeLessThanOrEqual(42)
+    expect(elapsedMs).toBeGreaterThanOrEqual(((60 - 2) / 40) * 1000 - 50)
+    const { stats } = await subscription(id)
+    expect(stats.flow).toMatchObject({ rateLimitPerSecond: 40, parallelism: 3, pausedUntil: null })
+    expect(stats.flow.throttled).toBeGreaterThan(0)
+    const consumers = await call(app, 'GET', `${B}/metrics/consumers`, { tenant })
+    const row = consumers.body.items.find(
+      (c: { subscriptionId: string }) => c.subscriptionId === id
+    )
+    expect(row.flow).toMatchObject({ rateLimitPerSecond: 40, parallelism: 3 })
+  })
+
+  test('a 429 with Retry-After: 1 holds the whole subscription for a second, then it resumes', async () => {
+    const { start, subscribe, publish, subscription } = await setup()
+    const rx = receiver((n) => (n === 1 ? status(429, { 'retry-after': '1' }) : ok()))
+    const other = receiver()
+    const { id } = await subscribe(rx.url, { retryDelayMs: 50 }, { parallelism: 1 })
+    await subscribe(other.url)
+    start()
+    start()
+    await publish(Array.from({ length: 5 }, (_, i) => i))
+    await waitFor('the 429', () => rx.hits.length === 1)
+    await waitFor('the pause in stats', async () => (await subscription(id)).stats.flow.pausedUntil)
+    // Meanwhile the other subscription of the queue is delivered as usual.
+    await waitFor('the other subscription', () => other.hits.length === 5, 900)
+    await waitFor('every delivery after the pause', () => rx.hits.length === 6, 4000)
+    const after = rx.hits.slice(1).map((h) => h.at - rx.hits[0]!.at)
+    expect(Math.min(...after)).toBeGreaterThanOrEqual(950)
+    expect(Math.min(...after)).toBeLessThan(1600)
+    const { flow } = (await subscription(id)).stats
+    expect(flow.pausedUntil).toBeNull()
+    expect(flow.throttled).toBeGreaterThanOrEqual(1)
+  })
+
+  test('limits out of bounds, or on a pull subscription, are a 400 in the contract’s shape', async () => {
+    const { app, tenant, subscribe } = await setup()
+    const rx = receiver()
+    const body = (handlerConfig: Record<string, unknown>, type = 'webhook') => ({
+      tenant,
+      body: {
+        queue: 'orders',
+        consumerGroup: 'v',
+        consumerName: 'c',
+        subscriptionType: type,
+        handlerConfig: { url: rx.url, ...handlerConfig },
+      },
+    })
+    for (const bad of [
+      { rateLimitPerSecond: 0 },
+      { rateLimitPerSecond: 10_001 },
+      { rateLimitPerSecond: 1.5 },
+      { parallelism: 0 },
+      { parallelism: 1001 },
+      { parallelism: '5' },
+    ]) {
+      const res = await call(app, 'POST', `${B}/subscriptions`, body(bad))
+      expect(res.status).toBe(400)
+      expect(res.body.code).toBe('MQ_VALIDATION_FAILED')
+      expect(JSON.stringify(res.body.details)).toContain(Object.keys(bad)[0]!)
+    }
+    const pull = await call(app, 'POST', `${B}/subscriptions`, {
+      ...body({ parallelism: 2 }, 'redis_consumer'),
+    })
+    expect(pull.status).toBe(400)
+    expect(pull.body).toMatchObject({ code: 'MQ_VALIDATION_FAILED' })
+    expect(pull.body.message).toContain('handlerConfig.parallelism')
+    const { id } = await subscribe(rx.url, {}, { parallelism: 2 })
+    const put = await call(app, 'PUT', `${B}/subscriptions/${id}`, {
+      tenant,
+      body: { handlerConfig: { url: rx.url, parallelism: 5000 } },
+    })
+    expect(put.status).toBe(400)
+    expect(put.body.code).toBe('MQ_VALIDATION_FAILED')
+    const changed = await call(app, 'PUT', `${B}/subscriptions/${id}`, {
+      tenant,
+      body: { handlerConfig: { url: rx.url, rateLimitPerSecond: 7 } },
+    })
+    expect(changed.status).toBe(200)
+    expect(changed.body.handlerConfig).toMatchObject({ rateLimitPerSecond: 7 })
+    const shown = await call(app, 'GET', `${B}/subscriptions/${id}`, { tenant })
+    expect(shown.body.stats.flow).toEqual({
+      rateLimitPerSecond: 7,
+      parallelism: null,
+      inFlight: null,
+      throttled: 0,
+      pausedUntil: null,
+    })
+  })
+})
+
 describe('webhook delivery: subscriptions served', () => {
   test('the worker reads active webhook subscriptions of every tenant, not paused or pull ones', async () => {
     const a = await setup()
