@@ -145,11 +145,10 @@ export class Dispatcher {
     let after: string[] | null = null
     while (!this.halted) {
       this.wakeRequested = false
-      // A slot is given back once its request has an answer, before the ack goes out: the ack
-      // waits for the one in flight (Batch), and holding the slot through that wait too
-      // left a subscription barely faster than the bench's 2,000 messages/s. Answered
-      // deliveries still settling count as well, up to as many again, so a slow Redis holds
-      // back new requests instead of piling up acks.
+      // A slot is given back once its request has an answer, before the ack goes out: holding
+      // it through the ack's wait (Batch) left a subscription barely faster than 2,000 a second.
+      // Answered deliveries still settling count as well, up to as many again, so a slow Redis
+      // holds back new requests instead of piling up acks.
       const requestRoom = options.perSubscription - this.requests
       const settleRoom = 2 * options.perSubscription - this.inFlight.size
       let room = slots.take(Math.min(requestRoom, settleRoom))
