@@ -85,10 +85,12 @@ describe('delayed messages', () => {
     }
     expect(arrived).toBeGreaterThanOrEqual(due)
     expect(arrived - due).toBeLessThan(250)
-    // The ticker reports after its script returned, a moment after the entry is visible.
+    // The ticker reports after its script returned, a moment after the entry is visible. It
+    // also reports what other files' tenants had due meanwhile (seen on the cluster run), so
+    // this message is one of the reports, and no report is early.
     while (lateness.length === 0 && Date.now() < due + 2000) await Bun.sleep(5)
-    expect(lateness).toHaveLength(1)
-    expect(lateness[0]!).toBeGreaterThanOrEqual(0)
+    expect(lateness.length).toBeGreaterThanOrEqual(1)
+    for (const late of lateness) expect(late).toBeGreaterThanOrEqual(0)
     expect((await call(app, 'GET', `${B}/queues/q`, { tenant })).body.stats).toMatchObject({
       length: 1,
       scheduled: 0,
