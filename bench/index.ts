@@ -28,6 +28,7 @@ import {
   cpuSeconds,
   createDatabase,
   ensureTools,
+  machineBusy,
   ROOT,
   rssMb,
   type Server,
@@ -145,20 +146,6 @@ function machine(): RunInfo['machine'] {
 
 /** Above this share of the machine's CPU busy before the run, other work is running. */
 const IDLE_BUSY_PERCENT = 10
-
-/** Share of the machine's CPU (all cores) busy over `ms`, from /proc/stat, in %. */
-async function machineBusy(ms: number): Promise<number> {
-  const read = () => {
-    const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/)
-    const n = fields.map(Number)
-    const idle = n[3]! + n[4]!
-    return { idle, total: n.reduce((a, b) => a + b, 0) }
-  }
-  const a = read()
-  await Bun.sleep(ms)
-  const b = read()
-  return Math.round((1 - (b.idle - a.idle) / (b.total - a.total)) * 100)
-}
 
 function toolVersion(cmd: string[], pattern: RegExp): string {
   const out = Bun.spawnSync(cmd, { stdout: 'pipe', stderr: 'pipe' })

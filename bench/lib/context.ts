@@ -2,7 +2,15 @@ import { join } from 'node:path'
 import type { Redis } from 'ioredis'
 import type { PrivateRedis } from '../../src/local/redis-server'
 import { spawnTracked, stopChild } from './cleanup'
-import { API, api, BENCH_DIR, type Server, type ServiceEnv, waitProcessQuiet } from './infra'
+import {
+  API,
+  api,
+  BENCH_DIR,
+  machineBusy,
+  type Server,
+  type ServiceEnv,
+  waitProcessQuiet,
+} from './infra'
 import { PAYLOAD } from './load'
 
 /** How long and how big each scenario runs, by mode. */
@@ -159,6 +167,22 @@ export async function createQueue(
     ...extra,
   })
 }
+
+/**
+ * Waits (at most 30 s, in the quick mode too) until the machine is quiet: the service's ledger
+ * copies what a run published behind it, mostly in PostgreSQL's processes, and that catch-up
+ * must not weigh on the next run, whichever system it measures. Without this the
+ * LEDGER_MODE=off twin's batch runs, which came right after the service's, were slower than the
+ * service's own (all ÷ off 1.84 on 2026-12-07), and the peers' runs after the service's paid for
+ * its ledger too.
+ */
+export async function machineQuiet(): Promise<void> {
+  const until = performance.now() + 30_000
+  while ((await machineBusy(300)) > QUIET_BUSY_PERCENT && performance.now() < until) {}
+}
+
+/** The whole machine's CPU, in %, under which nothing of an earlier run is still working. */
+const QUIET_BUSY_PERCENT = 10
 
 /**
  * Deletes a queue once the service has gone quiet: the worker's ledger copies each message to

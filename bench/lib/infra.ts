@@ -297,6 +297,20 @@ export async function waitProcessQuiet(pid: number, maxMs: number): Promise<numb
   return performance.now() - started
 }
 
+/** Share of the machine's CPU (all cores) busy over `ms`, from /proc/stat, in %. */
+export async function machineBusy(ms: number): Promise<number> {
+  const read = () => {
+    const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/)
+    const n = fields.map(Number)
+    const idle = n[3]! + n[4]!
+    return { idle, total: n.reduce((a, b) => a + b, 0) }
+  }
+  const a = read()
+  await Bun.sleep(ms)
+  const b = read()
+  return Math.round((1 - (b.idle - a.idle) / (b.total - a.total)) * 100)
+}
+
 /** USER_HZ: 100 on every Linux the bench runs on (getconf CLK_TCK). */
 const CLOCK_TICKS = 100
 
