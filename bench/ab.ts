@@ -9,6 +9,7 @@
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { cleanup, installSignalHandlers } from './lib/cleanup'
+import { machineQuiet } from './lib/context'
 import {
   API,
   buildService,
@@ -20,7 +21,6 @@ import {
   startService,
   tempDir,
   tokenFor,
-  waitProcessQuiet,
 } from './lib/infra'
 import { runWrk } from './lib/load'
 
@@ -82,7 +82,7 @@ async function main() {
   const runs = new Map<string, Array<{ rps: number; cpuUs: number }>>()
   for (let round = 0; round <= Number(values.rounds); round++) {
     for (const b of builds) {
-      await waitProcessQuiet(b.server.proc.pid, 30_000)
+      await machineQuiet()
       const cpu0 = cpuSeconds(b.server.proc.pid)
       const redis0 = cpuSeconds(redisPid)
       const run = await runWrk({

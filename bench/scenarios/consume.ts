@@ -10,11 +10,12 @@ import {
   interleave,
   LEDGER_OFF,
   ledgerOffContext,
+  machineQuiet,
   peerRedisUrl,
   runClient,
   servicePullTargets,
 } from '../lib/context'
-import { api, waitProcessQuiet } from '../lib/infra'
+import { api } from '../lib/infra'
 import { PAYLOAD } from '../lib/load'
 import { type Figure, figure, ledgerFigure } from '../lib/report'
 
@@ -50,7 +51,7 @@ async function servicePullAck(
   await fill({ url: `${ctx.apiUrl}/publish/batch`, token: ctx.token, queue, count: n, keys })
   // The ledger copies the prefill's messages behind it; the drain measures consuming, as the
   // peers' does, not that publish-side catch-up (which `LEDGER_MODE=off` never has).
-  await waitProcessQuiet(ctx.service.proc.pid, Math.min(30_000, ctx.plan.settleMaxMs))
+  await machineQuiet()
   const r = await drainService(ctx, subs, n, timeoutMs)
   await deleteQueue(ctx, queue)
   return r
@@ -88,6 +89,8 @@ export async function pullAck(ctx: Context): Promise<Figure[]> {
   ] as const
   const results = await interleave(ctx.plan.runs, systems, async (system, run) => {
     const queue = `consume-${run}`
+    // The ledger records the run before this one's attempts behind it.
+    await machineQuiet()
     if (system === 'service') return servicePullAck(ctx, queue, n, timeoutMs)
     if (system === ORDERED) return servicePullAck(ctx, queue, n, timeoutMs, ORDERED_KEYS)
     if (system === LEDGER_OFF) {
@@ -138,7 +141,7 @@ export async function pullAck(ctx: Context): Promise<Figure[]> {
       runs: { service: rates('service')!, bare: rates('bare')!, bullmq: rates('bullmq')! },
       target: (s, p) => ({ text: '≥ 2 × bullmq', met: s >= 2 * p.bullmq! }),
       note: [
-        `${n.toLocaleString('en-US')} messages prefilled, drained once the service was quiet (the ledger caught up); bullmq: ${CONSUMERS} Workers × concurrency 100 (BullMQ has no batch fetch)`,
+        `${n.toLocaleString('en-US')} messages prefilled, drained once the machine was quiet (the ledger caught up); bullmq: ${CONSUMERS} Workers × concurrency 100 (BullMQ has no batch fetch)`,
         ...incomplete,
       ].join('; '),
     }),
