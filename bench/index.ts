@@ -359,7 +359,8 @@ async function startSystems(
   work: string,
   redis: PrivateRedis,
   serviceEnv: ServiceEnv,
-  notes: string[]
+  notes: string[],
+  baselineBusy: number
 ): Promise<Context> {
   const service = await startService(serviceEnv, join(work, 'service.log'))
   const ledgerOff = await startLedgerOffTwin(serviceEnv, redis, work)
@@ -381,6 +382,7 @@ async function startSystems(
     token: await tokenFor(tenant, serviceEnv.jwtSecret),
     apiUrl: `${service.url}${API}`,
     notes,
+    baselineBusy,
   }
 }
 
@@ -403,7 +405,7 @@ async function main(): Promise<void> {
     }
     figures.push(...(await startup({ plan, work, redisUrls }, serviceEnv, first.startMs)))
   }
-  const ctx = await startSystems(work, redis, serviceEnv, notes)
+  const ctx = await startSystems(work, redis, serviceEnv, notes, before.busy)
   const memory = memorySampler([ctx.service, ctx.bare, ctx.bullmq])
   let use: ScenarioUse
   try {

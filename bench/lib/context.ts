@@ -138,6 +138,8 @@ export interface Context {
   token: string
   /** The service's API base, e.g. http://127.0.0.1:1234/api/v1/mq */
   apiUrl: string
+  /** How busy the machine was with other work before the run, in % (machineQuiet). */
+  baselineBusy: number
   /** Notes for the report (what was skipped and why). */
   notes: string[]
 }
@@ -169,20 +171,15 @@ export async function createQueue(
 }
 
 /**
- * Waits (at most 30 s, in the quick mode too) until the machine is quiet: the service's ledger
- * copies what a run published behind it, mostly in PostgreSQL's processes, and that catch-up
- * must not weigh on the next run, whichever system it measures. Without this the
- * LEDGER_MODE=off twin's batch runs, which came right after the service's, were slower than the
- * service's own (all ÷ off 1.84 on 2026-12-07), and the peers' runs after the service's paid for
- * its ledger too.
+ * Waits (at most 30 s, in the quick mode too) until the machine is back to how busy it was
+ * before the run, give or take 10 points: the service's ledger copies what a run published
+ * behind it, mostly in PostgreSQL's processes, which a wait on the service's own process does
+ * not see, and that catch-up must not weigh on the next run, whichever system it measures.
  */
-export async function machineQuiet(): Promise<void> {
+export async function machineQuiet(baselineBusy = 0): Promise<void> {
   const until = performance.now() + 30_000
-  while ((await machineBusy(300)) > QUIET_BUSY_PERCENT && performance.now() < until) {}
+  while ((await machineBusy(300)) > baselineBusy + 10 && performance.now() < until) {}
 }
-
-/** The whole machine's CPU, in %, under which nothing of an earlier run is still working. */
-const QUIET_BUSY_PERCENT = 10
 
 /**
  * Deletes a queue once the service has gone quiet: the worker's ledger copies each message to

@@ -51,7 +51,7 @@ async function servicePullAck(
   await fill({ url: `${ctx.apiUrl}/publish/batch`, token: ctx.token, queue, count: n, keys })
   // The ledger copies the prefill's messages behind it; the drain measures consuming, as the
   // peers' does, not that publish-side catch-up (which `LEDGER_MODE=off` never has).
-  await machineQuiet()
+  await machineQuiet(ctx.baselineBusy)
   const r = await drainService(ctx, subs, n, timeoutMs)
   await deleteQueue(ctx, queue)
   return r
@@ -90,7 +90,7 @@ export async function pullAck(ctx: Context): Promise<Figure[]> {
   const results = await interleave(ctx.plan.runs, systems, async (system, run) => {
     const queue = `consume-${run}`
     // The ledger records the run before this one's attempts behind it.
-    await machineQuiet()
+    await machineQuiet(ctx.baselineBusy)
     if (system === 'service') return servicePullAck(ctx, queue, n, timeoutMs)
     if (system === ORDERED) return servicePullAck(ctx, queue, n, timeoutMs, ORDERED_KEYS)
     if (system === LEDGER_OFF) {

@@ -54,9 +54,9 @@ function growth(before: Map<string, number>, after: Map<string, number>, n: numb
 
 /**
  * used_memory of the bench's redis-server, and MEMORY USAGE of the queue's keys. Taken once
- * Redis has freed what earlier scenarios deleted: a deleted queue's keys are UNLINKed, freed by
- * a background thread, and a backlog of millions of entries freed during a fill made used_memory
- * per message negative (2026-12-07 02:20 run).
+ * Redis has freed what earlier scenarios deleted: a deleted queue's keys are UNLINKed and freed
+ * by a background thread, and a backlog of millions of entries freed during a fill shrinks
+ * used_memory under it.
  */
 async function redisBytes(
   ctx: Context,

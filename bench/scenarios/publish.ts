@@ -59,7 +59,7 @@ async function wrkRuns(
   }
   for (const system of systems) await runOnce(system, ctx.plan.warmSeconds)
   return interleave(ctx.plan.runs, systems, async (system) => {
-    await machineQuiet()
+    await machineQuiet(ctx.baselineBusy)
     return runOnce(system, ctx.plan.wrkSeconds)
   })
 }
@@ -230,7 +230,7 @@ export async function scale(ctx: Context): Promise<Figure[]> {
     // Warm the new tokens and queues into the service's caches, as a steady state would have.
     await run('service', ctx.plan.warmSeconds)
     const runs = await interleave(ctx.plan.runs, ['service', 'bare'] as const, async (s) => {
-      await machineQuiet()
+      await machineQuiet(ctx.baselineBusy)
       return run(s, ctx.plan.wrkSeconds)
     })
     const rps = pick(runs, (r) => r.rps)
@@ -314,7 +314,7 @@ export async function backlog(ctx: Context): Promise<Figure[]> {
   // No warm-up: every system is warm from the scenarios before, and two queues' metadata is
   // loaded by the first requests.
   const runs = await interleave(ctx.plan.runs, systems, async (s) => {
-    await machineQuiet()
+    await machineQuiet(ctx.baselineBusy)
     return run(s, ctx.plan.wrkSeconds)
   })
   const { 'service backlog': service, ...peers } = pick(runs, (r) => r.rps)
