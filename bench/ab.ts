@@ -6,6 +6,7 @@
  * build's process and Redis spent per request, which moves less with other work on the
  * machine than requests/s does. `--script batch` measures the batch route instead.
  */
+import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { cleanup, installSignalHandlers } from './lib/cleanup'
@@ -16,6 +17,7 @@ import {
   cpuSeconds,
   createDatabase,
   ensureTools,
+  machineBusy,
   type Server,
   startRedis,
   startService,
@@ -40,7 +42,6 @@ const SECRET = 'ab-secret-ab-secret-ab-secret-ab-secret'
 
 interface Build {
   ref: string
-  source: string
   server: Server
   token: string
 }
@@ -48,12 +49,14 @@ interface Build {
 async function main() {
   installSignalHandlers()
   await ensureTools(['wrk', 'redis-server'])
+  // Measured before anything starts: a turn waits for the machine to be back to this.
+  const baselineBusy = await machineBusy(1000)
   const dir = tempDir('mq-ab-')
   const redis = await startRedis(dir)
   const builds: Build[] = []
   for (const [i, ref] of refs.entries()) {
     const workDir = join(dir, `build-${i}`)
-    Bun.spawnSync(['mkdir', '-p', workDir])
+    mkdirSync(workDir, { recursive: true })
     const built = buildService(workDir, ref === 'work' ? undefined : ref)
     const db = await createDatabase()
     const server = await startService(
@@ -74,17 +77,16 @@ async function main() {
       body: JSON.stringify({ name: 'ab', maxLength: 100_000_000 }),
     })
     if (!res.ok) throw new Error(`create queue: ${res.status} ${await res.text()}`)
-    builds.push({ ref, source: built.source, server, token })
+    builds.push({ ref, server, token })
     console.log(`${ref}: ${built.source}`)
   }
-  const redisPid = redis.pid
   const rows: string[] = []
   const runs = new Map<string, Array<{ rps: number; cpuUs: number }>>()
   for (let round = 0; round <= Number(values.rounds); round++) {
     for (const b of builds) {
-      await machineQuiet()
+      await machineQuiet(baselineBusy)
       const cpu0 = cpuSeconds(b.server.proc.pid)
-      const redis0 = cpuSeconds(redisPid)
+      const redis0 = cpuSeconds(redis.pid)
       const run = await runWrk({
         url: `${b.server.url}${API}/publish${script === 'batch' ? '/batch' : ''}`,
         script,
@@ -94,12 +96,13 @@ async function main() {
         workDir: dir,
       })
       if (round === 0) continue
-      const cpuUs = ((cpuSeconds(b.server.proc.pid) - cpu0) * 1e6) / run.requests
+      const perRequest = (seconds: number) => (seconds * 1e6) / run.requests
+      const cpuUs = perRequest(cpuSeconds(b.server.proc.pid) - cpu0)
+      const redisUs = perRequest(cpuSeconds(redis.pid) - redis0)
       runs.set(b.ref, [...(runs.get(b.ref) ?? []), { rps: run.rps, cpuUs }])
-      const us = (s: number) => ((s * 1e6) / run.requests).toFixed(1)
       rows.push(
         `| ${round} | ${b.ref} | ${Math.round(run.rps)} | ${run.p99Ms.toFixed(2)} | ` +
-          `${us(cpuSeconds(b.server.proc.pid) - cpu0)} | ${us(cpuSeconds(redisPid) - redis0)} | ${run.errors} |`
+          `${cpuUs.toFixed(1)} | ${redisUs.toFixed(1)} | ${run.errors} |`
       )
       console.log(rows.at(-1))
     }
