@@ -336,16 +336,21 @@ export async function runClient<T>(name: string, job: unknown, timeoutMs: number
 
 /**
  * Runs `fn` for each run and system, systems interleaved within a run so slow drift (Redis
- * growing, the machine warming) spreads over all of them alike.
+ * growing, the machine warming) spreads over all of them alike, each once the machine is quiet
+ * again (machineQuiet) so no run pays for the one before it.
  */
 export async function interleave<S extends string, T>(
+  ctx: Pick<Context, 'baselineBusy'>,
   runs: number,
   systems: readonly S[],
   fn: (system: S, run: number) => Promise<T>
 ): Promise<Record<S, T[]>> {
   const out = Object.fromEntries(systems.map((s) => [s, [] as T[]])) as Record<S, T[]>
   for (let run = 0; run < runs; run++) {
-    for (const system of systems) out[system].push(await fn(system, run))
+    for (const system of systems) {
+      await machineQuiet(ctx.baselineBusy)
+      out[system].push(await fn(system, run))
+    }
   }
   return out
 }

@@ -135,7 +135,7 @@ async function clusterRuns(
     return r
   }
   for (const system of systems) await run(system, ctx.plan.warmSeconds)
-  const runs = await interleave(ctx.plan.runs, systems, (s) => run(s, ctx.plan.wrkSeconds))
+  const runs = await interleave(ctx, ctx.plan.runs, systems, (s) => run(s, ctx.plan.wrkSeconds))
   const us = (seconds: number) => ((seconds / cpu.messages) * 1e6).toFixed(1)
   const spread = [
     `commands per master in the last ${SPREAD_PARTITIONS}-partition run: ${shares.map((x) => `${Math.round(x * 100)} %`).join(', ')}`,

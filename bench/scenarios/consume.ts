@@ -87,10 +87,8 @@ export async function pullAck(ctx: Context): Promise<Figure[]> {
     'bare',
     'bullmq',
   ] as const
-  const results = await interleave(ctx.plan.runs, systems, async (system, run) => {
+  const results = await interleave(ctx, ctx.plan.runs, systems, async (system, run) => {
     const queue = `consume-${run}`
-    // The ledger records the run before this one's attempts behind it.
-    await machineQuiet(ctx.baselineBusy)
     if (system === 'service') return servicePullAck(ctx, queue, n, timeoutMs)
     if (system === ORDERED) return servicePullAck(ctx, queue, n, timeoutMs, ORDERED_KEYS)
     if (system === LEDGER_OFF) {
@@ -235,7 +233,7 @@ const e2eJob = (ctx: Context, extra: Record<string, unknown>) => ({
 /** Publish → long-poll pull at a fixed rate: time from publish request to receipt. */
 export async function e2ePull(ctx: Context): Promise<Figure[]> {
   const timeout = (ctx.plan.e2eSeconds + 30) * 1000
-  const results = await interleave(ctx.plan.runs, SYSTEMS, async (system, run) => {
+  const results = await interleave(ctx, ctx.plan.runs, SYSTEMS, async (system, run) => {
     const queue = `e2e-${run}`
     if (system === 'service') {
       await createQueue(ctx, queue)
@@ -298,6 +296,7 @@ export async function e2eWebhook(ctx: Context): Promise<Figure[]> {
   const scenario = `end-to-end publish → webhook, ${ctx.plan.e2eRate.toLocaleString('en-US')} messages/s`
   const timeout = (ctx.plan.e2eSeconds + 30) * 1000
   const results = await interleave(
+    ctx,
     ctx.plan.runs,
     ['service', 'bullmq'] as const,
     async (system, run) => {
@@ -379,38 +378,43 @@ export async function delayed(ctx: Context): Promise<Figure[]> {
   const leadMs = 1000 + Math.ceil(count / 15)
   const timeout = leadMs * 2 + windowMs + 90_000
   const base = { count, windowMs, leadMs, payload: PAYLOAD }
-  const results = await interleave(runs, ['service', 'bullmq'] as const, async (system, run) => {
-    const queue = `delayed-${run}`
-    if (system === 'service') {
-      await createQueue(ctx, queue)
-      const subs = await createPullSubscriptions(ctx, queue, CONSUMERS, 'latest')
-      const r = await runClient<DelayedResult>(
+  const results = await interleave(
+    ctx,
+    runs,
+    ['service', 'bullmq'] as const,
+    async (system, run) => {
+      const queue = `delayed-${run}`
+      if (system === 'service') {
+        await createQueue(ctx, queue)
+        const subs = await createPullSubscriptions(ctx, queue, CONSUMERS, 'latest')
+        const r = await runClient<DelayedResult>(
+          'delayed',
+          {
+            ...base,
+            kind: 'service',
+            apiUrl: ctx.apiUrl,
+            token: ctx.token,
+            queue,
+            targets: servicePullTargets(ctx, subs),
+          },
+          timeout
+        )
+        await deleteQueue(ctx, queue)
+        return r
+      }
+      return runClient<DelayedResult>(
         'delayed',
         {
           ...base,
-          kind: 'service',
-          apiUrl: ctx.apiUrl,
-          token: ctx.token,
+          kind: 'bullmq',
+          redisUrl: peerRedisUrl(ctx, 'bullmq'),
           queue,
-          targets: servicePullTargets(ctx, subs),
+          consumers: CONSUMERS,
         },
         timeout
       )
-      await deleteQueue(ctx, queue)
-      return r
     }
-    return runClient<DelayedResult>(
-      'delayed',
-      {
-        ...base,
-        kind: 'bullmq',
-        redisUrl: peerRedisUrl(ctx, 'bullmq'),
-        queue,
-        consumers: CONSUMERS,
-      },
-      timeout
-    )
-  })
+  )
   await flushPeers(ctx)
   return delayedFigures(ctx, results)
 }

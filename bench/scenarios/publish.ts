@@ -9,7 +9,6 @@ import {
   interleave,
   LEDGER_OFF,
   ledgerOffContext,
-  machineQuiet,
   PEER_DB,
 } from '../lib/context'
 import { api, tokenFor, waitProcessQuiet } from '../lib/infra'
@@ -58,10 +57,7 @@ async function wrkRuns(
     })
   }
   for (const system of systems) await runOnce(system, ctx.plan.warmSeconds)
-  return interleave(ctx.plan.runs, systems, async (system) => {
-    await machineQuiet(ctx.baselineBusy)
-    return runOnce(system, ctx.plan.wrkSeconds)
-  })
+  return interleave(ctx, ctx.plan.runs, systems, (system) => runOnce(system, ctx.plan.wrkSeconds))
 }
 
 /** Each system's runs reduced to one number, the LEDGER_MODE=off twin left out (its own row). */
@@ -229,10 +225,9 @@ export async function scale(ctx: Context): Promise<Figure[]> {
       })
     // Warm the new tokens and queues into the service's caches, as a steady state would have.
     await run('service', ctx.plan.warmSeconds)
-    const runs = await interleave(ctx.plan.runs, ['service', 'bare'] as const, async (s) => {
-      await machineQuiet(ctx.baselineBusy)
-      return run(s, ctx.plan.wrkSeconds)
-    })
+    const runs = await interleave(ctx, ctx.plan.runs, ['service', 'bare'] as const, (s) =>
+      run(s, ctx.plan.wrkSeconds)
+    )
     const rps = pick(runs, (r) => r.rps)
     if (tenants === ctx.plan.scaleTenants[0]) oneTenant = rps.service
     figures.push(
@@ -313,10 +308,7 @@ export async function backlog(ctx: Context): Promise<Figure[]> {
     })
   // No warm-up: every system is warm from the scenarios before, and two queues' metadata is
   // loaded by the first requests.
-  const runs = await interleave(ctx.plan.runs, systems, async (s) => {
-    await machineQuiet(ctx.baselineBusy)
-    return run(s, ctx.plan.wrkSeconds)
-  })
+  const runs = await interleave(ctx, ctx.plan.runs, systems, (s) => run(s, ctx.plan.wrkSeconds))
   const { 'service backlog': service, ...peers } = pick(runs, (r) => r.rps)
   await deleteQueue(ctx, 'backlog')
   await deleteQueue(ctx, 'empty')
