@@ -378,43 +378,39 @@ export async function delayed(ctx: Context): Promise<Figure[]> {
   const leadMs = 1000 + Math.ceil(count / 15)
   const timeout = leadMs * 2 + windowMs + 90_000
   const base = { count, windowMs, leadMs, payload: PAYLOAD }
-  const results = await interleave(
-    ctx,
-    runs,
-    ['service', 'bullmq'] as const,
-    async (system, run) => {
-      const queue = `delayed-${run}`
-      if (system === 'service') {
-        await createQueue(ctx, queue)
-        const subs = await createPullSubscriptions(ctx, queue, CONSUMERS, 'latest')
-        const r = await runClient<DelayedResult>(
-          'delayed',
-          {
-            ...base,
-            kind: 'service',
-            apiUrl: ctx.apiUrl,
-            token: ctx.token,
-            queue,
-            targets: servicePullTargets(ctx, subs),
-          },
-          timeout
-        )
-        await deleteQueue(ctx, queue)
-        return r
-      }
-      return runClient<DelayedResult>(
+  const systems = ['service', 'bullmq'] as const
+  const results = await interleave(ctx, runs, systems, async (system, run) => {
+    const queue = `delayed-${run}`
+    if (system === 'service') {
+      await createQueue(ctx, queue)
+      const subs = await createPullSubscriptions(ctx, queue, CONSUMERS, 'latest')
+      const r = await runClient<DelayedResult>(
         'delayed',
         {
           ...base,
-          kind: 'bullmq',
-          redisUrl: peerRedisUrl(ctx, 'bullmq'),
+          kind: 'service',
+          apiUrl: ctx.apiUrl,
+          token: ctx.token,
           queue,
-          consumers: CONSUMERS,
+          targets: servicePullTargets(ctx, subs),
         },
         timeout
       )
+      await deleteQueue(ctx, queue)
+      return r
     }
-  )
+    return runClient<DelayedResult>(
+      'delayed',
+      {
+        ...base,
+        kind: 'bullmq',
+        redisUrl: peerRedisUrl(ctx, 'bullmq'),
+        queue,
+        consumers: CONSUMERS,
+      },
+      timeout
+    )
+  })
   await flushPeers(ctx)
   return delayedFigures(ctx, results)
 }
