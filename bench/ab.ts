@@ -13,6 +13,7 @@ import { cleanup, installSignalHandlers } from './lib/cleanup'
 import { machineQuiet } from './lib/context'
 import {
   API,
+  api,
   buildService,
   cpuSeconds,
   createDatabase,
@@ -25,6 +26,7 @@ import {
   tokenFor,
 } from './lib/infra'
 import { runWrk } from './lib/load'
+import { median } from './lib/stats'
 
 const { values } = parseArgs({
   options: {
@@ -71,12 +73,7 @@ async function main() {
       join(workDir, 'service.log')
     )
     const token = await tokenFor(TENANT, SECRET)
-    const res = await fetch(`${server.url}${API}/queues`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ name: 'ab', maxLength: 100_000_000 }),
-    })
-    if (!res.ok) throw new Error(`create queue: ${res.status} ${await res.text()}`)
+    await api(server.url, token, 'POST', '/queues', { name: 'ab', maxLength: 100_000_000 })
     builds.push({ ref, server, token })
     console.log(`${ref}: ${built.source}`)
   }
@@ -113,7 +110,6 @@ async function main() {
       '| ---: | --- | ---: | ---: | ---: | ---: | ---: |\n' +
       rows.join('\n')
   )
-  const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number
   for (const [ref, r] of runs) {
     console.log(
       `median ${ref}: ${Math.round(median(r.map((x) => x.rps)))} requests/s, ` +

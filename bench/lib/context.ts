@@ -176,7 +176,7 @@ export async function createQueue(
  * behind it, mostly in PostgreSQL's processes, which a wait on the service's own process does
  * not see, and that catch-up must not weigh on the next run, whichever system it measures.
  */
-export async function machineQuiet(baselineBusy = 0): Promise<void> {
+export async function machineQuiet(baselineBusy: number): Promise<void> {
   const until = performance.now() + 30_000
   while ((await machineBusy(300)) > baselineBusy + 10 && performance.now() < until) {}
 }
